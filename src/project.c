@@ -1,0 +1,309 @@
+/*
+ * project.c
+ *		bg.create_project and bg.plan: register a live baseline, and compare a new
+ *		manifest with it.
+ *
+ * Both parse the manifest as the caller (parsing touches nothing), then read and write
+ * bluegreen's tables as the extension owner (privilege.c).
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "bluegreen.h"
+#include "privilege.h"
+
+PG_FUNCTION_INFO_V1(bg_create_project_text);
+PG_FUNCTION_INFO_V1(bg_create_project_jsonb);
+PG_FUNCTION_INFO_V1(bg_plan_text);
+PG_FUNCTION_INFO_V1(bg_plan_jsonb);
+
+/*
+ * The project named, or the only one when name is NULL. Needs SPI, as the extension
+ * owner.
+ */
+BgProject *
+bg_project_lookup(const char *name, bool missing_ok)
+{
+	BgProject  *p;
+	bool		isnull;
+	Datum		value;
+	Oid			type = TEXTOID;
+
+	if (name != NULL)
+	{
+		value = CStringGetTextDatum(name);
+		bg_spi_exec("SELECT project_id, name, live_manifest_id FROM bg.project"
+					" WHERE name OPERATOR(pg_catalog.=) $1",
+					SPI_OK_SELECT, 1, &type, &value, NULL);
+		if (SPI_processed == 0)
+		{
+			if (missing_ok)
+				return NULL;
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("bluegreen project \"%s\" does not exist", name),
+					 errhint("Register it with CALL bg.create_project(manifest).")));
+		}
+	}
+	else
+	{
+		bg_spi_exec("SELECT project_id, name, live_manifest_id FROM bg.project ORDER BY name",
+					SPI_OK_SELECT, 0, NULL, NULL, NULL);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("no bluegreen project exists"),
+					 errhint("Register one with CALL bg.create_project(manifest).")));
+		if (SPI_processed > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
+					 errmsg("%d bluegreen projects exist; say which one", (int) SPI_processed),
+					 errhint("Pass the project argument (see the bg.projects view).")));
+	}
+	p = palloc0(sizeof(BgProject));
+	p->project_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+												1, &isnull));
+	p->name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	p->live_manifest_id = isnull ? 0 : DatumGetInt64(value);
+	return p;
+}
+
+static char *
+optional_text_arg(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_NARGS() <= n || PG_ARGISNULL(n))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+/* "12 models, 3 seeds, 20 tests, 4 sources" */
+static char *
+describe_nodes(BgManifest *m)
+{
+	static const char *const kinds[] = {"model", "seed", "snapshot", "test", "source",
+	"analysis", NULL};
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int k = 0; kinds[k]; k++)
+	{
+		int			count = 0;
+
+		for (int i = 0; i < m->n_nodes; i++)
+			if (!m->nodes[i]->disabled && strcmp(m->nodes[i]->resource_type, kinds[k]) == 0)
+				count++;
+		if (count > 0)
+			appendStringInfo(&buf, "%s%d %s%s", buf.len ? ", " : "", count, kinds[k],
+							 count == 1 ? "" : (strcmp(kinds[k], "analysis") == 0 ? "es" : "s"));
+	}
+	if (buf.len == 0)
+		appendStringInfoString(&buf, "no nodes");
+	return buf.data;
+}
+
+static void
+create_project(FunctionCallInfo fcinfo, bool is_jsonb)
+{
+	Size		len;
+	const char *json;
+	BgManifest *m;
+	char	   *name;
+	BgUserSwitch sw;
+	int64		project_id;
+	int64		manifest_id;
+	bool		isnull;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("manifest must not be null")));
+	json = bg_text_arg_manifest(PG_GETARG_DATUM(0), is_jsonb, &len);
+	m = bg_manifest_parse(json, len);
+
+	name = optional_text_arg(fcinfo, 1);
+	if (name == NULL)
+		name = m->project_name;
+	if (name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("manifest has no metadata.project_name"),
+				 errhint("Pass the project name: CALL bg.create_project(manifest, name => 'my_project').")));
+	if (name[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("project name must not be empty")));
+
+	SPI_connect();
+	bg_become_extension_owner(&sw);
+	if (bg_project_lookup(name, true) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("bluegreen project \"%s\" already exists", name),
+				 errhint("Deploy a new manifest with CALL bg.deploy(manifest).")));
+	{
+		Datum		value = CStringGetTextDatum(name);
+		Oid			type = TEXTOID;
+
+		bg_spi_exec("INSERT INTO bg.project (name, created_by) VALUES ($1, SESSION_USER)"
+					" RETURNING project_id",
+					SPI_OK_INSERT_RETURNING, 1, &type, &value, NULL);
+		project_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	manifest_id = bg_manifest_store(m, project_id);
+	{
+		Datum		values[2] = {Int64GetDatum(manifest_id), Int64GetDatum(project_id)};
+		Oid			types[2] = {INT8OID, INT8OID};
+
+		bg_spi_exec("UPDATE bg.project SET live_manifest_id = $1"
+					" WHERE project_id OPERATOR(pg_catalog.=) $2",
+					SPI_OK_UPDATE, 2, types, values, NULL);
+	}
+	bg_restore_user(&sw);
+	SPI_finish();
+
+	ereport(NOTICE,
+			(errmsg("project \"%s\" registered: %s, %d macros (dbt %s, manifest v%d); no relation was touched",
+					name, describe_nodes(m), m->n_macros,
+					m->dbt_version ? m->dbt_version : "unknown", m->schema_version)));
+}
+
+Datum
+bg_create_project_text(PG_FUNCTION_ARGS)
+{
+	create_project(fcinfo, false);
+	PG_RETURN_VOID();
+}
+
+Datum
+bg_create_project_jsonb(PG_FUNCTION_ARGS)
+{
+	create_project(fcinfo, true);
+	PG_RETURN_VOID();
+}
+
+/* ------------------------------------------------------------------------
+ * bg.plan
+ * ------------------------------------------------------------------------
+ */
+#define PLAN_COLUMNS 10
+
+static Datum
+text_or_null(const char *s, bool *isnull)
+{
+	*isnull = s == NULL;
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+static Datum
+reasons_array(BgPlanItem *item)
+{
+	char	   *items[BG_SEL_COUNT + 1];
+	int			n = 0;
+
+	if (item->selectors & BG_SEL_NEW)
+		items[n++] = "new";
+	else
+	{
+		for (int b = BG_SEL_BODY; b < (1 << BG_SEL_COUNT); b <<= 1)
+			if (item->selectors & b)
+				items[n++] = (char *) bg_selector_name(b);
+		if (n == 0 && (item->selectors & BG_SEL_MODIFIED))
+			items[n++] = "modified";
+		if (n == 0 && item->selected)
+			items[n++] = "downstream";
+	}
+	return bg_text_array(items, n);
+}
+
+static void
+emit_plan(ReturnSetInfo *rsinfo, BgPlan *plan)
+{
+	for (int i = 0; i < plan->n_items; i++)
+	{
+		BgPlanItem *item = &plan->items[i];
+		BgNode	   *n = item->node;
+		Datum		values[PLAN_COLUMNS];
+		bool		nulls[PLAN_COLUMNS];
+		char	   *selectors[BG_SEL_COUNT];
+		int			n_selectors = 0;
+		bool		relation = bg_node_has_relation(n) || strcmp(n->resource_type, "source") == 0;
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = CStringGetTextDatum(n->unique_id);
+		values[1] = CStringGetTextDatum(n->resource_type);
+		values[2] = BoolGetDatum(item->selected);
+		values[3] = CStringGetTextDatum(bg_action_name(item->action));
+		if (item->removed)
+		{
+			char	   *why = bg_manifest_is_disabled(plan->next, n->unique_id) ? "disabled" : "removed";
+
+			values[4] = bg_text_array(&why, 1);
+		}
+		else
+			values[4] = reasons_array(item);
+		values[5] = text_or_null(strcmp(n->resource_type, "source") == 0 ? NULL : n->materialized,
+								 &nulls[5]);
+		values[6] = text_or_null(relation ? bg_qualified_name(n->schema, n->alias) : NULL,
+								 &nulls[6]);
+		values[7] = text_or_null(item->action == BG_ACTION_BUILD && bg_node_has_relation(n) ?
+								 bg_qualified_name(bg_shadow_schema_name(n->schema), n->alias) :
+								 NULL, &nulls[7]);
+		values[8] = text_or_null(item->compatibility, &nulls[8]);
+		for (int b = 0; b < BG_SEL_COUNT; b++)
+			if (item->selectors & (1 << b))
+				selectors[n_selectors++] = (char *) bg_selector_name(1 << b);
+		values[9] = bg_text_array(selectors, n_selectors);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+static void
+plan(FunctionCallInfo fcinfo, bool is_jsonb)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Size		len;
+	const char *json;
+	BgManifest *next;
+	BgManifest *live;
+	BgProject  *project;
+	BgUserSwitch sw;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("manifest must not be null")));
+	InitMaterializedSRF(fcinfo, 0);
+	json = bg_text_arg_manifest(PG_GETARG_DATUM(0), is_jsonb, &len);
+	next = bg_manifest_parse(json, len);
+
+	SPI_connect();
+	bg_become_extension_owner(&sw);
+	project = bg_project_lookup(optional_text_arg(fcinfo, 1), false);
+	live = bg_manifest_load(project->live_manifest_id, false);
+	bg_restore_user(&sw);
+
+	emit_plan(rsinfo, bg_plan_compute(live, next));
+	SPI_finish();
+}
+
+Datum
+bg_plan_text(PG_FUNCTION_ARGS)
+{
+	plan(fcinfo, false);
+	return (Datum) 0;
+}
+
+Datum
+bg_plan_jsonb(PG_FUNCTION_ARGS)
+{
+	plan(fcinfo, true);
+	return (Datum) 0;
+}

@@ -1,0 +1,110 @@
+-- bluegreen install script, assembled from src/sql/*.sql in name order.
+-- Written as if search_path were hostile: catalog objects are qualified with pg_catalog,
+-- extension objects with bg.
+
+\echo Use "CREATE EXTENSION bluegreen" to load this file. \quit
+
+-- The two roles of the security model. Roles are cluster-wide and outlive the extension,
+-- so they are created only when missing and never dropped by DROP EXTENSION.
+--   bluegreen           owns the managed schemas and relations and runs all manifest SQL;
+--                       never a superuser, cannot log in.
+--   bluegreen_deployer  may call the procedures that change things.
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'bluegreen') THEN
+        CREATE ROLE bluegreen NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'bluegreen_deployer') THEN
+        CREATE ROLE bluegreen_deployer NOLOGIN;
+    END IF;
+END
+$roles$;
+
+COMMENT ON SCHEMA bg IS 'bluegreen: blue/green deployment of dbt projects';
+GRANT USAGE ON SCHEMA bg TO bluegreen_deployer;
+
+-- A project: a dbt project whose live state bluegreen manages.
+CREATE TABLE bg.project (
+    project_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name              text NOT NULL UNIQUE,
+    live_manifest_id  bigint,
+    created_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    created_by        name NOT NULL DEFAULT CURRENT_USER
+);
+
+-- One registered manifest: the live baseline of a project, or the target of a deployment.
+CREATE TABLE bg.manifest (
+    manifest_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    project_id      bigint NOT NULL REFERENCES bg.project ON DELETE CASCADE,
+    schema_version  integer NOT NULL,
+    dbt_version     text,
+    project_name    text,
+    adapter_type    text,
+    invocation_id   text,
+    generated_at    text,
+    source_bytes    bigint NOT NULL,
+    node_count      integer NOT NULL,
+    macro_count     integer NOT NULL,
+    registered_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    registered_by   name NOT NULL DEFAULT CURRENT_USER
+);
+CREATE INDEX ON bg.manifest (project_id);
+
+ALTER TABLE bg.project
+    ADD FOREIGN KEY (live_manifest_id) REFERENCES bg.manifest DEFERRABLE INITIALLY DEFERRED;
+
+-- The compact per-node state of a manifest (see src/bluegreen.h, BgNode). The *_canon
+-- and *_digest columns are what dbt's state comparison looks at.
+CREATE TABLE bg.node (
+    manifest_id            bigint NOT NULL REFERENCES bg.manifest ON DELETE CASCADE,
+    unique_id              text NOT NULL,
+    ordinal                integer NOT NULL,
+    resource_type          text NOT NULL,
+    package_name           text NOT NULL,
+    name                   text NOT NULL,
+    version                text,
+    disabled               boolean NOT NULL,
+    generic_test           boolean NOT NULL,
+    database_name          text,
+    schema_name            text,
+    alias                  text,
+    materialized           text,
+    body_digest            text,
+    config_canon           text,
+    relation_canon         text,
+    fqn_canon              text,
+    ref_canon              text,
+    source_canon           text,
+    persist_relation_docs  boolean NOT NULL,
+    persist_column_docs    boolean NOT NULL,
+    description_digest     text,
+    column_docs_digest     text,
+    contract_enforced      boolean NOT NULL,
+    contract_checksum      text,
+    depends_on_nodes       text[] NOT NULL,
+    depends_on_macros      text[] NOT NULL,
+    config                 jsonb,
+    columns                jsonb,
+    constraints            jsonb,
+    test_metadata          jsonb,
+    attached_node          text,
+    compiled_code          text,
+    original_file_path     text,
+    PRIMARY KEY (manifest_id, unique_id)
+);
+
+CREATE TABLE bg.macro (
+    manifest_id        bigint NOT NULL REFERENCES bg.manifest ON DELETE CASCADE,
+    unique_id          text NOT NULL,
+    sql_digest         text NOT NULL,
+    depends_on_macros  text[] NOT NULL,
+    PRIMARY KEY (manifest_id, unique_id)
+);
+
+-- pg_dump keeps bluegreen's history and state with the database.
+SELECT pg_catalog.pg_extension_config_dump('bg.project', '');
+SELECT pg_catalog.pg_extension_config_dump('bg.manifest', '');
+SELECT pg_catalog.pg_extension_config_dump('bg.node', '');
+SELECT pg_catalog.pg_extension_config_dump('bg.macro', '');
+
+REVOKE ALL ON ALL TABLES IN SCHEMA bg FROM PUBLIC;
