@@ -18,7 +18,7 @@ DATA_built   = $(EXTENSION)--$(EXTVERSION).sql
 DATA         = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*--*.sql))
 
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
-REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+REGRESS_OPTS = --inputdir=.
 
 PG_CONFIG   ?= pg_config
 PG_CPPFLAGS  = -I$(srcdir)/src $(shell pkg-config --cflags json-c) -Wall -Wextra -Werror \
