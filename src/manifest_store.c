@@ -8,6 +8,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -255,40 +256,49 @@ bg_manifest_store(BgManifest *m, int64 project_id)
 
 /* ------------------------------------------------------------------------
  * Reading back
+ *
+ * Each row is deformed once (heap_deform_tuple) rather than column by column: a node row
+ * has some thirty columns, and fetching them one at a time walks the tuple again for
+ * every column past the first variable-width one.
  * ------------------------------------------------------------------------
  */
-static char *
-get_text(HeapTuple tup, TupleDesc desc, int col)
+typedef struct Row
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+	Datum		values[40];
+	bool		nulls[40];
+} Row;
 
-	return isnull ? NULL : TextDatumGetCString(d);
+static void
+row_deform(Row *row, HeapTuple tup, TupleDesc desc)
+{
+	Assert(desc->natts <= 40);
+	heap_deform_tuple(tup, desc, row->values, row->nulls);
+}
+
+static char *
+get_text(Row *row, int col)
+{
+	return row->nulls[col - 1] ? NULL : TextDatumGetCString(row->values[col - 1]);
 }
 
 static bool
-get_bool(HeapTuple tup, TupleDesc desc, int col)
+get_bool(Row *row, int col)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-
-	return !isnull && DatumGetBool(d);
+	return !row->nulls[col - 1] && DatumGetBool(row->values[col - 1]);
 }
 
 static char **
-get_text_array(HeapTuple tup, TupleDesc desc, int col, int *n)
+get_text_array(Row *row, int col, int *n)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
 	Datum	   *elems;
 	bool	   *elemnulls;
 	char	  **items;
 
 	*n = 0;
-	if (isnull)
+	if (row->nulls[col - 1])
 		return NULL;
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &elemnulls, n);
+	deconstruct_array(DatumGetArrayTypeP(row->values[col - 1]), TEXTOID, -1, false,
+					  TYPALIGN_INT, &elems, &elemnulls, n);
 	items = palloc(sizeof(char *) * Max(*n, 1));
 	for (int i = 0; i < *n; i++)
 		items[i] = TextDatumGetCString(elems[i]);
@@ -302,7 +312,6 @@ bg_manifest_load(int64 manifest_id, bool with_code)
 	MemoryContext old;
 	Datum		values[2] = {Int64GetDatum(manifest_id), BoolGetDatum(with_code)};
 	Oid			types[2] = {INT8OID, BOOLOID};
-	bool		isnull;
 
 	bg_spi_exec("SELECT schema_version, dbt_version, project_name, adapter_type, invocation_id,"
 				"  generated_at, source_bytes FROM bg.manifest WHERE manifest_id OPERATOR(pg_catalog.=) $1",
@@ -311,16 +320,16 @@ bg_manifest_load(int64 manifest_id, bool with_code)
 		elog(ERROR, "bluegreen manifest " INT64_FORMAT " does not exist", manifest_id);
 	old = MemoryContextSwitchTo(m->cxt);
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		Row			row;
 
-		m->schema_version = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		m->dbt_version = get_text(tup, desc, 2);
-		m->project_name = get_text(tup, desc, 3);
-		m->adapter_type = get_text(tup, desc, 4);
-		m->invocation_id = get_text(tup, desc, 5);
-		m->generated_at = get_text(tup, desc, 6);
-		m->source_bytes = (Size) DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+		row_deform(&row, SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+		m->schema_version = DatumGetInt32(row.values[0]);
+		m->dbt_version = get_text(&row, 2);
+		m->project_name = get_text(&row, 3);
+		m->adapter_type = get_text(&row, 4);
+		m->invocation_id = get_text(&row, 5);
+		m->generated_at = get_text(&row, 6);
+		m->source_bytes = (Size) DatumGetInt64(row.values[6]);
 	}
 	MemoryContextSwitchTo(old);
 
@@ -337,42 +346,43 @@ bg_manifest_load(int64 manifest_id, bool with_code)
 	old = MemoryContextSwitchTo(m->cxt);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		Row			row;
 		BgNode	   *x = palloc0(sizeof(BgNode));
 
-		x->unique_id = get_text(tup, desc, 1);
-		x->resource_type = get_text(tup, desc, 2);
-		x->package_name = get_text(tup, desc, 3);
-		x->name = get_text(tup, desc, 4);
-		x->version = get_text(tup, desc, 5);
-		x->database = get_text(tup, desc, 6);
-		x->schema = get_text(tup, desc, 7);
-		x->alias = get_text(tup, desc, 8);
-		x->materialized = get_text(tup, desc, 9);
-		x->body_digest = get_text(tup, desc, 10);
-		x->config_canon = get_text(tup, desc, 11);
-		x->relation_canon = get_text(tup, desc, 12);
-		x->fqn_canon = get_text(tup, desc, 13);
-		x->ref_canon = get_text(tup, desc, 14);
-		x->source_canon = get_text(tup, desc, 15);
-		x->description_digest = get_text(tup, desc, 16);
-		x->column_docs_digest = get_text(tup, desc, 17);
-		x->contract_checksum = get_text(tup, desc, 18);
-		x->depends_nodes = get_text_array(tup, desc, 19, &x->n_depends_nodes);
-		x->depends_macros = get_text_array(tup, desc, 20, &x->n_depends_macros);
-		x->config_json = get_text(tup, desc, 21);
-		x->columns_json = get_text(tup, desc, 22);
-		x->constraints_json = get_text(tup, desc, 23);
-		x->test_metadata_json = get_text(tup, desc, 24);
-		x->attached_node = get_text(tup, desc, 25);
-		x->compiled_code = get_text(tup, desc, 26);
-		x->original_file_path = get_text(tup, desc, 27);
-		x->disabled = get_bool(tup, desc, 28);
-		x->generic_test = get_bool(tup, desc, 29);
-		x->persist_relation_docs = get_bool(tup, desc, 30);
-		x->persist_column_docs = get_bool(tup, desc, 31);
-		x->contract_enforced = get_bool(tup, desc, 32);
+		row_deform(&row, SPI_tuptable->vals[r], SPI_tuptable->tupdesc);
+
+		x->unique_id = get_text(&row, 1);
+		x->resource_type = get_text(&row, 2);
+		x->package_name = get_text(&row, 3);
+		x->name = get_text(&row, 4);
+		x->version = get_text(&row, 5);
+		x->database = get_text(&row, 6);
+		x->schema = get_text(&row, 7);
+		x->alias = get_text(&row, 8);
+		x->materialized = get_text(&row, 9);
+		x->body_digest = get_text(&row, 10);
+		x->config_canon = get_text(&row, 11);
+		x->relation_canon = get_text(&row, 12);
+		x->fqn_canon = get_text(&row, 13);
+		x->ref_canon = get_text(&row, 14);
+		x->source_canon = get_text(&row, 15);
+		x->description_digest = get_text(&row, 16);
+		x->column_docs_digest = get_text(&row, 17);
+		x->contract_checksum = get_text(&row, 18);
+		x->depends_nodes = get_text_array(&row, 19, &x->n_depends_nodes);
+		x->depends_macros = get_text_array(&row, 20, &x->n_depends_macros);
+		x->config_json = get_text(&row, 21);
+		x->columns_json = get_text(&row, 22);
+		x->constraints_json = get_text(&row, 23);
+		x->test_metadata_json = get_text(&row, 24);
+		x->attached_node = get_text(&row, 25);
+		x->compiled_code = get_text(&row, 26);
+		x->original_file_path = get_text(&row, 27);
+		x->disabled = get_bool(&row, 28);
+		x->generic_test = get_bool(&row, 29);
+		x->persist_relation_docs = get_bool(&row, 30);
+		x->persist_column_docs = get_bool(&row, 31);
+		x->contract_enforced = get_bool(&row, 32);
 		bg_manifest_add_node(m, x);
 	}
 	MemoryContextSwitchTo(old);
@@ -383,13 +393,14 @@ bg_manifest_load(int64 manifest_id, bool with_code)
 	old = MemoryContextSwitchTo(m->cxt);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		Row			row;
 		BgMacro    *x = palloc0(sizeof(BgMacro));
 
-		x->unique_id = get_text(tup, desc, 1);
-		x->sql_digest = get_text(tup, desc, 2);
-		x->depends_macros = get_text_array(tup, desc, 3, &x->n_depends_macros);
+		row_deform(&row, SPI_tuptable->vals[r], SPI_tuptable->tupdesc);
+
+		x->unique_id = get_text(&row, 1);
+		x->sql_digest = get_text(&row, 2);
+		x->depends_macros = get_text_array(&row, 3, &x->n_depends_macros);
 		bg_manifest_add_macro(m, x);
 	}
 	MemoryContextSwitchTo(old);
