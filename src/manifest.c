@@ -35,6 +35,10 @@
 #include "compat.h"
 
 /* json-c objects nest deeper than this only in hostile documents. */
+#define BG_MAX_UNIQUE_ID 1024
+
+static const char *shorten(const char *s);
+
 #define BG_JSON_MAX_DEPTH 64
 
 typedef struct ManifestReader
@@ -60,6 +64,12 @@ typedef enum EntryKind
 /* Config keys that dbt's config comparison skips (CompareBehavior.Exclude). */
 static const char *const config_compare_excluded[] = {
 	"alias", "schema", "database", "tags", "group", NULL
+};
+
+/* The only config keys dbt compares for tests (TestConfig.same_contents). */
+static const char *const test_config_compared[] = {
+	"severity", "where", "limit", "fail_calc", "warn_if", "error_if", "store_failures",
+	"store_failures_as", NULL
 };
 
 static void read_document(ManifestReader *r);
@@ -471,8 +481,16 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 	do
 	{
 		char	   *key = read_key(r, where);
-		char	   *entry_where = psprintf("%s entry \"%s\"", section, key);
+		char	   *entry_where;
 		json_object *o;
+
+		/* every message names the node: keep that readable */
+		if (strlen(key) > BG_MAX_UNIQUE_ID)
+			ereport(ERROR,
+					(errcode(ERRCODE_NAME_TOO_LONG),
+					 errmsg("manifest %s key \"%s\" is %zu bytes long; bluegreen accepts unique_ids of at most %d bytes",
+							section, shorten(key), strlen(key), BG_MAX_UNIQUE_ID)));
+		entry_where = psprintf("%s entry \"%s\"", section, key);
 
 		expect(r, ':', "\":\"", entry_where);
 		o = read_value(r, entry_where);
@@ -780,6 +798,84 @@ canon_fields(json_object *o, const char *const *fields)
 	return buf.data;
 }
 
+/* canonical JSON object of those of the given keys that o has */
+static char *
+canon_object_subset(json_object *o, const char *const *keys)
+{
+	StringInfoData buf;
+	const char **sorted;
+	int			n = 0;
+	bool		first = true;
+
+	for (; keys[n]; n++)
+		;
+	sorted = palloc(sizeof(char *) * (n + 1));
+	memcpy(sorted, keys, sizeof(char *) * n);
+	qsort(sorted, n, sizeof(char *), cmp_cstring);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < n; i++)
+	{
+		json_object *v;
+
+		if (o == NULL || !json_object_object_get_ex(o, sorted[i], &v))
+			continue;
+		if (!first)
+			appendStringInfoChar(&buf, ',');
+		first = false;
+		escape_json(&buf, sorted[i]);
+		appendStringInfoChar(&buf, ':');
+		canon_append(&buf, v, NULL);
+	}
+	appendStringInfoChar(&buf, '}');
+	pfree(sorted);
+	return buf.data;
+}
+
+/*
+ * Values json-c accepts that PostgreSQL's json types refuse: NaN and the infinities, and
+ * \u0000 in strings or keys. Refused here, naming the node and the field, rather than
+ * failing later in jsonb input without either.
+ */
+static void
+check_json_values(json_object *v, const char *what, const char *id, const char *field)
+{
+	switch (v == NULL ? json_type_null : json_object_get_type(v))
+	{
+		case json_type_double:
+			if (!isfinite(json_object_get_double(v)))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+						 errmsg("manifest %s \"%s\": field \"%s\" contains NaN or Infinity, which JSON does not allow",
+								what, id, field)));
+			break;
+		case json_type_string:
+			if (memchr(json_object_get_string(v), '\0', json_object_get_string_len(v)) != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+						 errmsg("manifest %s \"%s\": field \"%s\" contains a \\u0000 character",
+								what, id, field)));
+			break;
+		case json_type_array:
+			for (size_t i = 0; i < json_object_array_length(v); i++)
+				check_json_values(json_object_array_get_idx(v, i), what, id, field);
+			break;
+		case json_type_object:
+			{
+				struct lh_entry *e;
+
+				for (e = json_object_get_object(v)->head; e != NULL; e = e->next)
+				{
+					/* json-c keeps keys NUL-terminated: a \u0000 shortens the key */
+					check_json_values((json_object *) lh_entry_v(e), what, id, field);
+				}
+				break;
+			}
+		default:
+			break;
+	}
+}
+
 static char *
 plain_json(json_object *v)
 {
@@ -799,6 +895,17 @@ plain_json(json_object *v)
  * everywhere, but names that only an attack or an accident produce -- quotes, semicolons,
  * control characters -- are refused at the door, as are names PostgreSQL would truncate.
  */
+/* A manifest value fit to quote in a message: at most 64 bytes, cut at a character. */
+static const char *
+shorten(const char *s)
+{
+	size_t		len = strlen(s);
+
+	if (len <= 64)
+		return s;
+	return psprintf("%.*s...", pg_mbcliplen(s, (int) Min(len, 1024), 61), s);
+}
+
 static void
 check_identifier(const char *name, const char *id, const char *field)
 {
@@ -813,7 +920,7 @@ check_identifier(const char *name, const char *id, const char *field)
 				(errcode(ERRCODE_NAME_TOO_LONG),
 				 errmsg("manifest node \"%s\": field \"%s\" is %zu bytes long; PostgreSQL identifiers have at most %d",
 						id, field, len, BG_MAX_IDENTIFIER),
-				 errdetail("PostgreSQL would silently truncate \"%s\".", name)));
+				 errdetail("PostgreSQL would silently truncate \"%s\".", shorten(name))));
 	for (const char *p = name; *p; p++)
 	{
 		unsigned char c = (unsigned char) *p;
@@ -854,7 +961,7 @@ node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, b
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("manifest %s \"%s\": field \"unique_id\" is \"%s\", not the key it is listed under",
-						what, key, n->unique_id)));
+						what, key, shorten(n->unique_id))));
 	n->disabled = disabled;
 	n->resource_type = req_string(o, "resource_type", what, key);
 	if (is_source ? strcmp(n->resource_type, "source") != 0 :
@@ -874,7 +981,7 @@ node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, b
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("manifest %s \"%s\": field \"resource_type\" has the unknown value \"%s\"",
-						what, key, n->resource_type)));
+						what, key, shorten(n->resource_type))));
 	n->package_name = req_string(o, "package_name", what, key);
 	n->name = req_string(o, "name", what, key);
 	n->original_file_path = opt_string(o, "original_file_path", what, key, NULL);
@@ -891,7 +998,12 @@ node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, b
 
 	config = opt_object(o, "config", what, key, NULL);
 	unrendered = opt_object(o, "unrendered_config", what, key, NULL);
+	check_json_values(config, what, key, "config");
+	check_json_values(unrendered, what, key, "unrendered_config");
 	n->config_json = plain_json(config);
+	if (strcmp(n->resource_type, "test") == 0)
+		n->config_canon = canon_object_subset(unrendered, test_config_compared);
+	else
 	{
 		StringInfoData buf;
 
@@ -971,6 +1083,7 @@ node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, b
 			if (!json_object_is_type(v, json_type_object))
 				field_error(what, key, "test_metadata", "an object");
 			n->generic_test = true;
+			check_json_values(v, what, key, "test_metadata");
 			n->test_metadata_json = plain_json(v);
 		}
 		n->attached_node = opt_string(o, "attached_node", what, key, NULL);
@@ -979,6 +1092,7 @@ node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, b
 		{
 			if (!json_object_is_type(v, json_type_array))
 				field_error(what, key, "constraints", "an array");
+			check_json_values(v, what, key, "constraints");
 			n->constraints_json = plain_json(v);
 		}
 	}
@@ -1030,6 +1144,7 @@ node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, b
 		n->column_docs_digest = bg_md5(docs.data, docs.len);
 		pfree(docs.data);
 		pfree(names);
+		check_json_values(columns, what, key, "columns");
 		n->columns_json = plain_json(columns);
 	}
 	else
@@ -1093,7 +1208,7 @@ read_metadata(ManifestReader *r, json_object *o)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("manifest field \"metadata.dbt_schema_version\" is \"%s\", which is not a dbt manifest schema",
-						schema_url)));
+						shorten(schema_url))));
 	if (version < BG_MANIFEST_MIN_VERSION || version > BG_MANIFEST_MAX_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -1140,7 +1255,7 @@ check_graph(BgManifest *m)
 		}
 		if (!bg_node_has_relation(n))
 			continue;
-		rel = psprintf("%s.%s", n->schema, n->alias);
+		rel = bg_qualified_name(n->schema, n->alias);
 		e = hash_search(relations, &rel, HASH_ENTER, &found);
 		if (found)
 			ereport(ERROR,
