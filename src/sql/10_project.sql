@@ -45,14 +45,7 @@ CREATE FUNCTION bg.plan_json(manifest text, project text DEFAULT NULL) RETURNS j
 CREATE FUNCTION bg.plan_json(manifest jsonb, project text DEFAULT NULL) RETURNS jsonb
     LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp
-    BEGIN ATOMIC
-        SELECT jsonb_build_object(
-            'selected', count(*) FILTER (WHERE p.selected),
-            'build', count(*) FILTER (WHERE p.action = 'build'),
-            'remove', count(*) FILTER (WHERE p.action = 'remove'),
-            'nodes', COALESCE(jsonb_agg(to_jsonb(p.*)), '[]'::jsonb))
-          FROM bg.plan(manifest, project) AS p;
-    END;
+    RETURN bg.plan_json(manifest::text, project);
 COMMENT ON FUNCTION bg.plan_json(text, text) IS 'bg.plan as one JSON document, for machines';
 COMMENT ON FUNCTION bg.plan_json(jsonb, text) IS 'bg.plan as one JSON document, for machines';
 
