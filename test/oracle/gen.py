@@ -10,8 +10,9 @@ to WORK/index.json, which runner.py compares with bg.plan.
 dbt is slow to start and slow to parse, so:
   * dbt runs in-process (dbtRunner), in at most --jobs worker processes;
   * a project is compiled once however many scenarios share it (most share the base), and
-    is found again by the hash of its files on the next run;
-  * the new project is parsed once per scenario and the ~18 `ls` calls reuse that manifest.
+    both builds and dbt's answers are found again by content hash on the next run;
+  * a scenario's new project is parsed once; `compile` and the ~18 `ls` calls all reuse
+    that parsed manifest.
 
 Compiling needs a database connection (is_incremental() looks at the target schema), taken
 from PGHOST/PGPORT/PGUSER/PGDATABASE; nothing is built in it.
@@ -41,17 +42,19 @@ SUB_SELECTORS = ["new", "modified", "modified.body", "modified.configs", "modifi
 
 # What is asked of dbt for every scenario: name -> (--select, --indirect-selection).
 #   all          every node of the new project: bg.plan must have a row for each.
-#   modified+    what a deploy builds; bg.plan's `selected`.
-#   <S>          `dbt ls --select state:S` exactly as a user would type it.  With dbt's
-#                default (eager) indirect selection this includes the tests attached to
-#                matching nodes, and that is what the contract compares with.
-#   <S>@method   the same with --indirect-selection empty: the nodes the state method itself
-#                matches.  Recorded so that a mismatch report can tell a selector bug from
-#                a test-attachment bug.
+#   modified+    what a deploy builds: bg.plan's `selected`.
+#   <S>          the nodes dbt's state method S itself matches, i.e. `dbt ls --select
+#                state:S --indirect-selection empty`: bg.plan's state_selectors is a
+#                property of each node, and an unchanged test does not match
+#                state:modified.body just because the model it tests does.
+#   <S>@ls       the same with dbt's default (eager) indirect selection, which adds the tests
+#                attached to the matching nodes: what a plain `dbt ls --select state:S`
+#                prints.  Kept to explain mismatches; `modified+` needs no such variant
+#                because "+" reaches those tests anyway.
 QUERIES = {"all": (None, None), "modified+": ("state:modified+", None)}
 for _s in SUB_SELECTORS:
-    QUERIES[_s] = ("state:" + _s, None)
-    QUERIES[_s + "@method"] = ("state:" + _s, "empty")
+    QUERIES[_s] = ("state:" + _s, "empty")
+    QUERIES[_s + "@ls"] = ("state:" + _s, None)
 
 SELF = open(os.path.abspath(__file__), "rb").read()
 
@@ -80,9 +83,9 @@ def write_project(root, files):
             fh.write(text)
 
 
-def log_tail(log_dir, lines=40):
+def log_tail(build, lines=15):
     try:
-        with open(os.path.join(log_dir, "dbt.log"), encoding="utf-8", errors="replace") as fh:
+        with open(os.path.join(build, "logs", "dbt.log"), encoding="utf-8", errors="replace") as fh:
             return "".join(fh.readlines()[-lines:])
     except OSError:
         return "(no dbt.log)"
@@ -92,55 +95,93 @@ def log_tail(log_dir, lines=40):
 # Worker side.  dbt is imported only here so that the parent stays light and each worker
 # pays the import once.
 
+_ADAPTER_FLAGS = None
+
+
 def _dbt(args, manifest=None):
     from dbt.cli.main import dbtRunner
+    import dbt.adapters.base.impl as adapter_impl
+    # Every adapter dbt creates appends its behaviour flags to this module-level list and
+    # never takes them off, so each invocation in a long-lived process gets slower than the
+    # last (seconds per `ls` after a few hundred).  Put the list back as it was at start.
+    global _ADAPTER_FLAGS
+    flags = getattr(adapter_impl, "DEFAULT_BASE_BEHAVIOR_FLAGS", None)
+    if isinstance(flags, list):
+        if _ADAPTER_FLAGS is None:
+            _ADAPTER_FLAGS = list(flags)
+        flags[:] = _ADAPTER_FLAGS
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         res = dbtRunner(manifest=manifest).invoke(args)
     return res, out.getvalue()
 
 
-def compile_job(build):
-    proj, target, logs = (os.path.join(build, d) for d in ("project", "target", "logs"))
-    t0 = time.time()
-    res, out = _dbt(["compile", "--project-dir", proj, "--profiles-dir", proj,
-                     "--target-path", target, "--log-path", logs, "--threads", "1",
-                     "--no-use-colors", "--quiet"])
+def _args(build, target=None):
+    proj = os.path.join(build, "project")
+    target = target or os.path.join(build, "target")
+    return ["--project-dir", proj, "--profiles-dir", proj, "--target-path", target,
+            "--log-path", os.path.join(build, "logs"), "--no-use-colors", "--quiet"]
+
+
+def scratch_dir(build):
+    """A target directory of this process's own, for commands whose output is not kept:
+    the compiled target may be in use, and another worker may run dbt on the same project."""
+    return os.path.join(build, f"scratch.{os.getpid()}")
+
+
+def compile_project(build):
+    """Parse and compile one project; return (manifest object, error)."""
+    # Parsing first and handing the result to `compile` costs one parse for both; the
+    # manifest.json written is the one a plain `dbt compile` writes.
+    res, out = _dbt(["parse", "--no-partial-parse"] + _args(build, target=scratch_dir(build)))
     if not res.success:
-        return build, f"dbt compile failed: {res.exception}\n{out}\n{log_tail(logs)}"
-    open(os.path.join(build, "compiled.ok"), "w").close()
-    return build, f"compiled in {time.time() - t0:.1f}s"
+        return None, f"dbt parse failed: {res.exception}\n{out}\n{log_tail(build)}"
+    manifest = res.result
+    if not os.path.exists(os.path.join(build, "compiled.ok")):
+        res, out = _dbt(["compile", "--threads", "1"] + _args(build), manifest=manifest)
+        if not res.success:
+            return None, f"dbt compile failed: {res.exception}\n{out}\n{log_tail(build)}"
+        open(os.path.join(build, "compiled.ok"), "w").close()
+    return manifest, None
+
+
+def compile_job(build):
+    try:
+        return build, compile_project(build)[1]
+    finally:
+        shutil.rmtree(scratch_dir(build), ignore_errors=True)
 
 
 def select_job(job):
-    name, old_build, new_build, scratch, out_path = job
-    proj = os.path.join(new_build, "project")
-    old_target = os.path.join(old_build, "target")
-    common = ["--project-dir", proj, "--profiles-dir", proj, "--target-path", scratch,
-              "--log-path", os.path.join(scratch, "logs"), "--no-use-colors", "--quiet"]
-    os.makedirs(scratch, exist_ok=True)
-    # Parsing (rather than loading the compiled manifest.json) is what `dbt ls` does when a
-    # user runs it, so the oracle sees the project the way dbt itself does.
-    res, out = _dbt(["parse", "--no-partial-parse"] + common)
-    if not res.success:
-        return name, f"dbt parse failed: {res.exception}\n{out}"
-    manifest = res.result
+    """Compile a scenario's new project and ask dbt's selectors about it."""
+    name, old_build, new_build, out_path = job
+    try:
+        return name, ask_dbt(old_build, new_build, out_path)
+    finally:
+        shutil.rmtree(scratch_dir(new_build), ignore_errors=True)
+
+
+def ask_dbt(old_build, new_build, out_path):
+    manifest, err = compile_project(new_build)
+    if err:
+        return err
+    common = _args(new_build, target=scratch_dir(new_build))
     answers = {}
     for qname, (select, indirect) in QUERIES.items():
-        args = ["ls"] + common + ["--state", old_target, "--output", "json",
-                                  "--output-keys", "unique_id", "--resource-type"]
-        args += RESOURCE_TYPES
+        args = ["ls"] + common + ["--state", os.path.join(old_build, "target"),
+                                  "--output", "json", "--output-keys", "unique_id",
+                                  "--resource-type"] + RESOURCE_TYPES
         if select:
             args += ["--select", select]
         if indirect:
             args += ["--indirect-selection", indirect]
         res, out = _dbt(args, manifest=manifest)
         if not res.success:
-            return name, f"dbt ls --select {select} failed: {res.exception}\n{out}"
+            return f"dbt ls --select {select} failed: {res.exception}\n{out}"
         answers[qname] = sorted(json.loads(line)["unique_id"] for line in res.result)
     with open(out_path, "w") as fh:
         json.dump(answers, fh, indent=1)
-    return name, None
+    return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -149,9 +190,10 @@ def node_ids(manifest_path):
     """unique_ids of the enabled nodes of RESOURCE_TYPES in a manifest."""
     with open(manifest_path) as fh:
         m = json.load(fh)
-    ids = {uid for uid, n in m["nodes"].items() if n["resource_type"] in RESOURCE_TYPES}
-    ids |= set(m["sources"])
-    return ids
+    # A test of a disabled model stays in "nodes", with enabled: false.
+    return {uid for uid, n in list(m["nodes"].items()) + list(m["sources"].items())
+            if n["resource_type"] in RESOURCE_TYPES
+            and n.get("config", {}).get("enabled", True)}
 
 
 def expand(project, ids):
@@ -205,50 +247,49 @@ def main():
         builds[ok] = old
         builds[nk] = new
         plan.append((s, os.path.join(work, "builds", ok), os.path.join(work, "builds", nk)))
-
-    to_compile = []
     for key, files in builds.items():
         build = os.path.join(work, "builds", key)
         if not os.path.exists(os.path.join(build, "compiled.ok")):
             write_project(os.path.join(build, "project"), files)
             shutil.rmtree(os.path.join(build, "target"), ignore_errors=True)
-            to_compile.append(build)
+
+    gen_key = hashlib.sha256(SELF).hexdigest()[:12]
+    olds = sorted({old for _, old, _ in plan
+                   if not os.path.exists(os.path.join(old, "compiled.ok"))})
+    jobs, claimed = [], set()
+    for s, old_build, new_build in plan:
+        s["expected_path"] = os.path.join(
+            work, "expected",
+            f"{os.path.basename(old_build)}-{os.path.basename(new_build)}-{gen_key}.json")
+        if os.path.exists(s["expected_path"]):
+            continue
+        os.makedirs(os.path.dirname(s["expected_path"]), exist_ok=True)
+        # Two jobs must not compile the same project at once.
+        if new_build in claimed or new_build in olds:
+            olds.append(new_build)
+        claimed.add(new_build)
+        jobs.append((s["name"], old_build, new_build, s["expected_path"]))
 
     t0 = time.time()
+    failed = False
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(max(1, args.jobs)) as pool:
-        failed = False
-        for build, msg in pool.imap_unordered(compile_job, to_compile):
-            if not msg.startswith("compiled"):
-                print(f"gen: {os.path.basename(build)}: {msg}", file=sys.stderr)
+        # The old projects first: every `ls` reads an old manifest.json as its --state.
+        for build, err in pool.imap_unordered(compile_job, sorted(set(olds))):
+            if err:
+                print(f"gen: {os.path.basename(build)}: {err}", file=sys.stderr)
                 failed = True
         if failed:
             sys.exit(2)
-        if to_compile:
-            print(f"gen: compiled {len(to_compile)} projects in {time.time() - t0:.0f}s",
-                  file=sys.stderr)
-
-        gen_key = hashlib.sha256(SELF).hexdigest()[:12]
-        jobs = []
-        for s, old_build, new_build in plan:
-            out = os.path.join(work, "expected",
-                               f"{os.path.basename(old_build)}-{os.path.basename(new_build)}"
-                               f"-{gen_key}.json")
-            if not os.path.exists(out):
-                os.makedirs(os.path.dirname(out), exist_ok=True)
-                scratch = os.path.join(work, "scratch", s["name"])
-                jobs.append((s["name"], old_build, new_build, scratch, out))
-            s["expected_path"] = out
-        t0 = time.time()
         for name, err in pool.imap_unordered(select_job, jobs):
             if err:
                 print(f"gen: {name}: {err}", file=sys.stderr)
                 failed = True
-        if failed:
-            sys.exit(2)
-        if jobs:
-            print(f"gen: asked dbt about {len(jobs)} scenarios in {time.time() - t0:.0f}s",
-                  file=sys.stderr)
+    if failed:
+        sys.exit(2)
+    if jobs:
+        print(f"gen: compiled and asked dbt about {len(jobs)} scenarios in "
+              f"{time.time() - t0:.0f}s", file=sys.stderr)
 
     index = []
     broken = []
@@ -273,6 +314,16 @@ def main():
     with open(os.path.join(work, "index.json"), "w") as fh:
         json.dump(dict(dbt=dbt_version(), resource_types=RESOURCE_TYPES,
                        sub_selectors=SUB_SELECTORS, scenarios=index), fh, indent=1)
+
+    # After a full run, whatever no scenario uses any more is an old version's leftovers.
+    if not args.only:
+        keep = set(builds) | {os.path.basename(s["expected_path"]) for s, _, _ in plan}
+        for sub in ("builds", "expected"):
+            for entry in os.listdir(os.path.join(work, sub)):
+                if entry not in keep:
+                    shutil.rmtree(os.path.join(work, sub, entry), ignore_errors=True)
+                    if os.path.isfile(os.path.join(work, sub, entry)):
+                        os.remove(os.path.join(work, sub, entry))
 
 
 if __name__ == "__main__":

@@ -4,18 +4,18 @@ Every scenario is a pair of projects (old, new).  dbt's own `state:` selectors, 
 compiled pair, say which nodes a deploy of `new` over a live `old` must select; bg.plan is
 checked against that.  The base project is small but has one of everything the selectors
 look at: views, tables, an ephemeral and an incremental model, an enforced contract,
-persisted docs, a versioned model, a seed, a snapshot, a source with freshness, generic and
-singular tests, an analysis, macros that call macros, a chain and a diamond.
+persisted docs (one from a docs block), a versioned model, a seed, a snapshot, a source with
+freshness, generic (one of our own), singular tests, an analysis, macros that call macros,
+a var, a chain and a diamond.
 
-Each scenario also states a few things dbt must report for it (`must`, `must_not`).  They
+Each scenario also states a few things dbt must report for it (`must`, `must_not`,
+`nothing`).  They
 do not test bluegreen; they make sure the edit really produces the change the scenario is
 named after, so a scenario cannot silently degrade into "nothing changed".
 """
 
 import os
 import textwrap
-
-PROJECT = "acme"
 
 
 def _d(text):
@@ -38,6 +38,8 @@ BASE = {
               +materialized: view
             marts:
               +materialized: table
+              segment_report:
+                +materialized: "{{ var('report_materialization', 'table') }}"
             graph:
               +materialized: view
         """),
@@ -68,6 +70,16 @@ BASE = {
         {% macro format_money(expr) -%}
             {{ round_money(expr) }}
         {%- endmacro %}
+        """),
+    "tests/generic/positive.sql": _d("""
+        {% test positive(model, column_name) %}
+        select * from {{ model }} where {{ column_name }} < 0
+        {% endtest %}
+        """),
+    "models/marts/customers.md": _d("""
+        {% docs number_of_orders %}
+        Orders the customer placed, whatever their status.
+        {% enddocs %}
         """),
     "seeds/countries.csv": "code,name\nDE,Germany\nFR,France\nNL,Netherlands\n",
     "seeds/_seeds.yml": _d("""
@@ -101,6 +113,7 @@ BASE = {
                   - name: id
                     data_tests: [unique]
               - name: payments
+              - name: returns
         """),
     "models/staging/stg_customers.sql": _d("""
         select id as customer_id, name, country_code, created_at
@@ -173,8 +186,8 @@ BASE = {
         {% endif %}
         group by order_date
         """),
+    # Configured in YAML only, so that config scenarios leave its raw code alone.
     "models/marts/order_stats.sql": _d("""
-        {{ config(materialized='view') }}
         select status, count(*) as orders
         from {{ ref('orders') }}
         group by status
@@ -229,6 +242,8 @@ BASE = {
               - name: customer_id
                 description: The customer.
                 data_tests: [unique]
+              - name: number_of_orders
+                description: '{{ doc("number_of_orders") }}'
               - name: lifetime_value
                 description: Paid over all orders, in dollars.
 
@@ -236,8 +251,12 @@ BASE = {
             columns:
               - name: order_date
                 data_tests: [unique]
+              - name: revenue
+                data_tests: [positive]
 
           - name: order_stats
+            config:
+              materialized: view
             columns:
               - name: status
                 data_tests: [not_null]
@@ -347,11 +366,12 @@ def _(f):
             "initcap(name) as country_name")
 
 
-@scenario("config_materialization", "a view becomes a table (config in the model file)",
+@scenario("config_materialization", "a view becomes a table (config in YAML)",
           must={"modified.configs": ["order_stats"]},
           must_not={"modified.body": ["order_stats"]})
 def _(f):
-    replace(f, "models/marts/order_stats.sql", "materialized='view'", "materialized='table'")
+    replace(f, "models/marts/_marts.yml", "      materialized: view\n",
+            "      materialized: table\n")
 
 
 @scenario("config_custom_key", "a custom config key under meta is set in YAML",
@@ -371,7 +391,7 @@ def _(f):
             "    graph:\n      +materialized: table")
 
 
-@scenario("config_post_hook", "a post-hook is added to a table",
+@scenario("config_post_hook", "a post-hook is added in the model file (so its body changes too)",
           must={"modified.configs": ["customers"]})
 def _(f):
     replace(f, "models/marts/customers.sql", "select c.customer_id",
@@ -387,16 +407,16 @@ def _(f):
 
 @scenario("config_tags_only", "tags are not part of dbt's config comparison", nothing=True)
 def _(f):
-    replace(f, "models/staging/stg_orders.sql", "select id as order_id",
-            "{{ config(tags=['nightly']) }}\nselect id as order_id")
+    replace(f, "models/staging/_staging.yml", "  - name: stg_orders\n",
+            "  - name: stg_orders\n    config:\n      tags: [nightly]\n")
 
 
 @scenario("alias_change", "a model is given an alias",
           must={"modified.relation": ["order_stats"]},
           must_not={"modified.configs": ["order_stats"]})
 def _(f):
-    replace(f, "models/marts/order_stats.sql", "materialized='view'",
-            "materialized='view', alias='order_statistics'")
+    replace(f, "models/marts/_marts.yml", "      materialized: view\n",
+            "      materialized: view\n      alias: order_statistics\n")
 
 
 @scenario("schema_change", "a model moves to a custom schema",
@@ -472,9 +492,9 @@ def _(f):
           must={"modified.contract": ["order_stats"], "modified.configs": ["order_stats"]})
 def _(f):
     replace(f, "models/marts/_marts.yml",
-            "  - name: order_stats\n    columns:\n"
+            "  - name: order_stats\n    config:\n      materialized: view\n    columns:\n"
             "      - name: status\n        data_tests: [not_null]\n",
-            "  - name: order_stats\n    config:\n      contract:\n"
+            "  - name: order_stats\n    config:\n      materialized: view\n      contract:\n"
             "        enforced: true\n    columns:\n"
             "      - name: status\n        data_type: text\n"
             "        data_tests: [not_null]\n"
@@ -511,6 +531,14 @@ def _(f):
         """)
 
 
+@scenario("var_in_config", "a var that a dbt_project.yml config renders changes: dbt "
+          "compares unrendered config, so nothing is modified although the model's "
+          "materialization changes", nothing=True)
+def _(f):
+    replace(f, "dbt_project.yml", "min_payment_cents: 0",
+            "min_payment_cents: 0\n  report_materialization: view")
+
+
 @scenario("var_change", "a project var used in SQL changes: the raw code is the same, so "
           "dbt selects nothing although the compiled code differs", nothing=True)
 def _(f):
@@ -537,7 +565,7 @@ def _(f):
 def _drop_order_stats(f):
     del f["models/marts/order_stats.sql"]
     replace(f, "models/marts/_marts.yml",
-            "  - name: order_stats\n    columns:\n"
+            "  - name: order_stats\n    config:\n      materialized: view\n    columns:\n"
             "      - name: status\n        data_tests: [not_null]\n\n", "")
 
 
@@ -554,8 +582,8 @@ def _(f):
 
 
 def _disable_order_stats(f):
-    replace(f, "models/marts/order_stats.sql", "materialized='view'",
-            "materialized='view', enabled=false")
+    replace(f, "models/marts/_marts.yml", "      materialized: view\n",
+            "      materialized: view\n      enabled: false\n")
 
 
 @scenario("disabled_model", "a model is disabled: it counts as removed", nothing=True)
@@ -567,6 +595,13 @@ def _(f):
           old=_disable_order_stats, must={"new": ["order_stats"]})
 def _(f):
     pass
+
+
+@scenario("disabled_model_changed", "a disabled model is changed and stays disabled",
+          old=_disable_order_stats, nothing=True)
+def _(f):
+    _disable_order_stats(f)
+    replace(f, "models/marts/order_stats.sql", "count(*) as orders", "count(*) as n_orders")
 
 
 @scenario("version_added", "a new model version, latest_version pinned",
@@ -710,9 +745,59 @@ def _(f):
             "      - name: payments\n        identifier: payments_v2\n")
 
 
-@scenario("source_added", "a source table is added", must={"new": ["source.acme.raw.refunds"]})
+@scenario("source_added", "a source table is added: it is new, but dbt's state:modified "
+          "does not count a new source as modified", nothing=True,
+          must={"new": ["source.acme.raw.refunds"]})
 def _(f):
     append(f, "models/staging/_sources.yml", "      - name: refunds\n")
+
+
+@scenario("source_removed", "an unused source table is removed", nothing=True)
+def _(f):
+    replace(f, "models/staging/_sources.yml", "      - name: returns\n", "")
+
+
+@scenario("snapshot_removed", "a snapshot is deleted", nothing=True)
+def _(f):
+    del f["snapshots/customers_snapshot.sql"]
+
+
+@scenario("generic_test_macro", "a custom generic test's definition changes",
+          must={"modified.macros": ["test.acme.positive_daily_revenue_revenue"]},
+          must_not={"modified+": ["daily_revenue"]})
+def _(f):
+    replace(f, "tests/generic/positive.sql", "< 0", "<= 0")
+
+
+@scenario("docs_block_persisted", "a docs block used by a persisted column description changes",
+          must={"modified.persisted_descriptions": ["customers"]},
+          must_not={"modified.body": ["customers"]})
+def _(f):
+    replace(f, "models/marts/customers.md", "whatever their status", "returned ones included")
+
+
+@scenario("body_trailing_blank_lines", "blank lines are added at the end of a model's SQL: "
+          "dbt strips them from the raw code, so nothing changes", nothing=True)
+def _(f):
+    append(f, "models/graph/chain_c.sql", "\n\n")
+
+
+@scenario("yaml_moved", "a model's properties move to another YAML file", nothing=True)
+def _(f):
+    block = ("  - name: stg_payments\n    columns:\n"
+             "      - name: payment_id\n        data_tests: [unique]\n")
+    replace(f, "models/staging/_staging.yml", block, "")
+    f["models/staging/_payments.yml"] = "version: 2\nmodels:\n" + block
+
+
+@scenario("contract_columns_reordered", "a contract lists the same columns in another order: "
+          "dbt's contract checksum sorts them", nothing=True)
+def _(f):
+    replace(f, "models/marts/_marts.yml",
+            "      - name: order_date\n        data_type: date\n"
+            "      - name: status\n        data_type: text\n",
+            "      - name: status\n        data_type: text\n"
+            "      - name: order_date\n        data_type: date\n")
 
 
 @scenario("analysis_body", "an analysis changes",
