@@ -30,7 +30,8 @@ typedef struct BgNode
 	char	   *package_name;
 	char	   *name;
 	char	   *version;		/* versioned models: canonical JSON of "version" */
-	bool		disabled;		/* listed under "disabled" in the manifest */
+	bool		disabled;		/* listed under "disabled", or config.enabled false */
+	bool		listed;			/* listed under "nodes" (dbt finds it as previous state) */
 	bool		generic_test;	/* a test with test_metadata */
 
 	/* the relation dbt builds (or reads, for sources), as rendered */
@@ -110,6 +111,7 @@ typedef struct BgManifest
 extern HTAB *bg_string_index(const char *name, MemoryContext cxt, long size);
 extern BgManifest *bg_manifest_parse(const char *json, Size len);
 extern BgNode *bg_manifest_node(BgManifest *m, const char *unique_id);
+extern BgNode *bg_manifest_previous_node(BgManifest *m, const char *unique_id);
 extern BgMacro *bg_manifest_macro(BgManifest *m, const char *unique_id);
 extern bool bg_manifest_is_disabled(BgManifest *m, const char *unique_id);
 extern BgManifest *bg_manifest_create(void);

@@ -75,7 +75,7 @@ static const char *const test_config_compared[] = {
 static void read_document(ManifestReader *r);
 static void read_entries(ManifestReader *r, EntryKind kind, const char *section);
 static BgNode *node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source,
-							  bool disabled);
+							  bool disabled, bool listed);
 static BgMacro *macro_from_json(json_object *o, const char *key);
 static void read_metadata(ManifestReader *r, json_object *o);
 static void check_graph(BgManifest *m);
@@ -198,6 +198,24 @@ BgMacro *
 bg_manifest_macro(BgManifest *m, const char *unique_id)
 {
 	return index_lookup(m->macro_index, unique_id);
+}
+
+/*
+ * The node dbt's state comparison finds in a previous manifest: anything listed under
+ * "nodes" or "sources", including the tests of a disabled model (config.enabled false).
+ */
+BgNode *
+bg_manifest_previous_node(BgManifest *m, const char *unique_id)
+{
+	BgNode	   *n = index_lookup(m->node_index, unique_id);
+
+	if (n == NULL)
+	{
+		n = index_lookup(m->disabled_index, unique_id);
+		if (n != NULL && !n->listed)
+			n = NULL;
+	}
+	return n;
 }
 
 bool
@@ -520,7 +538,7 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 					strcmp(json_object_get_string(rt), "source") == 0)
 					is_source = true;
 				bg_manifest_add_node(r->manifest,
-									 node_from_json(r->manifest, v, key, is_source, true));
+									 node_from_json(r->manifest, v, key, is_source, true, false));
 			}
 		}
 		else
@@ -535,9 +553,25 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 			if (kind == ENTRY_MACRO)
 				bg_manifest_add_macro(r->manifest, macro_from_json(o, key));
 			else
+			{
+				/*
+				 * dbt leaves the tests of a disabled model in "nodes" with
+				 * config.enabled false; dbt ls treats them as absent, and so do we.
+				 */
+				json_object *config;
+				json_object *enabled;
+				bool		disabled = false;
+
+				if (json_object_object_get_ex(o, "config", &config) &&
+					json_object_is_type(config, json_type_object) &&
+					json_object_object_get_ex(config, "enabled", &enabled) &&
+					json_object_is_type(enabled, json_type_boolean) &&
+					!json_object_get_boolean(enabled))
+					disabled = true;
 				bg_manifest_add_node(r->manifest,
 									 node_from_json(r->manifest, o, key,
-													kind == ENTRY_SOURCE, false));
+													kind == ENTRY_SOURCE, disabled, true));
+			}
 		}
 		drop_current(r);
 		pfree(entry_where);
@@ -940,7 +974,8 @@ check_identifier(const char *name, const char *id, const char *field)
  * ------------------------------------------------------------------------
  */
 static BgNode *
-node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, bool disabled)
+node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, bool disabled,
+			   bool listed)
 {
 	const char *what = is_source ? "source" : "node";
 	BgNode	   *n = palloc0(sizeof(BgNode));
@@ -963,6 +998,7 @@ node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, b
 				 errmsg("manifest %s \"%s\": field \"unique_id\" is \"%s\", not the key it is listed under",
 						what, key, shorten(n->unique_id))));
 	n->disabled = disabled;
+	n->listed = listed;
 	n->resource_type = req_string(o, "resource_type", what, key);
 	if (is_source ? strcmp(n->resource_type, "source") != 0 :
 		!(strcmp(n->resource_type, "model") == 0 ||
@@ -986,7 +1022,7 @@ node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, b
 	n->name = req_string(o, "name", what, key);
 	n->original_file_path = opt_string(o, "original_file_path", what, key, NULL);
 
-	if (disabled)
+	if (disabled && !listed)
 		return n;				/* only its identity matters: "was disabled" */
 
 	n->database = opt_string(o, "database", what, key, NULL);

@@ -79,7 +79,7 @@ array_literal(char **items, int n)
 }
 
 #define NODE_TEXT_COLUMNS 27
-#define NODE_BOOL_COLUMNS 5
+#define NODE_BOOL_COLUMNS 6
 
 static const char *const node_insert_sql =
 "INSERT INTO bg.node (manifest_id, ordinal, unique_id, resource_type, package_name, name, version,"
@@ -87,11 +87,11 @@ static const char *const node_insert_sql =
 "  fqn_canon, ref_canon, source_canon, description_digest, column_docs_digest,"
 "  contract_checksum, depends_on_nodes, depends_on_macros, config, columns, constraints,"
 "  test_metadata, attached_node, compiled_code, original_file_path,"
-"  disabled, generic_test, persist_relation_docs, persist_column_docs, contract_enforced)"
+"  disabled, generic_test, persist_relation_docs, persist_column_docs, contract_enforced, listed)"
 " SELECT $1, $2 + u.ord::integer, u.c1, u.c2, u.c3, u.c4, u.c5, u.c6, u.c7, u.c8, u.c9, u.c10,"
 "  u.c11, u.c12, u.c13, u.c14, u.c15, u.c16, u.c17, u.c18,"
 "  u.c19::text[], u.c20::text[], u.c21::jsonb, u.c22::jsonb, u.c23::jsonb, u.c24::jsonb,"
-"  u.c25, u.c26, u.c27, u.b1, u.b2, u.b3, u.b4, u.b5"
+"  u.c25, u.c26, u.c27, u.b1, u.b2, u.b3, u.b4, u.b5, u.b6"
 "  FROM ROWS FROM (pg_catalog.unnest($3::text[]), pg_catalog.unnest($4::text[]), "
 "    pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::text[]), "
 "    pg_catalog.unnest($7::text[]), pg_catalog.unnest($8::text[]), "
@@ -107,9 +107,9 @@ static const char *const node_insert_sql =
 "    pg_catalog.unnest($27::text[]), pg_catalog.unnest($28::text[]), "
 "    pg_catalog.unnest($29::text[]), pg_catalog.unnest($30::bool[]), "
 "    pg_catalog.unnest($31::bool[]), pg_catalog.unnest($32::bool[]), "
-"    pg_catalog.unnest($33::bool[]), pg_catalog.unnest($34::bool[]))"
+"    pg_catalog.unnest($33::bool[]), pg_catalog.unnest($34::bool[]), pg_catalog.unnest($35::bool[]))"
 "    WITH ORDINALITY AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15,"
-"      c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27, b1, b2, b3, b4, b5, ord)";
+"      c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27, b1, b2, b3, b4, b5, b6, ord)";
 
 static void
 store_nodes(BgManifest *m, int64 manifest_id, int from, int to)
@@ -164,6 +164,7 @@ store_nodes(BgManifest *m, int64 manifest_id, int from, int to)
 		column_bool(&b[2], i, x->persist_relation_docs);
 		column_bool(&b[3], i, x->persist_column_docs);
 		column_bool(&b[4], i, x->contract_enforced);
+		column_bool(&b[5], i, x->listed);
 	}
 
 	values[0] = Int64GetDatum(manifest_id);
@@ -340,7 +341,7 @@ bg_manifest_load(int64 manifest_id, bool with_code)
 				"  columns::text, constraints::text, test_metadata::text, attached_node,"
 				"  CASE WHEN $2 THEN compiled_code END, original_file_path,"
 				"  disabled, generic_test, persist_relation_docs, persist_column_docs,"
-				"  contract_enforced"
+				"  contract_enforced, listed"
 				"  FROM bg.node WHERE manifest_id OPERATOR(pg_catalog.=) $1 ORDER BY ordinal",
 				SPI_OK_SELECT, 2, types, values, NULL);
 	old = MemoryContextSwitchTo(m->cxt);
@@ -383,6 +384,7 @@ bg_manifest_load(int64 manifest_id, bool with_code)
 		x->persist_relation_docs = get_bool(&row, 30);
 		x->persist_column_docs = get_bool(&row, 31);
 		x->contract_enforced = get_bool(&row, 32);
+		x->listed = get_bool(&row, 33);
 		bg_manifest_add_node(m, x);
 	}
 	MemoryContextSwitchTo(old);

@@ -537,7 +537,7 @@ bg_plan_compute(BgManifest *live, BgManifest *next)
 	head = tail = 0;
 	for (int i = 0; i < n_enabled; i++)
 	{
-		sel[i] = state_selectors(&mc, enabled[i], bg_manifest_node(live, enabled[i]->unique_id));
+		sel[i] = state_selectors(&mc, enabled[i], bg_manifest_previous_node(live, enabled[i]->unique_id));
 		if (sel[i] & BG_SEL_MODIFIED)
 		{
 			selected[i] = true;
@@ -581,7 +581,7 @@ bg_plan_compute(BgManifest *live, BgManifest *next)
 		BgNode	   *n = enabled[i];
 
 		item->node = n;
-		item->old = bg_manifest_node(live, n->unique_id);
+		item->old = bg_manifest_previous_node(live, n->unique_id);
 		item->selected = selected[i];
 		item->selectors = sel[i];
 		if (!selected[i])

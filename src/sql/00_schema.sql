@@ -64,6 +64,7 @@ CREATE TABLE bg.node (
     name                   text NOT NULL,
     version                text,
     disabled               boolean NOT NULL,
+    listed                 boolean NOT NULL,
     generic_test           boolean NOT NULL,
     database_name          text,
     schema_name            text,
