@@ -452,27 +452,11 @@ xfer_report_summary(const char *nspname, bool dry_run, bool schema_moves, int n_
 	ereport(NOTICE, (errmsg("%s", msg.data)));
 }
 
-/* The schema bluegreen is installed in (get_extension_schema is not exported before 16). */
+/* The schema bluegreen is installed in: always bg (bluegreen.control: not relocatable). */
 static Oid
 bluegreen_schema(void)
 {
-	Oid			extoid = get_extension_oid("bluegreen", false);
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	Oid			nspid = InvalidOid;
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(extoid));
-	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-		nspid = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return nspid;
+	return get_namespace_oid("bg", false);
 }
 
 /* ERROR unless the schema is one whose objects may be handed to the owner role. */
