@@ -12,12 +12,24 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "privilege.h"
+
 PG_MODULE_MAGIC;
+
+char	   *bg_model_search_path = NULL;
 
 void		_PG_init(void);
 
 void
 _PG_init(void)
 {
+	DefineCustomStringVariable("bluegreen.model_search_path",
+							   "search_path under which model and test code runs.",
+							   "dbt renders references fully qualified; this path resolves the "
+							   "functions and types the code names unqualified. Only superusers "
+							   "may change it, so a deployer cannot point it at planted objects.",
+							   &bg_model_search_path,
+							   "pg_catalog, public, pg_temp",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("bluegreen");
 }

@@ -50,6 +50,7 @@ typedef struct BgNode
 	bool		persist_relation_docs;
 	bool		persist_column_docs;
 	char	   *description_digest;
+	char	   *description;	/* kept only where persist_docs.relation asks for it */
 	char	   *column_docs_digest;
 	bool		contract_enforced;
 	char	   *contract_checksum;
@@ -132,6 +133,10 @@ typedef struct BgProject
 	int64		live_manifest_id;
 } BgProject;
 extern BgProject *bg_project_lookup(const char *name, bool missing_ok);
+
+/* deploy.c: one deployment or promote of a project at a time */
+extern void bg_lock_project(BgProject *project, const char *operation);
+extern void bg_unlock_project(BgProject *project);
 
 /* selection.c: what state:modified+ selects, and what to do with each node */
 typedef enum BgAction

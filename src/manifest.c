@@ -1140,6 +1140,8 @@ node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, b
 		field_error(what, key, "description", "a string");
 	n->description_digest = bg_md5(v ? json_object_get_string(v) : "",
 								   v ? json_object_get_string_len(v) : 0);
+	if (n->persist_relation_docs && v != NULL && json_object_is_type(v, json_type_string))
+		n->description = copy_string(v, what, key, "description");
 
 	columns = opt_object(o, "columns", what, key, NULL);
 	if (columns != NULL)

@@ -78,7 +78,7 @@ array_literal(char **items, int n)
 	return OidOutputFunctionCall(out, bg_text_array(items, n));
 }
 
-#define NODE_TEXT_COLUMNS 27
+#define NODE_TEXT_COLUMNS 28
 #define NODE_BOOL_COLUMNS 6
 
 static const char *const node_insert_sql =
@@ -86,12 +86,12 @@ static const char *const node_insert_sql =
 "  database_name, schema_name, alias, materialized, body_digest, config_canon, relation_canon,"
 "  fqn_canon, ref_canon, source_canon, description_digest, column_docs_digest,"
 "  contract_checksum, depends_on_nodes, depends_on_macros, config, columns, constraints,"
-"  test_metadata, attached_node, compiled_code, original_file_path,"
+"  test_metadata, attached_node, compiled_code, original_file_path, description,"
 "  disabled, generic_test, persist_relation_docs, persist_column_docs, contract_enforced, listed)"
 " SELECT $1, $2 + u.ord::integer, u.c1, u.c2, u.c3, u.c4, u.c5, u.c6, u.c7, u.c8, u.c9, u.c10,"
 "  u.c11, u.c12, u.c13, u.c14, u.c15, u.c16, u.c17, u.c18,"
 "  u.c19::text[], u.c20::text[], u.c21::jsonb, u.c22::jsonb, u.c23::jsonb, u.c24::jsonb,"
-"  u.c25, u.c26, u.c27, u.b1, u.b2, u.b3, u.b4, u.b5, u.b6"
+"  u.c25, u.c26, u.c27, u.c28, u.b1, u.b2, u.b3, u.b4, u.b5, u.b6"
 "  FROM ROWS FROM (pg_catalog.unnest($3::text[]), pg_catalog.unnest($4::text[]), "
 "    pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::text[]), "
 "    pg_catalog.unnest($7::text[]), pg_catalog.unnest($8::text[]), "
@@ -105,11 +105,12 @@ static const char *const node_insert_sql =
 "    pg_catalog.unnest($23::text[]), pg_catalog.unnest($24::text[]), "
 "    pg_catalog.unnest($25::text[]), pg_catalog.unnest($26::text[]), "
 "    pg_catalog.unnest($27::text[]), pg_catalog.unnest($28::text[]), "
-"    pg_catalog.unnest($29::text[]), pg_catalog.unnest($30::bool[]), "
+"    pg_catalog.unnest($29::text[]), pg_catalog.unnest($30::text[]), "
 "    pg_catalog.unnest($31::bool[]), pg_catalog.unnest($32::bool[]), "
-"    pg_catalog.unnest($33::bool[]), pg_catalog.unnest($34::bool[]), pg_catalog.unnest($35::bool[]))"
+"    pg_catalog.unnest($33::bool[]), pg_catalog.unnest($34::bool[]), "
+"    pg_catalog.unnest($35::bool[]), pg_catalog.unnest($36::bool[]))"
 "    WITH ORDINALITY AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15,"
-"      c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27, b1, b2, b3, b4, b5, b6, ord)";
+"      c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27, c28, b1, b2, b3, b4, b5, b6, ord)";
 
 static void
 store_nodes(BgManifest *m, int64 manifest_id, int from, int to)
@@ -159,6 +160,7 @@ store_nodes(BgManifest *m, int64 manifest_id, int from, int to)
 		column_text(&t[24], i, x->attached_node);
 		column_text(&t[25], i, x->compiled_code);
 		column_text(&t[26], i, x->original_file_path);
+		column_text(&t[27], i, x->description);
 		column_bool(&b[0], i, x->disabled);
 		column_bool(&b[1], i, x->generic_test);
 		column_bool(&b[2], i, x->persist_relation_docs);
@@ -339,7 +341,7 @@ bg_manifest_load(int64 manifest_id, bool with_code)
 				"  fqn_canon, ref_canon, source_canon, description_digest, column_docs_digest,"
 				"  contract_checksum, depends_on_nodes, depends_on_macros, config::text,"
 				"  columns::text, constraints::text, test_metadata::text, attached_node,"
-				"  CASE WHEN $2 THEN compiled_code END, original_file_path,"
+				"  CASE WHEN $2 THEN compiled_code END, original_file_path, description,"
 				"  disabled, generic_test, persist_relation_docs, persist_column_docs,"
 				"  contract_enforced, listed"
 				"  FROM bg.node WHERE manifest_id OPERATOR(pg_catalog.=) $1 ORDER BY ordinal",
@@ -379,12 +381,13 @@ bg_manifest_load(int64 manifest_id, bool with_code)
 		x->attached_node = get_text(&row, 25);
 		x->compiled_code = get_text(&row, 26);
 		x->original_file_path = get_text(&row, 27);
-		x->disabled = get_bool(&row, 28);
-		x->generic_test = get_bool(&row, 29);
-		x->persist_relation_docs = get_bool(&row, 30);
-		x->persist_column_docs = get_bool(&row, 31);
-		x->contract_enforced = get_bool(&row, 32);
-		x->listed = get_bool(&row, 33);
+		x->description = get_text(&row, 28);
+		x->disabled = get_bool(&row, 29);
+		x->generic_test = get_bool(&row, 30);
+		x->persist_relation_docs = get_bool(&row, 31);
+		x->persist_column_docs = get_bool(&row, 32);
+		x->contract_enforced = get_bool(&row, 33);
+		x->listed = get_bool(&row, 34);
 		bg_manifest_add_node(m, x);
 	}
 	MemoryContextSwitchTo(old);

@@ -23,6 +23,7 @@
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "utils/fmgroids.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/rel.h"
 
@@ -61,6 +62,38 @@ bg_switch_user(BgUserSwitch *s, Oid userid)
 	s->guc_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * Become the owner role to run manifest SQL (model and test code, hooks). As a
+ * security-restricted operation, as PostgreSQL runs index expressions and
+ * REFRESH MATERIALIZED VIEW: the code cannot SET ROLE or SET SESSION AUTHORIZATION back
+ * to the caller, create temporary objects that outlive it, or change the session in
+ * ways that survive it. search_path is bluegreen.model_search_path.
+ */
+void
+bg_become_owner_role(BgUserSwitch *s)
+{
+	Oid			role = get_role_oid(BG_OWNER_ROLE, false);
+
+	if (superuser_arg(role))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the owner role \"%s\" is a superuser; bluegreen runs no manifest SQL as a superuser",
+						BG_OWNER_ROLE),
+				 errhint("ALTER ROLE %s NOSUPERUSER;", BG_OWNER_ROLE)));
+	GetUserIdAndSecContext(&s->saved_userid, &s->saved_sec_context);
+	SetUserIdAndSecContext(role, s->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	s->guc_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", bg_model_search_path, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+Oid
+bg_owner_role(void)
+{
+	return get_role_oid(BG_OWNER_ROLE, false);
 }
 
 void

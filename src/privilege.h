@@ -12,7 +12,14 @@ typedef struct BgUserSwitch
 	int			guc_nestlevel;
 } BgUserSwitch;
 
+/* The owner role: owns managed schemas and relations, runs all manifest SQL. */
+#define BG_OWNER_ROLE "bluegreen"
+
+extern char *bg_model_search_path;
+
 extern Oid	bg_extension_owner(void);
+extern Oid	bg_owner_role(void);
+extern void bg_become_owner_role(BgUserSwitch *s);
 extern void bg_switch_user(BgUserSwitch *s, Oid userid);
 extern void bg_become_extension_owner(BgUserSwitch *s);
 extern void bg_restore_user(BgUserSwitch *s);

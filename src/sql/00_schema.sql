@@ -91,6 +91,7 @@ CREATE TABLE bg.node (
     attached_node          text,
     compiled_code          text,
     original_file_path     text,
+    description            text,
     PRIMARY KEY (manifest_id, unique_id)
 );
 

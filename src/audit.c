@@ -1,0 +1,472 @@
+/*
+ * audit.c
+ *		What a deployment checks before anyone may promote it: the project's own dbt
+ *		tests, run against the shadow build, and a comparison of every relation that
+ *		would be replaced with its live version.
+ *
+ * Tests run as dbt runs them (dbt's default test query): the test's compiled code,
+ * redirected to shadow, wrapped as
+ *		SELECT <fail_calc> AS failures, <fail_calc> <warn_if>, <fail_calc> <error_if>
+ *		  FROM (<code> [LIMIT n]) AS dbt_internal_test
+ * An error-severity test whose error_if holds fails; otherwise a warn_if that holds warns.
+ *
+ * The comparison reads the catalogs as the extension owner. A change breaks a live
+ * object outside the project when that object reads a column that is dropped or retyped
+ * (views and materialized views, through pg_depend's column-level entries), when a
+ * foreign key's referenced columns lose their unique index or change, or when a
+ * published table becomes something a publication cannot hold.
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "bluegreen.h"
+#include "build.h"
+#include "redirect.h"
+
+void
+bg_run_test(BgBuildContext *ctx, BgNode *test, BgTestResult *res)
+{
+	char	   *what = bg_node_label(test);
+	BgModelConfig *c = bg_model_config(test);
+	char	   *code;
+	char	   *sql;
+	bool		isnull;
+	Datum		v;
+
+	memset(res, 0, sizeof(*res));
+	if (test->compiled_code == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s has no compiled code", what),
+				 errhint("Give bluegreen the manifest of dbt compile (or dbt build), not of dbt parse.")));
+	code = bg_redirect_select(what, test->compiled_code, ctx->redirects, ctx->database, NULL);
+	sql = psprintf("SELECT (%s)::bigint AS failures,\n"
+				   "       (%s) %s AS should_warn,\n"
+				   "       (%s) %s AS should_error\n"
+				   "  FROM (\n%s%s) AS dbt_internal_test",
+				   c->fail_calc, c->fail_calc, c->warn_if, c->fail_calc, c->error_if, code,
+				   c->limit >= 0 ? psprintf("LIMIT " INT64_FORMAT "\n", c->limit) : "");
+	bg_check_single_select(what, sql);
+	bg_spi_exec(sql, SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARDINALITY_VIOLATION),
+				 errmsg("%s: the test query returned %d rows, not one", what, (int) SPI_processed)));
+	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	res->failures = isnull ? 0 : DatumGetInt64(v);
+	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	res->should_warn = !isnull && DatumGetBool(v);
+	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	res->should_error = !isnull && DatumGetBool(v);
+	res->severity = strcmp(c->severity, "warn") == 0 ? "warn" : "error";
+	if (strcmp(res->severity, "error") == 0 && res->should_error)
+		res->status = "fail";
+	else if (res->should_warn)
+		res->status = "warn";
+	else
+		res->status = "pass";
+}
+
+/* ------------------------------------------------------------------------
+ * Compatibility
+ * ------------------------------------------------------------------------
+ */
+typedef struct Attr
+{
+	int			attnum;
+	char	   *name;
+	Oid			type;
+	int32		typmod;
+} Attr;
+
+static List *
+attrs_of(Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *out = NIL;
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Attr	   *a;
+
+		if (att->attisdropped)
+			continue;
+		a = palloc(sizeof(Attr));
+		a->attnum = att->attnum;
+		a->name = pstrdup(NameStr(att->attname));
+		a->type = att->atttypid;
+		a->typmod = att->atttypmod;
+		out = lappend(out, a);
+	}
+	relation_close(rel, AccessShareLock);
+	return out;
+}
+
+static Attr *
+attr_named(List *attrs, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, attrs)
+		if (strcmp(((Attr *) lfirst(lc))->name, name) == 0)
+			return lfirst(lc);
+	return NULL;
+}
+
+static Attr *
+attr_numbered(List *attrs, int attnum)
+{
+	ListCell   *lc;
+
+	foreach(lc, attrs)
+		if (((Attr *) lfirst(lc))->attnum == attnum)
+			return lfirst(lc);
+	return NULL;
+}
+
+static const char *
+relkind_name(char relkind)
+{
+	switch (relkind)
+	{
+		case RELKIND_RELATION:
+		case RELKIND_PARTITIONED_TABLE:
+			return "table";
+		case RELKIND_VIEW:
+			return "view";
+		case RELKIND_MATVIEW:
+			return "materialized view";
+		case RELKIND_FOREIGN_TABLE:
+			return "foreign table";
+	}
+	return "relation";
+}
+
+static bool
+is_managed(Oid relid, Oid *managed, int n_managed)
+{
+	for (int i = 0; i < n_managed; i++)
+		if (managed[i] == relid)
+			return true;
+	return false;
+}
+
+static void
+json_string(StringInfo buf, const char *s)
+{
+	escape_json(buf, s);
+}
+
+/*
+ * The dependents of live relation "live" outside the set being replaced, each judged
+ * against "shadow_attrs" (NIL with shadow_kind 0: the relation is dropped). Appends
+ * a JSON array to buf; sets *breaking and adds to summary.
+ */
+static void
+report_dependents(StringInfo buf, Oid live, List *live_attrs, List *changed_columns,
+				  List *shadow_attrs, char shadow_kind, Oid shadow, Oid *managed, int n_managed,
+				  bool *breaking, StringInfo summary)
+{
+	Datum		arg = ObjectIdGetDatum(live);
+	Oid			argtype = OIDOID;
+	bool		first = true;
+	uint64		n;
+	SPITupleTable *tt;
+
+	appendStringInfoString(buf, "[");
+
+	/* views and materialized views, with the columns each reads */
+	bg_spi_exec("SELECT r.ev_class, c.relkind,"
+				"       pg_catalog.array_agg(DISTINCT d.refobjsubid::integer)"
+				"  FROM pg_catalog.pg_depend AS d"
+				"  JOIN pg_catalog.pg_rewrite AS r ON r.oid OPERATOR(pg_catalog.=) d.objid"
+				"  JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) r.ev_class"
+				" WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+				"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+				"   AND d.refobjid OPERATOR(pg_catalog.=) $1"
+				"   AND r.ev_class OPERATOR(pg_catalog.<>) $1"
+				" GROUP BY r.ev_class, c.relkind ORDER BY r.ev_class",
+				SPI_OK_SELECT, 1, &argtype, &arg, NULL);
+	n = SPI_processed;
+	tt = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Oid			dep = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		char		kind = DatumGetChar(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+		ArrayType  *cols = DatumGetArrayTypeP(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+		Datum	   *elems;
+		int			nelems;
+		StringInfoData why;
+		char	   *name;
+
+		if (is_managed(dep, managed, n_managed))
+			continue;
+		name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(dep)),
+										  get_rel_name(dep));
+		initStringInfo(&why);
+		deconstruct_array(cols, INT4OID, 4, true, TYPALIGN_INT, &elems, NULL, &nelems);
+		if (shadow_kind == 0)
+			appendStringInfoString(&why, "reads a relation that is dropped");
+		else
+			for (int k = 0; k < nelems; k++)
+			{
+				Attr	   *a = attr_numbered(live_attrs, DatumGetInt32(elems[k]));
+
+				if (a && list_member_ptr(changed_columns, a))
+					appendStringInfo(&why, "%sreads column %s, which is %s", why.len ? "; " : "",
+									 quote_identifier(a->name),
+									 attr_named(shadow_attrs, a->name) ? "retyped" : "dropped");
+			}
+		appendStringInfo(buf, "%s{\"object\":", first ? "" : ",");
+		json_string(buf, name);
+		appendStringInfo(buf, ",\"kind\":\"%s\",\"breaks\":%s", relkind_name(kind),
+						 why.len ? "true" : "false");
+		if (why.len)
+		{
+			appendStringInfoString(buf, ",\"why\":");
+			json_string(buf, why.data);
+			*breaking = true;
+			appendStringInfo(summary, "%s%s %s %s", summary->len ? "; " : "", relkind_name(kind),
+							 name, why.data);
+		}
+		appendStringInfoChar(buf, '}');
+		first = false;
+	}
+
+	/* foreign keys that reference it */
+	bg_spi_exec("SELECT c.conrelid, c.conname::text, c.confkey::integer[]"
+				"  FROM pg_catalog.pg_constraint AS c"
+				" WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
+				"   AND c.confrelid OPERATOR(pg_catalog.=) $1"
+				"   AND c.conrelid OPERATOR(pg_catalog.<>) $1 ORDER BY c.conrelid, c.conname",
+				SPI_OK_SELECT, 1, &argtype, &arg, NULL);
+	n = SPI_processed;
+	tt = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Oid			dep = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		char	   *conname = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		ArrayType  *cols = DatumGetArrayTypeP(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+		Datum	   *elems;
+		int			nelems;
+		StringInfoData why;
+		char	   *name;
+
+		if (is_managed(dep, managed, n_managed))
+			continue;
+		name = psprintf("%s on %s", quote_identifier(conname),
+						quote_qualified_identifier(get_namespace_name(get_rel_namespace(dep)),
+												   get_rel_name(dep)));
+		initStringInfo(&why);
+		deconstruct_array(cols, INT4OID, 4, true, TYPALIGN_INT, &elems, NULL, &nelems);
+		if (shadow_kind == 0)
+			appendStringInfoString(&why, "references a table that is dropped");
+		else if (shadow_kind != RELKIND_RELATION)
+			appendStringInfo(&why, "references a table that becomes a %s", relkind_name(shadow_kind));
+		else
+		{
+			StringInfoData key;
+
+			initStringInfo(&key);
+			for (int k = 0; k < nelems; k++)
+			{
+				Attr	   *a = attr_numbered(live_attrs, DatumGetInt32(elems[k]));
+
+				if (a && list_member_ptr(changed_columns, a))
+					appendStringInfo(&why, "%sreferences column %s, which is %s",
+									 why.len ? "; " : "", quote_identifier(a->name),
+									 attr_named(shadow_attrs, a->name) ? "retyped" : "dropped");
+				if (a)
+					appendStringInfo(&key, "%s%s", key.len ? "," : "", a->name);
+			}
+			if (why.len == 0)
+			{
+				/* the new table needs a unique index on exactly those columns */
+				Datum		args[2] = {ObjectIdGetDatum(shadow), CStringGetTextDatum(key.data)};
+				Oid			types[2] = {OIDOID, TEXTOID};
+
+				bg_spi_exec("SELECT 1 FROM pg_catalog.pg_index AS i"
+							" WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisunique"
+							"   AND i.indpred IS NULL AND i.indexprs IS NULL"
+							"   AND (SELECT pg_catalog.string_agg(a.attname::text, ',' ORDER BY a.attname)"
+							"          FROM pg_catalog.pg_attribute AS a"
+							"         WHERE a.attrelid OPERATOR(pg_catalog.=) $1"
+							"           AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::integer[]))"
+							"       OPERATOR(pg_catalog.=)"
+							"       (SELECT pg_catalog.string_agg(k, ',' ORDER BY k)"
+							"          FROM pg_catalog.unnest(pg_catalog.string_to_array($2, ',')) AS k)",
+							SPI_OK_SELECT, 2, types, args, NULL);
+				if (SPI_processed == 0)
+					appendStringInfo(&why, "references (%s), which has no unique index in the new table",
+									 key.data);
+			}
+		}
+		appendStringInfo(buf, "%s{\"object\":", first ? "" : ",");
+		json_string(buf, name);
+		appendStringInfo(buf, ",\"kind\":\"foreign key\",\"breaks\":%s", why.len ? "true" : "false");
+		if (why.len)
+		{
+			appendStringInfoString(buf, ",\"why\":");
+			json_string(buf, why.data);
+			*breaking = true;
+			appendStringInfo(summary, "%sforeign key %s %s", summary->len ? "; " : "", name, why.data);
+		}
+		appendStringInfoChar(buf, '}');
+		first = false;
+	}
+
+	/* publications that list it */
+	bg_spi_exec("SELECT p.pubname::text FROM pg_catalog.pg_publication_rel AS r"
+				"  JOIN pg_catalog.pg_publication AS p ON p.oid OPERATOR(pg_catalog.=) r.prpubid"
+				" WHERE r.prrelid OPERATOR(pg_catalog.=) $1 ORDER BY 1",
+				SPI_OK_SELECT, 1, &argtype, &arg, NULL);
+	n = SPI_processed;
+	tt = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *pub = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		bool		breaks = shadow_kind != RELKIND_RELATION;
+
+		appendStringInfo(buf, "%s{\"object\":", first ? "" : ",");
+		json_string(buf, pub);
+		appendStringInfo(buf, ",\"kind\":\"publication\",\"breaks\":%s", breaks ? "true" : "false");
+		if (breaks)
+		{
+			appendStringInfoString(buf, ",\"why\":\"a publication holds only tables\"");
+			*breaking = true;
+			appendStringInfo(summary, "%spublication %s holds only tables",
+							 summary->len ? "; " : "", quote_identifier(pub));
+		}
+		appendStringInfoChar(buf, '}');
+		first = false;
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/*
+ * Compare live relation "live" with its replacement "shadow". Returns the report as
+ * JSON; *breaking says whether anything breaks, *summary says what changed in a line.
+ */
+char *
+bg_compare_relations(Oid live, Oid shadow, Oid *managed, int n_managed, bool *breaking,
+					 char **summary)
+{
+	List	   *live_attrs = attrs_of(live);
+	List	   *shadow_attrs = attrs_of(shadow);
+	List	   *changed = NIL;
+	char		live_kind = get_rel_relkind(live);
+	char		shadow_kind = get_rel_relkind(shadow);
+	StringInfoData buf;
+	StringInfoData added,
+				dropped,
+				retyped,
+				line,
+				broken;
+	ListCell   *lc;
+
+	*breaking = false;
+	initStringInfo(&buf);
+	initStringInfo(&added);
+	initStringInfo(&dropped);
+	initStringInfo(&retyped);
+	initStringInfo(&line);
+	initStringInfo(&broken);
+
+	foreach(lc, shadow_attrs)
+	{
+		Attr	   *s = lfirst(lc);
+
+		if (attr_named(live_attrs, s->name) == NULL)
+		{
+			if (added.len)
+				appendStringInfoChar(&added, ',');
+			json_string(&added, s->name);
+		}
+	}
+	foreach(lc, live_attrs)
+	{
+		Attr	   *l = lfirst(lc);
+		Attr	   *s = attr_named(shadow_attrs, l->name);
+
+		if (s == NULL)
+		{
+			if (dropped.len)
+				appendStringInfoChar(&dropped, ',');
+			json_string(&dropped, l->name);
+			changed = lappend(changed, l);
+		}
+		else if (s->type != l->type || s->typmod != l->typmod)
+		{
+			appendStringInfo(&retyped, "%s{\"column\":", retyped.len ? "," : "");
+			json_string(&retyped, l->name);
+			appendStringInfoString(&retyped, ",\"from\":");
+			json_string(&retyped, format_type_with_typemod(l->type, l->typmod));
+			appendStringInfoString(&retyped, ",\"to\":");
+			json_string(&retyped, format_type_with_typemod(s->type, s->typmod));
+			appendStringInfoChar(&retyped, '}');
+			changed = lappend(changed, l);
+		}
+	}
+	appendStringInfo(&buf, "{\"added\":[%s],\"dropped\":[%s],\"retyped\":[%s]",
+					 added.data, dropped.data, retyped.data);
+	if (strcmp(relkind_name(live_kind), relkind_name(shadow_kind)) != 0)
+	{
+		appendStringInfo(&buf, ",\"kind\":{\"from\":\"%s\",\"to\":\"%s\"}",
+						 relkind_name(live_kind), relkind_name(shadow_kind));
+		appendStringInfo(&line, "%s becomes a %s", relkind_name(live_kind),
+						 relkind_name(shadow_kind));
+		*breaking = true;
+	}
+	if (dropped.len)
+	{
+		appendStringInfo(&line, "%scolumns dropped: %s", line.len ? "; " : "", dropped.data);
+		*breaking = true;
+	}
+	if (retyped.len)
+	{
+		appendStringInfo(&line, "%scolumns retyped", line.len ? "; " : "");
+		*breaking = true;
+	}
+	if (added.len)
+		appendStringInfo(&line, "%scolumns added: %s", line.len ? "; " : "", added.data);
+	appendStringInfoString(&buf, ",\"dependents\":");
+	report_dependents(&buf, live, live_attrs, changed, shadow_attrs, shadow_kind, shadow,
+					  managed, n_managed, breaking, &broken);
+	if (broken.len)
+		appendStringInfo(&line, "%sbreaks %s", line.len ? "; " : "", broken.data);
+	appendStringInfo(&buf, ",\"breaking\":%s}", *breaking ? "true" : "false");
+	*summary = line.len ? line.data : NULL;
+	return buf.data;
+}
+
+/* A live relation a deployment removes: every dependent outside the project breaks. */
+char *
+bg_removed_relation_report(Oid live, Oid *managed, int n_managed, bool *breaking, char **summary)
+{
+	StringInfoData buf;
+	StringInfoData broken;
+	List	   *live_attrs = attrs_of(live);
+
+	initStringInfo(&buf);
+	initStringInfo(&broken);
+	*breaking = true;
+	appendStringInfoString(&buf, "{\"removed\":true,\"dependents\":");
+	report_dependents(&buf, live, live_attrs, NIL, NIL, 0, InvalidOid, managed, n_managed,
+					  breaking, &broken);
+	appendStringInfoString(&buf, ",\"breaking\":true}");
+	*summary = broken.len ? psprintf("dropped; breaks %s", broken.data) : pstrdup("dropped");
+	return buf.data;
+}

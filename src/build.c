@@ -1,0 +1,1028 @@
+/*
+ * build.c
+ *		One model built into the shadow of its live schema, the way dbt-postgres would
+ *		build it in place.
+ *
+ * Runs as the owner role (deploy.c switches user around each model), inside a
+ * subtransaction of its own, so a failing model leaves nothing behind. Every name
+ * bluegreen writes is quoted with quote_identifier; the fragments that come from the
+ * manifest as SQL (the model's code, constraint and check expressions, unique_key and
+ * incremental predicates, as dbt itself splices them) are spliced the same way dbt
+ * splices them, and every assembled statement is parsed and checked to be the one
+ * statement of the one kind expected before it runs, so no fragment can smuggle in a
+ * second statement.
+ *
+ * Materializations:
+ *	view				CREATE VIEW shadow.x AS <code>
+ *	table				CREATE TABLE shadow.x AS <code>; with an enforced contract,
+ *						CREATE TABLE with the contract's columns and constraints, then
+ *						INSERT ... SELECT, after checking the code's columns against it
+ *	incremental			in full (as table) when the model is new, has no live relation,
+ *						says full_refresh: true, or the deployment is a full refresh;
+ *						otherwise the shadow starts as a copy of the live table, the code
+ *						(its is_incremental() branch, which reads {{ this }}, redirected
+ *						to that copy) is the increment, applied by the model's strategy:
+ *						append, delete+insert or merge, with on_schema_change honoured
+ *	materialized_view	CREATE MATERIALIZED VIEW shadow.x AS <code>
+ * then the config dbt-postgres honours: indexes, persist_docs comments, grants, hooks
+ * (their {{ this }} rendered as the shadow relation), and ANALYZE of new tables.
+ */
+#include "postgres.h"
+
+#include "jsonc.h"
+
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_collation.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_type.h"
+#include "parser/parser.h"
+#include "utils/builtins.h"
+#include "utils/formatting.h"
+#include "utils/resowner.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "bluegreen.h"
+#include "build.h"
+#include "redirect.h"
+
+/* ------------------------------------------------------------------------
+ * Config
+ * ------------------------------------------------------------------------
+ */
+static json_object *
+jget(json_object *o, const char *field)
+{
+	json_object *v;
+
+	if (o == NULL || !json_object_is_type(o, json_type_object) ||
+		!json_object_object_get_ex(o, field, &v) || json_object_is_type(v, json_type_null))
+		return NULL;
+	return v;
+}
+
+static char *
+jstring(json_object *o, const char *field)
+{
+	json_object *v = jget(o, field);
+
+	return v && json_object_is_type(v, json_type_string) ? pstrdup(json_object_get_string(v)) : NULL;
+}
+
+/* a string, or a list of strings, as a List of char * */
+static List *
+jstrings(json_object *v, bool *is_list)
+{
+	List	   *out = NIL;
+
+	if (is_list)
+		*is_list = false;
+	if (v == NULL)
+		return NIL;
+	if (json_object_is_type(v, json_type_string))
+		return list_make1(pstrdup(json_object_get_string(v)));
+	if (json_object_is_type(v, json_type_array))
+	{
+		if (is_list)
+			*is_list = true;
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+		{
+			json_object *e = json_object_array_get_idx(v, i);
+
+			if (e && json_object_is_type(e, json_type_string))
+				out = lappend(out, pstrdup(json_object_get_string(e)));
+		}
+	}
+	return out;
+}
+
+static List *
+hooks(json_object *v)
+{
+	List	   *out = NIL;
+
+	if (v == NULL)
+		return NIL;
+	if (json_object_is_type(v, json_type_string))
+		return list_make1(pstrdup(json_object_get_string(v)));
+	if (!json_object_is_type(v, json_type_array))
+		return NIL;
+	for (size_t i = 0; i < json_object_array_length(v); i++)
+	{
+		json_object *e = json_object_array_get_idx(v, i);
+		char	   *sql = NULL;
+
+		if (e && json_object_is_type(e, json_type_string))
+			sql = pstrdup(json_object_get_string(e));
+		else
+			sql = jstring(e, "sql");
+		if (sql && sql[0] != '\0')
+			out = lappend(out, sql);
+	}
+	return out;
+}
+
+BgModelConfig *
+bg_model_config(BgNode *n)
+{
+	BgModelConfig *c = palloc0(sizeof(BgModelConfig));
+	json_object *config = n->config_json ? json_tokener_parse(n->config_json) : NULL;
+	json_object *v;
+
+	c->limit = -1;
+	c->incremental_strategy = jstring(config, "incremental_strategy");
+	c->unique_key = jstrings(jget(config, "unique_key"), &c->unique_key_is_list);
+	c->on_schema_change = jstring(config, "on_schema_change");
+	v = jget(config, "full_refresh");
+	c->full_refresh = v && json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+	c->pre_hooks = hooks(jget(config, "pre-hook"));
+	c->post_hooks = hooks(jget(config, "post-hook"));
+	c->incremental_predicates = jstrings(jget(config, "incremental_predicates"), NULL);
+	c->merge_update_columns = jstrings(jget(config, "merge_update_columns"), NULL);
+	c->merge_exclude_columns = jstrings(jget(config, "merge_exclude_columns"), NULL);
+
+	v = jget(config, "indexes");
+	if (v && json_object_is_type(v, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+		{
+			json_object *e = json_object_array_get_idx(v, i);
+			BgIndexSpec *ix = palloc0(sizeof(BgIndexSpec));
+			json_object *u = jget(e, "unique");
+
+			ix->columns = jstrings(jget(e, "columns"), NULL);
+			ix->unique = u && json_object_is_type(u, json_type_boolean) && json_object_get_boolean(u);
+			ix->type = jstring(e, "type");
+			c->indexes = lappend(c->indexes, ix);
+		}
+	v = jget(config, "grants");
+	if (v && json_object_is_type(v, json_type_object))
+	{
+		json_object_object_foreach(v, privilege, grantees)
+		{
+			BgGrant    *g = palloc0(sizeof(BgGrant));
+
+			g->privilege = pstrdup(privilege);
+			g->grantees = jstrings(grantees, NULL);
+			c->grants = lappend(c->grants, g);
+		}
+	}
+
+	c->severity = jstring(config, "severity");
+	c->fail_calc = jstring(config, "fail_calc");
+	c->warn_if = jstring(config, "warn_if");
+	c->error_if = jstring(config, "error_if");
+	v = jget(config, "limit");
+	if (v && json_object_is_type(v, json_type_int))
+		c->limit = json_object_get_int64(v);
+	if (config)
+		json_object_put(config);
+
+	/* dbt's defaults */
+	if (c->severity == NULL)
+		c->severity = "error";
+	c->severity = str_tolower(c->severity, strlen(c->severity), DEFAULT_COLLATION_OID);
+	if (c->fail_calc == NULL)
+		c->fail_calc = "count(*)";
+	if (c->warn_if == NULL)
+		c->warn_if = "!= 0";
+	if (c->error_if == NULL)
+		c->error_if = "!= 0";
+	if (c->on_schema_change == NULL)
+		c->on_schema_change = "ignore";
+	return c;
+}
+
+/* "model model.shop.orders", for messages */
+char *
+bg_node_label(BgNode *n)
+{
+	return psprintf("%s %s", n->resource_type, n->unique_id);
+}
+
+/* ------------------------------------------------------------------------
+ * Catalog helpers
+ * ------------------------------------------------------------------------
+ */
+bool
+bg_relation_exists(const char *schema, const char *name, Oid *relid, char *relkind)
+{
+	Oid			nsp = get_namespace_oid(schema, true);
+	Oid			rel;
+
+	if (!OidIsValid(nsp))
+		return false;
+	rel = get_relname_relid(name, nsp);
+	if (relid)
+		*relid = rel;
+	if (relkind && OidIsValid(rel))
+		*relkind = get_rel_relkind(rel);
+	return OidIsValid(rel);
+}
+
+typedef struct Column
+{
+	char	   *name;
+	Oid			type;
+	int32		typmod;
+	char	   *type_name;		/* format_type_with_typemod */
+} Column;
+
+/* The columns of a relation, in order. */
+static List *
+relation_columns(const char *schema, const char *name)
+{
+	Oid			relid;
+	Relation	rel;
+	TupleDesc	desc;
+	List	   *out = NIL;
+
+	if (!bg_relation_exists(schema, name, &relid, NULL))
+		elog(ERROR, "relation %s does not exist", quote_qualified_identifier(schema, name));
+	rel = relation_open(relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Column	   *c;
+
+		if (att->attisdropped)
+			continue;
+		c = palloc(sizeof(Column));
+		c->name = pstrdup(NameStr(att->attname));
+		c->type = att->atttypid;
+		c->typmod = att->atttypmod;
+		c->type_name = format_type_with_typemod(att->atttypid, att->atttypmod);
+		out = lappend(out, c);
+	}
+	relation_close(rel, AccessShareLock);
+	return out;
+}
+
+static Column *
+find_column(List *columns, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, columns)
+	{
+		Column	   *c = lfirst(lc);
+
+		if (strcmp(c->name, name) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* "a", "b", "c" (each quoted), optionally each prefixed with "prefix." */
+static char *
+column_list(List *columns, const char *prefix)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, columns)
+	{
+		Column	   *c = lfirst(lc);
+
+		if (buf.len > 0)
+			appendStringInfoString(&buf, ", ");
+		if (prefix)
+			appendStringInfo(&buf, "%s.", prefix);
+		appendStringInfoString(&buf, quote_identifier(c->name));
+	}
+	return buf.data;
+}
+
+/* ------------------------------------------------------------------------
+ * Running what was assembled
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Parse an assembled statement and insist it is one statement of the kind expected,
+ * then run it. Returns SPI_processed.
+ */
+static uint64
+run_checked(const char *what, const char *sql, NodeTag expected_tag, int expected_rc)
+{
+	List	   *stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
+
+	if (list_length(stmts) != 1 ||
+		nodeTag(linitial_node(RawStmt, stmts)->stmt) != expected_tag)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("%s: a config fragment (constraint, unique_key, predicate or test setting) does not fit the statement bluegreen builds", what),
+				 errdetail("Statement: %s", sql)));
+	bg_spi_exec(sql, expected_rc, 0, NULL, NULL, NULL);
+	return SPI_processed;
+}
+
+static void
+run_hooks(const char *what, List *hook_list, const char *schema, const char *name,
+		  const char *database)
+{
+	ListCell   *lc;
+
+	foreach(lc, hook_list)
+	{
+		char	   *sql = bg_render_hook(what, lfirst(lc), schema, name, database);
+		int			rc = SPI_execute(sql, false, 0);
+
+		if (rc < 0)
+			elog(ERROR, "%s: hook failed (%s): %s", what, SPI_result_code_string(rc), sql);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Contracts
+ * ------------------------------------------------------------------------
+ */
+typedef struct ContractColumn
+{
+	char	   *name;
+	char	   *data_type;
+	List	   *constraints;	/* char *: column constraint clauses */
+} ContractColumn;
+
+static const char *
+constraint_clause(const char *what, json_object *c, const char *column)
+{
+	const char *type = json_object_get_string(jget(c, "type"));
+	const char *expression = json_object_get_string(jget(c, "expression"));
+	const char *name = json_object_get_string(jget(c, "name"));
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (name)
+		appendStringInfo(&buf, "CONSTRAINT %s ", quote_identifier(name));
+	if (type == NULL)
+		type = "";
+	if (strcmp(type, "not_null") == 0 && column)
+		appendStringInfoString(&buf, "NOT NULL");
+	else if (strcmp(type, "unique") == 0 || strcmp(type, "primary_key") == 0)
+	{
+		appendStringInfoString(&buf, strcmp(type, "unique") == 0 ? "UNIQUE" : "PRIMARY KEY");
+		if (!column)
+		{
+			List	   *cols = jstrings(jget(c, "columns"), NULL);
+			ListCell   *lc;
+
+			appendStringInfoString(&buf, " (");
+			foreach(lc, cols)
+				appendStringInfo(&buf, "%s%s", lc == list_head(cols) ? "" : ", ",
+								 quote_identifier(lfirst(lc)));
+			appendStringInfoChar(&buf, ')');
+		}
+	}
+	else if (strcmp(type, "check") == 0 && expression)
+		appendStringInfo(&buf, "CHECK (%s)", expression);
+	else if (strcmp(type, "foreign_key") == 0)
+	{
+		const char *to = json_object_get_string(jget(c, "to"));
+
+		if (!column)
+		{
+			List	   *cols = jstrings(jget(c, "columns"), NULL);
+			ListCell   *lc;
+
+			appendStringInfoString(&buf, "FOREIGN KEY (");
+			foreach(lc, cols)
+				appendStringInfo(&buf, "%s%s", lc == list_head(cols) ? "" : ", ",
+								 quote_identifier(lfirst(lc)));
+			appendStringInfoString(&buf, ") ");
+		}
+		if (to)
+		{
+			List	   *cols = jstrings(jget(c, "to_columns"), NULL);
+			ListCell   *lc;
+
+			appendStringInfo(&buf, "REFERENCES %s (", to);
+			foreach(lc, cols)
+				appendStringInfo(&buf, "%s%s", lc == list_head(cols) ? "" : ", ",
+								 quote_identifier(lfirst(lc)));
+			appendStringInfoChar(&buf, ')');
+		}
+		else if (expression)
+			appendStringInfo(&buf, "REFERENCES %s", expression);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: a foreign_key constraint has neither \"to\" nor \"expression\"", what)));
+	}
+	else if (strcmp(type, "custom") == 0 && expression)
+		appendStringInfoString(&buf, expression);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: contract constraint of type \"%s\"%s%s is not one bluegreen can build",
+						what, type, column ? " on column " : "", column ? column : "")));
+	return buf.data;
+}
+
+/*
+ * The CREATE TABLE of an enforced contract: the contract's columns, in its order, with
+ * their constraints. Foreign keys to models being rebuilt are pointed at their shadow
+ * copies by the caller (the statement goes through bg_redirect_ddl).
+ */
+static char *
+contract_table_sql(const char *what, BgNode *n, const char *target, List **columns_out)
+{
+	json_object *columns = n->columns_json ? json_tokener_parse(n->columns_json) : NULL;
+	json_object *constraints = n->constraints_json ? json_tokener_parse(n->constraints_json) : NULL;
+	StringInfoData buf;
+	List	   *cols = NIL;
+	bool		first = true;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CREATE TABLE %s (", target);
+	if (columns)
+	{
+		json_object_object_foreach(columns, cname, cval)
+		{
+			ContractColumn *cc = palloc0(sizeof(ContractColumn));
+			json_object *cons = jget(cval, "constraints");
+
+			cc->name = pstrdup(cname);
+			cc->data_type = jstring(cval, "data_type");
+			if (cc->data_type == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("%s: contract column \"%s\" has no data_type", what, cname)));
+			appendStringInfo(&buf, "%s\n  %s %s", first ? "" : ",", quote_identifier(cname),
+							 cc->data_type);
+			first = false;
+			if (cons && json_object_is_type(cons, json_type_array))
+				for (size_t i = 0; i < json_object_array_length(cons); i++)
+					appendStringInfo(&buf, " %s",
+									 constraint_clause(what, json_object_array_get_idx(cons, i), cname));
+			cols = lappend(cols, cc);
+		}
+	}
+	if (constraints && json_object_is_type(constraints, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(constraints); i++)
+		{
+			json_object *c = json_object_array_get_idx(constraints, i);
+			const char *type = json_object_get_string(jget(c, "type"));
+
+			if (type && strcmp(type, "not_null") == 0)
+			{
+				/* a model-level not_null names columns: one NOT NULL each */
+				List	   *names = jstrings(jget(c, "columns"), NULL);
+				ListCell   *lc;
+
+				foreach(lc, names)
+					appendStringInfo(&buf, ",\n  CHECK (%s IS NOT NULL)",
+									 quote_identifier(lfirst(lc)));
+				continue;
+			}
+			appendStringInfo(&buf, ",\n  %s", constraint_clause(what, c, NULL));
+		}
+	appendStringInfoString(&buf, "\n)");
+	if (columns)
+		json_object_put(columns);
+	if (constraints)
+		json_object_put(constraints);
+	if (cols == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: the contract is enforced but lists no columns", what)));
+	*columns_out = cols;
+	return buf.data;
+}
+
+/*
+ * dbt refuses to build a contracted model whose code does not produce exactly the
+ * contract's columns with the contract's types; so does bluegreen, naming each
+ * difference.
+ */
+static void
+check_contract(const char *what, const char *select_sql, List *contract)
+{
+	char	   *probe = psprintf("SELECT * FROM (\n%s) AS bg_contract_probe LIMIT 0", select_sql);
+	TupleDesc	desc;
+	StringInfoData diff;
+	ListCell   *lc;
+
+	bg_spi_exec(probe, SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	desc = SPI_tuptable->tupdesc;
+	initStringInfo(&diff);
+	foreach(lc, contract)
+	{
+		ContractColumn *cc = lfirst(lc);
+		bool		found = false;
+
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+			Oid			want;
+			int32		want_mod;
+
+			if (strcmp(NameStr(att->attname), cc->name) != 0)
+				continue;
+			found = true;
+			typenameTypeIdAndMod(NULL, typeStringToTypeName(cc->data_type), &want, &want_mod);
+			if (want != att->atttypid)
+				appendStringInfo(&diff, "%scolumn \"%s\" is %s in the code and %s in the contract",
+								 diff.len ? "; " : "", cc->name,
+								 format_type_be(att->atttypid), format_type_be(want));
+		}
+		if (!found)
+			appendStringInfo(&diff, "%scolumn \"%s\" of the contract is not in the code",
+							 diff.len ? "; " : "", cc->name);
+	}
+	for (int i = 0; i < desc->natts; i++)
+	{
+		bool		found = false;
+
+		foreach(lc, contract)
+			if (strcmp(((ContractColumn *) lfirst(lc))->name, NameStr(TupleDescAttr(desc, i)->attname)) == 0)
+				found = true;
+		if (!found)
+			appendStringInfo(&diff, "%scolumn \"%s\" of the code is not in the contract",
+							 diff.len ? "; " : "", NameStr(TupleDescAttr(desc, i)->attname));
+	}
+	if (diff.len > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s: the code does not match its enforced contract", what),
+				 errdetail("%s.", diff.data)));
+}
+
+/* ------------------------------------------------------------------------
+ * Materializations
+ * ------------------------------------------------------------------------
+ */
+static uint64
+build_table(const char *what, BgBuildContext *ctx, BgNode *n, const char *select_sql,
+			const char *target)
+{
+	if (n->contract_enforced)
+	{
+		List	   *contract;
+		char	   *ddl = contract_table_sql(what, n, target, &contract);
+		StringInfoData cols;
+		ListCell   *lc;
+
+		check_contract(what, select_sql, contract);
+		ddl = bg_redirect_ddl(what, ddl, ctx->redirects, ctx->database);
+		run_checked(what, ddl, T_CreateStmt, SPI_OK_UTILITY);
+		initStringInfo(&cols);
+		foreach(lc, contract)
+			appendStringInfo(&cols, "%s%s", cols.len ? ", " : "",
+							 quote_identifier(((ContractColumn *) lfirst(lc))->name));
+		return run_checked(what,
+						   psprintf("INSERT INTO %s (%s)\nSELECT %s FROM (\n%s) AS model_subq",
+									target, cols.data, cols.data, select_sql),
+						   T_InsertStmt, SPI_OK_INSERT);
+	}
+	return run_checked(what, psprintf("CREATE TABLE %s AS\n%s", target, select_sql),
+					   T_CreateTableAsStmt, SPI_OK_UTILITY);
+}
+
+static const char *
+strategy_of(const char *what, BgModelConfig *c)
+{
+	const char *s = c->incremental_strategy;
+
+	if (s == NULL || strcmp(s, "default") == 0)
+		return c->unique_key != NIL ? "delete+insert" : "append";
+	if (strcmp(s, "append") == 0 || strcmp(s, "delete+insert") == 0 || strcmp(s, "merge") == 0)
+		return s;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("%s: incremental_strategy \"%s\" is not one bluegreen builds", what, s),
+			 errhint("bluegreen builds append, delete+insert and merge; build this model with dbt (see the README).")));
+	return NULL;
+}
+
+/*
+ * on_schema_change: which columns the increment writes, after adding (or dropping)
+ * columns of the target as the setting asks.
+ */
+static List *
+reconcile_columns(const char *what, BgModelConfig *c, const char *target,
+				  const char *shadow_schema, const char *name, const char *incr_schema,
+				  const char *incr_name)
+{
+	List	   *dest = relation_columns(shadow_schema, name);
+	List	   *source = relation_columns(incr_schema, incr_name);
+	List	   *added = NIL,
+			   *removed = NIL,
+			   *retyped = NIL;
+	ListCell   *lc;
+	const char *mode = c->on_schema_change;
+
+	foreach(lc, source)
+	{
+		Column	   *s = lfirst(lc);
+		Column	   *d = find_column(dest, s->name);
+
+		if (d == NULL)
+			added = lappend(added, s);
+		else if (d->type != s->type || d->typmod != s->typmod)
+			retyped = lappend(retyped, s);
+	}
+	foreach(lc, dest)
+		if (find_column(source, ((Column *) lfirst(lc))->name) == NULL)
+			removed = lappend(removed, lfirst(lc));
+
+	if (strcmp(mode, "ignore") == 0)
+		return dest;
+	if (added == NIL && removed == NIL && retyped == NIL)
+		return source;
+	if (strcmp(mode, "fail") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s: the increment's columns differ from the table's, and on_schema_change is \"fail\"", what),
+				 errdetail("Added: %s. Removed: %s. Retyped: %s.",
+						   added ? column_list(added, NULL) : "none",
+						   removed ? column_list(removed, NULL) : "none",
+						   retyped ? column_list(retyped, NULL) : "none")));
+	if (strcmp(mode, "append_new_columns") != 0 && strcmp(mode, "sync_all_columns") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: on_schema_change \"%s\" is not one of ignore, fail, append_new_columns, sync_all_columns", what, mode)));
+	foreach(lc, added)
+	{
+		Column	   *s = lfirst(lc);
+
+		bg_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s %s", target,
+							 quote_identifier(s->name), s->type_name),
+					SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	}
+	if (strcmp(mode, "sync_all_columns") == 0)
+	{
+		foreach(lc, removed)
+			bg_spi_exec(psprintf("ALTER TABLE %s DROP COLUMN %s", target,
+								 quote_identifier(((Column *) lfirst(lc))->name)),
+						SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+		foreach(lc, retyped)
+		{
+			Column	   *s = lfirst(lc);
+
+			bg_spi_exec(psprintf("ALTER TABLE %s ALTER COLUMN %s TYPE %s USING %s::%s", target,
+								 quote_identifier(s->name), s->type_name,
+								 quote_identifier(s->name), s->type_name),
+						SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+		}
+	}
+	return source;
+}
+
+static char *
+predicates_sql(List *predicates)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, predicates)
+		appendStringInfo(&buf, "\n  AND (%s)", (char *) lfirst(lc));
+	return buf.data;
+}
+
+static uint64
+apply_increment(const char *what, BgModelConfig *c, const char *strategy, const char *target,
+				const char *increment, List *dest)
+{
+	char	   *cols = column_list(dest, NULL);
+	ListCell   *lc;
+
+	if (strcmp(strategy, "merge") == 0)
+	{
+		StringInfoData sql;
+		List	   *update = NIL;
+
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "MERGE INTO %s AS \"DBT_INTERNAL_DEST\"\nUSING %s AS \"DBT_INTERNAL_SOURCE\"\nON ",
+						 target, increment);
+		if (c->unique_key == NIL)
+			appendStringInfoString(&sql, "FALSE");
+		foreach(lc, c->unique_key)
+		{
+			const char *k = lfirst(lc);
+
+			if (c->unique_key_is_list)
+				appendStringInfo(&sql, "%s\"DBT_INTERNAL_SOURCE\".%s = \"DBT_INTERNAL_DEST\".%s",
+								 lc == list_head(c->unique_key) ? "" : " AND ",
+								 quote_identifier(k), quote_identifier(k));
+			else
+				appendStringInfo(&sql, "\"DBT_INTERNAL_SOURCE\".%s = \"DBT_INTERNAL_DEST\".%s", k, k);
+		}
+		appendStringInfoString(&sql, predicates_sql(c->incremental_predicates));
+		foreach(lc, dest)
+		{
+			Column	   *col = lfirst(lc);
+			bool		keep = c->merge_update_columns == NIL;
+			ListCell   *m;
+
+			foreach(m, c->merge_update_columns)
+				if (strcmp(lfirst(m), col->name) == 0)
+					keep = true;
+			foreach(m, c->merge_exclude_columns)
+				if (strcmp(lfirst(m), col->name) == 0)
+					keep = false;
+			if (keep)
+				update = lappend(update, col);
+		}
+		if (c->unique_key != NIL && update != NIL)
+		{
+			appendStringInfoString(&sql, "\nWHEN MATCHED THEN UPDATE SET ");
+			foreach(lc, update)
+			{
+				const char *q = quote_identifier(((Column *) lfirst(lc))->name);
+
+				appendStringInfo(&sql, "%s%s = \"DBT_INTERNAL_SOURCE\".%s",
+								 lc == list_head(update) ? "" : ", ", q, q);
+			}
+		}
+		appendStringInfo(&sql, "\nWHEN NOT MATCHED THEN INSERT (%s) VALUES (%s)", cols,
+						 column_list(dest, "\"DBT_INTERNAL_SOURCE\""));
+		return run_checked(what, sql.data, T_MergeStmt, SPI_OK_MERGE);
+	}
+	if (strcmp(strategy, "delete+insert") == 0 && c->unique_key != NIL)
+	{
+		StringInfoData sql;
+
+		initStringInfo(&sql);
+		if (c->unique_key_is_list)
+		{
+			appendStringInfo(&sql, "DELETE FROM %s AS \"DBT_INTERNAL_DEST\"\nUSING %s AS \"DBT_INTERNAL_SOURCE\"\nWHERE ",
+							 target, increment);
+			foreach(lc, c->unique_key)
+				appendStringInfo(&sql, "%s\"DBT_INTERNAL_SOURCE\".%s = \"DBT_INTERNAL_DEST\".%s",
+								 lc == list_head(c->unique_key) ? "" : " AND ",
+								 quote_identifier(lfirst(lc)), quote_identifier(lfirst(lc)));
+		}
+		else
+		{
+			const char *k = linitial(c->unique_key);
+
+			appendStringInfo(&sql, "DELETE FROM %s\nWHERE (%s) IN (SELECT DISTINCT (%s) FROM %s)",
+							 target, k, k, increment);
+		}
+		appendStringInfoString(&sql, predicates_sql(c->incremental_predicates));
+		run_checked(what, sql.data, T_DeleteStmt, SPI_OK_DELETE);
+	}
+	return run_checked(what, psprintf("INSERT INTO %s (%s)\nSELECT %s FROM %s", target, cols,
+									  cols, increment),
+					   T_InsertStmt, SPI_OK_INSERT);
+}
+
+static bool
+incremental_in_full(BgBuildContext *ctx, BgModelConfig *c, bool live_exists)
+{
+	return !live_exists || ctx->full_refresh || c->full_refresh;
+}
+
+static void
+build_incremental(const char *what, BgBuildContext *ctx, BgNode *n, BgModelConfig *c,
+				  const char *select_sql, const char *shadow_schema, int step,
+				  BgBuildResult *res)
+{
+	const char *target = quote_qualified_identifier(shadow_schema, n->alias);
+	const char *strategy = strategy_of(what, c);
+	char	   *incr_name = psprintf("__bg_increment_%d", step);
+	char	   *increment = quote_qualified_identifier(shadow_schema, incr_name);
+	List	   *dest;
+
+	/* start from the latest live data */
+	if (n->contract_enforced)
+	{
+		List	   *contract;
+		char	   *ddl = contract_table_sql(what, n, target, &contract);
+
+		ddl = bg_redirect_ddl(what, ddl, ctx->redirects, ctx->database);
+		run_checked(what, ddl, T_CreateStmt, SPI_OK_UTILITY);
+		dest = relation_columns(n->schema, n->alias);
+		res->carried_rows = run_checked(what,
+										psprintf("INSERT INTO %s (%s) SELECT %s FROM %s", target,
+												 column_list(dest, NULL), column_list(dest, NULL),
+												 quote_qualified_identifier(n->schema, n->alias)),
+										T_InsertStmt, SPI_OK_INSERT);
+	}
+	else
+	{
+		run_checked(what, psprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING INDEXES)",
+								   target, quote_qualified_identifier(n->schema, n->alias)),
+					T_CreateStmt, SPI_OK_UTILITY);
+		res->carried_rows = run_checked(what,
+										psprintf("INSERT INTO %s SELECT * FROM %s", target,
+												 quote_qualified_identifier(n->schema, n->alias)),
+										T_InsertStmt, SPI_OK_INSERT);
+	}
+
+	/* the increment, reading {{ this }} as the copy just made */
+	run_checked(what, psprintf("CREATE TABLE %s AS\n%s", increment, select_sql),
+				T_CreateTableAsStmt, SPI_OK_UTILITY);
+	if (n->contract_enforced)
+	{
+		List	   *contract;
+
+		(void) contract_table_sql(what, n, target, &contract);
+		check_contract(what, psprintf("SELECT * FROM %s", increment), contract);
+	}
+	dest = reconcile_columns(what, c, target, shadow_schema, n->alias, shadow_schema, incr_name);
+	res->rows = apply_increment(what, c, strategy, target, increment, dest);
+	bg_spi_exec(psprintf("DROP TABLE %s", increment), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	res->how = psprintf("incremental (%s)", strategy);
+}
+
+/* CREATE INDEX for each configured index; names left to PostgreSQL */
+static void
+create_indexes(const char *what, BgModelConfig *c, const char *target)
+{
+	ListCell   *lc;
+
+	foreach(lc, c->indexes)
+	{
+		BgIndexSpec *ix = lfirst(lc);
+		StringInfoData sql;
+		ListCell   *col;
+
+		if (ix->columns == NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s: an index in config.indexes has no columns", what)));
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE %sINDEX ON %s", ix->unique ? "UNIQUE " : "", target);
+		if (ix->type)
+			appendStringInfo(&sql, " USING %s", quote_identifier(ix->type));
+		appendStringInfoString(&sql, " (");
+		foreach(col, ix->columns)
+			appendStringInfo(&sql, "%s%s", col == list_head(ix->columns) ? "" : ", ",
+							 quote_identifier(lfirst(col)));
+		appendStringInfoChar(&sql, ')');
+		run_checked(what, sql.data, T_IndexStmt, SPI_OK_UTILITY);
+	}
+}
+
+static const char *const privileges[] = {
+	"select", "insert", "update", "delete", "truncate", "references", "trigger", "all", NULL
+};
+
+static void
+apply_grants(const char *what, BgModelConfig *c, const char *target)
+{
+	ListCell   *lc;
+
+	foreach(lc, c->grants)
+	{
+		BgGrant    *g = lfirst(lc);
+		char	   *priv = str_tolower(g->privilege, strlen(g->privilege), DEFAULT_COLLATION_OID);
+		bool		known = false;
+		ListCell   *who;
+
+		for (int i = 0; privileges[i]; i++)
+			if (strcmp(priv, privileges[i]) == 0)
+				known = true;
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_GRANT_OPERATION),
+					 errmsg("%s: config.grants names privilege \"%s\", which a table or view does not have", what, g->privilege)));
+		foreach(who, g->grantees)
+		{
+			const char *grantee = lfirst(who);
+
+			run_checked(what, psprintf("GRANT %s ON %s TO %s", priv, target,
+									   pg_strcasecmp(grantee, "public") == 0 ? "PUBLIC" :
+									   quote_identifier(grantee)),
+						T_GrantStmt, SPI_OK_UTILITY);
+		}
+	}
+}
+
+static void
+persist_docs(BgNode *n, const char *target, const char *kind_word)
+{
+	if (n->persist_relation_docs && n->description && n->description[0])
+	{
+		/* COMMENT takes no parameters: the text goes in as a quoted literal */
+		bg_spi_exec(psprintf("COMMENT ON %s %s IS %s", kind_word, target,
+							 quote_literal_cstr(n->description)),
+					SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	}
+	if (n->persist_column_docs && n->columns_json)
+	{
+		json_object *columns = json_tokener_parse(n->columns_json);
+		List	   *volatile comments = NIL;
+		ListCell   *lc;
+
+		if (columns && json_object_is_type(columns, json_type_object))
+		{
+			json_object_object_foreach(columns, cname, cval)
+			{
+				char	   *d = jstring(cval, "description");
+
+				if (d && d[0])
+					comments = lappend(comments,
+									   psprintf("COMMENT ON COLUMN %s.%s IS %s", target,
+												quote_identifier(cname), quote_literal_cstr(d)));
+			}
+		}
+		if (columns)
+			json_object_put(columns);
+		foreach(lc, comments)
+		{
+			MemoryContext cxt = CurrentMemoryContext;
+			ResourceOwner owner = CurrentResourceOwner;
+
+			/* a documented column the code does not produce is skipped */
+			BeginInternalSubTransaction(NULL);
+			MemoryContextSwitchTo(cxt);
+			PG_TRY();
+			{
+				bg_spi_exec(lfirst(lc), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+				ReleaseCurrentSubTransaction();
+			}
+			PG_CATCH();
+			{
+				MemoryContextSwitchTo(cxt);
+				FlushErrorState();
+				RollbackAndReleaseCurrentSubTransaction();
+			}
+			PG_END_TRY();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+	}
+}
+
+void
+bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *shadow_schema,
+			   int step, BgBuildResult *res)
+{
+	char	   *what = bg_node_label(n);
+	BgModelConfig *c = bg_model_config(n);
+	const char *target = quote_qualified_identifier(shadow_schema, n->alias);
+	char	   *select_sql;
+	const char *kind_word = "TABLE";
+
+	memset(res, 0, sizeof(*res));
+	if (n->compiled_code == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s has no compiled code", what),
+				 errhint("Give bluegreen the manifest of dbt compile (or dbt build), not of dbt parse.")));
+	select_sql = bg_redirect_select(what, n->compiled_code, ctx->redirects, ctx->database, NULL);
+
+	run_hooks(what, c->pre_hooks, shadow_schema, n->alias, n->database);
+
+	if (strcmp(n->materialized, "view") == 0)
+	{
+		if (n->contract_enforced)
+		{
+			List	   *contract;
+
+			(void) contract_table_sql(what, n, target, &contract);
+			check_contract(what, select_sql, contract);
+		}
+		run_checked(what, psprintf("CREATE VIEW %s AS\n%s", target, select_sql),
+					T_ViewStmt, SPI_OK_UTILITY);
+		res->how = "view";
+		res->relkind = RELKIND_VIEW;
+		kind_word = "VIEW";
+	}
+	else if (strcmp(n->materialized, "table") == 0 ||
+			 (strcmp(n->materialized, "incremental") == 0 &&
+			  incremental_in_full(ctx, c, live_exists)))
+	{
+		if (strcmp(n->materialized, "incremental") == 0)
+			(void) strategy_of(what, c);
+		res->rows = build_table(what, ctx, n, select_sql, target);
+		res->how = strcmp(n->materialized, "table") == 0 ? "table" : "incremental (in full)";
+		res->relkind = RELKIND_RELATION;
+	}
+	else if (strcmp(n->materialized, "incremental") == 0)
+	{
+		build_incremental(what, ctx, n, c, select_sql, shadow_schema, step, res);
+		res->relkind = RELKIND_RELATION;
+	}
+	else if (strcmp(n->materialized, "materialized_view") == 0)
+	{
+		res->rows = run_checked(what, psprintf("CREATE MATERIALIZED VIEW %s AS\n%s", target, select_sql),
+								T_CreateTableAsStmt, SPI_OK_UTILITY);
+		res->how = "materialized view";
+		res->relkind = RELKIND_MATVIEW;
+		kind_word = "MATERIALIZED VIEW";
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s: materialization \"%s\" is not one bluegreen builds", what, n->materialized),
+				 errhint("bluegreen builds view, table, incremental, materialized_view and ephemeral models; build others with dbt (see the README).")));
+
+	if (res->relkind != RELKIND_VIEW)
+		create_indexes(what, c, target);
+	persist_docs(n, target, kind_word);
+	apply_grants(what, c, target);
+	run_hooks(what, c->post_hooks, shadow_schema, n->alias, n->database);
+	if (res->relkind != RELKIND_VIEW)
+		bg_spi_exec(psprintf("ANALYZE %s", target), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+}

@@ -1,0 +1,22 @@
+/*
+ * redirect.h
+ *		Compiled SQL read with PostgreSQL's parser: checks and shadow redirection
+ *		(see redirect.c).
+ */
+#ifndef BLUEGREEN_REDIRECT_H
+#define BLUEGREEN_REDIRECT_H
+
+#include "utils/hsearch.h"
+
+extern HTAB *bg_redirect_map_create(MemoryContext cxt);
+extern void bg_redirect_map_add(HTAB *map, const char *schema, const char *name,
+								const char *target);
+extern char *bg_redirect_select(const char *what, const char *sql, HTAB *redirects,
+								const char *database, int *n_redirected);
+extern char *bg_redirect_ddl(const char *what, const char *sql, HTAB *redirects,
+							 const char *database);
+extern char *bg_render_hook(const char *what, const char *hook, const char *schema,
+							const char *name, const char *database);
+extern void bg_check_single_select(const char *what, const char *sql);
+
+#endif							/* BLUEGREEN_REDIRECT_H */
