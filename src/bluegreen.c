@@ -17,6 +17,7 @@
 PG_MODULE_MAGIC;
 
 char	   *bg_model_search_path = NULL;
+bool		bg_show_timing = true;
 
 void		_PG_init(void);
 
@@ -31,5 +32,10 @@ _PG_init(void)
 							   &bg_model_search_path,
 							   "pg_catalog, public, pg_temp",
 							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("bluegreen.show_timing",
+							 "Show durations in progress and summary lines.",
+							 "Off gives output that is the same on every run (tests, diffs); "
+							 "durations are recorded in bg.deployment_steps either way.",
+							 &bg_show_timing, true, PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("bluegreen");
 }

@@ -162,6 +162,13 @@ seconds_since(TimestampTz start)
 	return (double) (GetCurrentTimestamp() - start) / 1000000.0;
 }
 
+/* " in 0.12s", or nothing when bluegreen.show_timing is off */
+static char *
+timing(double seconds)
+{
+	return bg_show_timing ? psprintf(" in %.2fs", seconds) : "";
+}
+
 static char *
 optional_text(FunctionCallInfo fcinfo, int n)
 {
@@ -787,36 +794,36 @@ report_step(Deployment *d, Step *s, int total)
 		case STEP_BUILD:
 			if (strcmp(s->status, "ok") != 0)
 				ereport(NOTICE,
-						(errmsg("%d of %d ERROR building %s %s in %.2fs", s->number, total,
-								kind_word(s->node, s->relkind), rel, s->seconds)));
+						(errmsg("%d of %d ERROR building %s %s%s", s->number, total,
+								kind_word(s->node, s->relkind), rel, timing(s->seconds))));
 			else if (s->relkind == RELKIND_VIEW)
 				ereport(NOTICE,
-						(errmsg("%d of %d OK created view %s in %.2fs", s->number, total, rel,
-								s->seconds)));
+						(errmsg("%d of %d OK created view %s%s", s->number, total, rel,
+								timing(s->seconds))));
 			else if (strchr(s->message, ':'))	/* an increment on live data */
 				ereport(NOTICE,
-						(errmsg("%d of %d OK built %s %s (%s) in %.2fs", s->number, total,
+						(errmsg("%d of %d OK built %s %s (%s)%s", s->number, total,
 								pnstrdup(s->message, strchr(s->message, ':') - s->message), rel,
-								strchr(s->message, ':') + 2, s->seconds)));
+								strchr(s->message, ':') + 2, timing(s->seconds))));
 			else
 				ereport(NOTICE,
-						(errmsg("%d of %d OK built %s %s (%s rows) in %.2fs", s->number, total,
-								s->message, rel, thousands(s->rows), s->seconds)));
+						(errmsg("%d of %d OK built %s %s (%s rows)%s", s->number, total,
+								s->message, rel, thousands(s->rows), timing(s->seconds))));
 			break;
 		case STEP_TEST:
 			if (strcmp(s->status, "pass") == 0)
 				ereport(NOTICE,
-						(errmsg("%d of %d PASS %s in %.2fs", s->number, total, s->node->name,
-								s->seconds)));
+						(errmsg("%d of %d PASS %s%s", s->number, total, s->node->name,
+								timing(s->seconds))));
 			else if (strcmp(s->status, "warn") == 0 || strcmp(s->status, "fail") == 0)
 				ereport(NOTICE,
-						(errmsg("%d of %d %s %s %s in %.2fs", s->number, total,
+						(errmsg("%d of %d %s %s %s%s", s->number, total,
 								strcmp(s->status, "warn") == 0 ? "WARN" : "FAIL",
-								thousands(s->failures), s->node->name, s->seconds)));
+								thousands(s->failures), s->node->name, timing(s->seconds))));
 			else
 				ereport(NOTICE,
-						(errmsg("%d of %d ERROR %s in %.2fs", s->number, total, s->node->name,
-								s->seconds)));
+						(errmsg("%d of %d ERROR %s%s", s->number, total, s->node->name,
+								timing(s->seconds))));
 			break;
 		case STEP_CARRY:
 			ereport(NOTICE,
@@ -1048,8 +1055,8 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb)
 		if (failed)
 		{
 			ereport(NOTICE,
-					(errmsg("deployment " INT64_FORMAT " failed in %.2fs: %d model%s built, %d test%s passed, %d warned, %d failed; production is untouched",
-							d->deployment_id, seconds_since(started), built, built == 1 ? "" : "s",
+					(errmsg("deployment " INT64_FORMAT " failed%s: %d model%s built, %d test%s passed, %d warned, %d failed; production is untouched",
+							d->deployment_id, timing(seconds_since(started)), built, built == 1 ? "" : "s",
 							passed, passed == 1 ? "" : "s", warned, failed_tests),
 					 errdetail("What was built stays in shadow for inspection until CALL bg.abandon() or the next deploy.")));
 			if (error)
@@ -1070,8 +1077,8 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb)
 					 errhint("Query bg.deployment_steps for every test result.")));
 		}
 		ereport(NOTICE,
-				(errmsg("deployment " INT64_FORMAT " built in %.2fs: %d model%s, %d test%s passed, %d warned, 0 failed; %s",
-						d->deployment_id, seconds_since(started), built, built == 1 ? "" : "s",
+				(errmsg("deployment " INT64_FORMAT " built%s: %d model%s, %d test%s passed, %d warned, 0 failed; %s",
+						d->deployment_id, timing(seconds_since(started)), built, built == 1 ? "" : "s",
 						passed, passed == 1 ? "" : "s", warned,
 						breaking ? "BREAKING changes (see below)" : "compatible with live"),
 				 breaking ? errdetail_internal("Breaking:%s", breaks.data) : 0,

@@ -16,6 +16,7 @@ typedef struct BgUserSwitch
 #define BG_OWNER_ROLE "bluegreen"
 
 extern char *bg_model_search_path;
+extern bool bg_show_timing;
 
 extern Oid	bg_extension_owner(void);
 extern Oid	bg_owner_role(void);
