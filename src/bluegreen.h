@@ -184,7 +184,9 @@ typedef struct BgPlan
 extern BgPlan *bg_plan_compute(BgManifest *live, BgManifest *next);
 extern const char *bg_action_name(BgAction action);
 extern const char *bg_selector_name(int bit);
+extern char *bg_side_schema_name(const char *live_schema, const char *suffix);
 extern char *bg_shadow_schema_name(const char *live_schema);
+extern char *bg_previous_schema_name(const char *live_schema, int64 deployment_id);
 
 /* spi_util.c */
 extern void bg_spi_exec(const char *sql, int expected, int nargs, Oid *argtypes,

@@ -453,10 +453,10 @@ record_deployment(Deployment *d)
 	for (int i = 0; i < d->n_steps; i++)
 	{
 		Step	   *s = &d->steps[i];
-		Datum		v[9];
-		Oid			t[9] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID};
-		char		nulls[9] = "         ";
+		Datum		v[10];
+		Oid			t[10] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, OIDOID};
+		char		nulls[10] = "          ";
 		bool		rel = s->kind == STEP_BUILD || s->kind == STEP_REMOVE ||
 			(s->kind == STEP_CARRY && bg_node_has_relation(s->node));
 
@@ -480,10 +480,15 @@ record_deployment(Deployment *d)
 			v[8] = CStringGetTextDatum(s->shadow_schema);
 		else
 			nulls[8] = 'n';
+		/* the live relation as it was when built: promote refuses if it changed since */
+		v[9] = ObjectIdGetDatum(s->live_oid);
+		if (!s->live_exists)
+			nulls[9] = 'n';
 		bg_spi_exec("INSERT INTO bg.deployment_step (deployment_id, step, unique_id, resource_type,"
-					"  action, materialization, live_schema, live_name, shadow_schema, status)"
-					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')",
-					SPI_OK_INSERT, 9, t, v, nulls);
+					"  action, materialization, live_schema, live_name, shadow_schema, live_oid,"
+					"  status)"
+					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending')",
+					SPI_OK_INSERT, 10, t, v, nulls);
 	}
 }
 

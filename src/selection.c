@@ -67,14 +67,13 @@ bg_action_name(BgAction action)
 }
 
 /*
- * The schema a deployment builds into, beside live schema "live". Names that would pass
- * the identifier limit keep a prefix and gain a digest of the full name, so two long
- * schema names never share a shadow.
+ * A schema beside live schema "live" named with "suffix". Names that would pass the
+ * identifier limit keep a prefix and gain a digest of the full name, so two long schema
+ * names never share one.
  */
 char *
-bg_shadow_schema_name(const char *live)
+bg_side_schema_name(const char *live, const char *suffix)
 {
-	static const char suffix[] = "__bg_shadow";
 	size_t		len = strlen(live);
 
 	if (len + strlen(suffix) <= BG_MAX_IDENTIFIER)
@@ -88,6 +87,20 @@ bg_shadow_schema_name(const char *live)
 		keep = pg_mbcliplen(live, (int) len, keep);
 		return psprintf("%.*s_%.8s%s", keep, live, digest, suffix);
 	}
+}
+
+/* The schema a deployment builds into, beside live schema "live". */
+char *
+bg_shadow_schema_name(const char *live)
+{
+	return bg_side_schema_name(live, "__bg_shadow");
+}
+
+/* Where promote of deployment "id" keeps the relations it replaced, for rollback. */
+char *
+bg_previous_schema_name(const char *live, int64 id)
+{
+	return bg_side_schema_name(live, psprintf("__bg_p" INT64_FORMAT, id));
 }
 
 static bool

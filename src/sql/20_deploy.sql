@@ -26,7 +26,10 @@ CREATE TABLE bg.deployment (
     error             text,
     started_at        timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     built_at          timestamptz,
+    promoted_at       timestamptz,
+    rolled_back_at    timestamptz,
     finished_at       timestamptz,
+    previous_dropped_at timestamptz,
     started_by        name NOT NULL,
     backend_pid       integer NOT NULL DEFAULT pg_catalog.pg_backend_pid()
 );
@@ -45,6 +48,8 @@ CREATE TABLE bg.deployment_step (
     live_name        text,
     shadow_schema    text,
     relkind          "char",
+    live_oid         oid,
+    previous_schema  text,
     status           text NOT NULL CHECK (status IN ('pending', 'ok', 'error', 'pass',
                          'warn', 'fail', 'skipped')),
     rows_affected    bigint,
