@@ -37,5 +37,15 @@ _PG_init(void)
 							 "Off gives output that is the same on every run (tests, diffs); "
 							 "durations are recorded in bg.deployment_steps either way.",
 							 &bg_show_timing, true, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("bluegreen.lock_timeout",
+							"How long promote and rollback wait for a lock on a live relation before letting readers go on and trying again.",
+							"Readers queue behind a waiting ACCESS EXCLUSIVE lock, so this bounds how long any reader waits.",
+							&bg_lock_timeout_ms, 100, 1, 60000, PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("bluegreen.promote_deadline",
+							"How long promote and rollback keep trying to take their locks before giving up, changing nothing.",
+							NULL,
+							&bg_promote_deadline_ms, 30000, 1, 3600000, PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("bluegreen");
 }

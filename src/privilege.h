@@ -17,6 +17,8 @@ typedef struct BgUserSwitch
 
 extern char *bg_model_search_path;
 extern bool bg_show_timing;
+extern int	bg_lock_timeout_ms;
+extern int	bg_promote_deadline_ms;
 
 extern Oid	bg_extension_owner(void);
 extern Oid	bg_owner_role(void);
