@@ -138,6 +138,10 @@ extern BgProject *bg_project_lookup(const char *name, bool missing_ok);
 extern void bg_lock_project(BgProject *project, const char *operation);
 extern void bg_unlock_project(BgProject *project);
 
+/* promote.c */
+extern Datum bg_switch_deployment(const char *project_name, bool rollback, bool dry_run,
+								  bool force, bool nonatomic);
+
 /* selection.c: what state:modified+ selects, and what to do with each node */
 typedef enum BgAction
 {

@@ -883,10 +883,13 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb)
 	BgUserSwitch sw;
 	TimestampTz started = GetCurrentTimestamp();
 	const char *database = get_database_name(MyDatabaseId);
+	bool		promote;
+	volatile bool breaking_built = false;
 
 	d->nonatomic = call_is_nonatomic(fcinfo);
 	d->caller = GetUserNameFromId(GetUserId(), false);
 	d->full_refresh = PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+	promote = PG_NARGS() > 3 && !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
 	if (!PG_ARGISNULL(0))
 	{
 		Size		len;
@@ -1081,21 +1084,31 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb)
 							failed->failures == 1 ? "" : "s"),
 					 errhint("Query bg.deployment_steps for every test result.")));
 		}
+		breaking_built = breaking;
 		ereport(NOTICE,
 				(errmsg("deployment " INT64_FORMAT " built%s: %d model%s, %d test%s passed, %d warned, 0 failed; %s",
 						d->deployment_id, timing(seconds_since(started)), built, built == 1 ? "" : "s",
 						passed, passed == 1 ? "" : "s", warned,
 						breaking ? "BREAKING changes (see below)" : "compatible with live"),
 				 breaking ? errdetail_internal("Breaking:%s", breaks.data) : 0,
-				 errhint("%s", breaking ?
-						 "CALL bg.promote(force => true) to switch it live anyway, or CALL bg.abandon()." :
-						 "CALL bg.promote(dry_run => true) to see the switch, CALL bg.promote() to make it.")));
+				 promote ? 0 : errhint("%s", breaking ?
+									   "CALL bg.promote(force => true) to switch it live anyway, or CALL bg.abandon()." :
+									   "CALL bg.promote(dry_run => true) to see the switch, CALL bg.promote() to make it.")));
 	}
 	PG_FINALLY();
 	{
 		bg_unlock_project(d->project);
 	}
 	PG_END_TRY();
+
+	/* deploy(promote => true): switch it live when it built, passed and breaks nothing */
+	if (promote && breaking_built)
+		ereport(WARNING,
+				(errmsg("deployment " INT64_FORMAT " is not promoted: it has breaking changes",
+						d->deployment_id),
+				 errhint("Look at it, then CALL bg.promote(force => true) or CALL bg.abandon().")));
+	else if (promote)
+		(void) bg_switch_deployment(d->project->name, false, false, false, d->nonatomic);
 	SPI_finish();
 }
 

@@ -859,13 +859,15 @@ print_statements(Switch *sw)
 	}
 }
 
-static Datum
-switch_deployment(FunctionCallInfo fcinfo, bool rollback)
+/*
+ * Promote (or roll back) the project's deployment; returns the plan record. Also called
+ * by bg.deploy(promote => true).
+ */
+Datum
+bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, bool force,
+					 bool nonatomic)
 {
-	volatile bool dry_run = rollback ? arg_bool(fcinfo, 1) : arg_bool(fcinfo, 0);
-	char	   *project_name = rollback ? arg_text(fcinfo, 0) : arg_text(fcinfo, 1);
-	bool		force = !rollback && arg_bool(fcinfo, 2);
-	bool		nonatomic = call_is_nonatomic(fcinfo);
+	volatile bool dry_run = dry_run_arg;
 	const char *verb = rollback ? "roll back" : "promote";
 	BgUserSwitch us;
 	BgProject  *project;
@@ -1079,13 +1081,15 @@ switch_deployment(FunctionCallInfo fcinfo, bool rollback)
 Datum
 bg_promote(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_DATUM(switch_deployment(fcinfo, false));
+	PG_RETURN_DATUM(bg_switch_deployment(arg_text(fcinfo, 1), false, arg_bool(fcinfo, 0),
+										 arg_bool(fcinfo, 2), call_is_nonatomic(fcinfo)));
 }
 
 Datum
 bg_rollback(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_DATUM(switch_deployment(fcinfo, true));
+	PG_RETURN_DATUM(bg_switch_deployment(arg_text(fcinfo, 0), true, arg_bool(fcinfo, 1),
+										 false, call_is_nonatomic(fcinfo)));
 }
 
 /* ------------------------------------------------------------------------

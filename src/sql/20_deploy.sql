@@ -115,14 +115,14 @@ SELECT s.deployment_id,
 COMMENT ON VIEW bg.deployment_steps IS 'each model built, test run and relation removed by a deployment, with rows, time and errors';
 
 CREATE PROCEDURE bg.deploy(manifest text DEFAULT NULL, project text DEFAULT NULL,
-                           full_refresh boolean DEFAULT false)
+                           full_refresh boolean DEFAULT false, promote boolean DEFAULT false)
     LANGUAGE c AS 'MODULE_PATHNAME', 'bg_deploy_text';
 CREATE PROCEDURE bg.deploy(manifest jsonb, project text DEFAULT NULL,
-                           full_refresh boolean DEFAULT false)
+                           full_refresh boolean DEFAULT false, promote boolean DEFAULT false)
     LANGUAGE c AS 'MODULE_PATHNAME', 'bg_deploy_jsonb';
-COMMENT ON PROCEDURE bg.deploy(text, text, boolean) IS
-'build what the manifest changes (dbt''s state:modified+) into shadow schemas and run its tests there; production is untouched. With no manifest: re-run the live project (a scheduled refresh)';
-COMMENT ON PROCEDURE bg.deploy(jsonb, text, boolean) IS
+COMMENT ON PROCEDURE bg.deploy(text, text, boolean, boolean) IS
+'build what the manifest changes (dbt''s state:modified+) into shadow schemas and run its tests there; production is untouched. With no manifest: re-run the live project (a scheduled refresh). promote => true: promote it when it built, passed its tests and breaks nothing';
+COMMENT ON PROCEDURE bg.deploy(jsonb, text, boolean, boolean) IS
 'build what the manifest changes (dbt''s state:modified+) into shadow schemas and run its tests there; production is untouched';
 
 CREATE PROCEDURE bg.abandon(project text DEFAULT NULL)
@@ -130,8 +130,8 @@ CREATE PROCEDURE bg.abandon(project text DEFAULT NULL)
 COMMENT ON PROCEDURE bg.abandon(text) IS
 'drop the shadow relations of the project''s deployment that was not promoted';
 
-REVOKE ALL ON PROCEDURE bg.deploy(text, text, boolean), bg.deploy(jsonb, text, boolean),
+REVOKE ALL ON PROCEDURE bg.deploy(text, text, boolean, boolean), bg.deploy(jsonb, text, boolean, boolean),
     bg.abandon(text) FROM PUBLIC;
-GRANT EXECUTE ON PROCEDURE bg.deploy(text, text, boolean), bg.deploy(jsonb, text, boolean),
+GRANT EXECUTE ON PROCEDURE bg.deploy(text, text, boolean, boolean), bg.deploy(jsonb, text, boolean, boolean),
     bg.abandon(text) TO bluegreen_deployer;
 GRANT SELECT ON bg.deployments, bg.deployment_steps TO bluegreen_deployer;
