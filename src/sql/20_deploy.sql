@@ -86,7 +86,10 @@ SELECT d.deployment_id,
        COALESCE(d.finished_at, d.built_at) OPERATOR(pg_catalog.-) d.started_at AS duration,
        d.started_by,
        d.manifest_id,
-       d.base_manifest_id
+       d.base_manifest_id,
+       d.promoted_at,
+       d.rolled_back_at,
+       d.previous_dropped_at
   FROM bg.deployment AS d
   JOIN bg.project AS p USING (project_id);
 COMMENT ON VIEW bg.deployments IS 'every deployment: who, when, what it built, how its tests went, and how it ended';
