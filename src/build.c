@@ -1026,3 +1026,26 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 	if (res->relkind != RELKIND_VIEW)
 		bg_spi_exec(psprintf("ANALYZE %s", target), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 }
+
+/*
+ * For a deployment that dbt builds (bg.deploy_begin): an incremental model with a live
+ * table starts in shadow as a copy of it, so that dbt's is_incremental() finds the
+ * relation and applies its increment to the latest live data, not to nothing. Returns
+ * the rows copied, or -1 when the model is built in full (nothing to copy).
+ */
+int64
+bg_copy_live_incremental(BgBuildContext *ctx, BgNode *n, bool live_exists,
+						 const char *shadow_schema)
+{
+	BgModelConfig *c = bg_model_config(n);
+	char	   *what = bg_node_label(n);
+	const char *target = quote_qualified_identifier(shadow_schema, n->alias);
+	const char *live = quote_qualified_identifier(n->schema, n->alias);
+
+	if (strcmp(n->materialized, "incremental") != 0 || incremental_in_full(ctx, c, live_exists))
+		return -1;
+	run_checked(what, psprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)", target, live),
+				T_CreateStmt, SPI_OK_UTILITY);
+	return (int64) run_checked(what, psprintf("INSERT INTO %s SELECT * FROM %s", target, live),
+							   T_InsertStmt, SPI_OK_INSERT);
+}

@@ -77,6 +77,8 @@ extern bool bg_relation_exists(const char *schema, const char *name, Oid *relid,
 extern void bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists,
 						   const char *shadow_schema, int step, BgBuildResult *res);
 extern char *bg_node_label(BgNode *n);
+extern int64 bg_copy_live_incremental(BgBuildContext *ctx, BgNode *n, bool live_exists,
+									  const char *shadow_schema);
 
 /* audit.c */
 extern void bg_run_test(BgBuildContext *ctx, BgNode *test, BgTestResult *res);

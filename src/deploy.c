@@ -61,6 +61,9 @@
 PG_FUNCTION_INFO_V1(bg_deploy_text);
 PG_FUNCTION_INFO_V1(bg_deploy_jsonb);
 PG_FUNCTION_INFO_V1(bg_abandon);
+PG_FUNCTION_INFO_V1(bg_deploy_begin_text);
+PG_FUNCTION_INFO_V1(bg_deploy_begin_jsonb);
+PG_FUNCTION_INFO_V1(bg_deploy_finish);
 
 /* advisory lock key space: ('b' 'g' 'd' 'p', project_id), visible in pg_locks */
 #define BG_LOCK_CLASS 0x62676470
@@ -220,6 +223,7 @@ typedef struct Deployment
 	BgManifest *next;
 	BgPlan	   *plan;
 	bool		refresh;
+	bool		external;		/* dbt builds it: bg.deploy_begin / bg.deploy_finish */
 	bool		full_refresh;
 	bool		nonatomic;
 	char	   *caller;
@@ -329,33 +333,36 @@ precheck(Deployment *d)
 
 		if (s->kind != STEP_BUILD && s->kind != STEP_TEST)
 			continue;
-		if (n->database && strcmp(n->database, database) != 0 && bg_node_has_relation(n))
+		if (d->external && s->kind == STEP_TEST)
+			continue;			/* dbt runs the tests */
+		if (!d->external && n->database && strcmp(n->database, database) != 0 && bg_node_has_relation(n))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s is compiled for database \"%s\", but this is database \"%s\"",
 							what, n->database, database),
 					 errhint("Compile with a dbt target whose dbname is this database.")));
-		if (n->compiled_code == NULL)
+		if (!d->external && n->compiled_code == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s has no compiled code", what),
 					 errhint("Give bluegreen the manifest of dbt compile (or dbt build), not of dbt parse.")));
 
 		/* the code: one SELECT, references redirected (raises on anything else) */
-		(void) bg_redirect_select(what, n->compiled_code, d->ctx.redirects, database, NULL);
+		if (!d->external)
+			(void) bg_redirect_select(what, n->compiled_code, d->ctx.redirects, database, NULL);
 
 		if (s->kind == STEP_BUILD)
 		{
 			const char *m = n->materialized;
 			BgModelConfig *c = bg_model_config(n);
 
-			if (strcmp(m, "view") != 0 && strcmp(m, "table") != 0 &&
+			if (!d->external && strcmp(m, "view") != 0 && strcmp(m, "table") != 0 &&
 				strcmp(m, "incremental") != 0 && strcmp(m, "materialized_view") != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("%s: materialization \"%s\" is not one bluegreen builds", what, m),
 						 errhint("bluegreen builds view, table, incremental, materialized_view and ephemeral models; build others with dbt (see the README).")));
-			if (strcmp(m, "incremental") == 0 && c->incremental_strategy &&
+			if (!d->external && strcmp(m, "incremental") == 0 && c->incremental_strategy &&
 				strcmp(c->incremental_strategy, "append") != 0 &&
 				strcmp(c->incremental_strategy, "delete+insert") != 0 &&
 				strcmp(c->incremental_strategy, "merge") != 0 &&
@@ -440,7 +447,7 @@ record_deployment(Deployment *d)
 	values[0] = Int64GetDatum(d->project->project_id);
 	values[1] = Int64GetDatum(d->manifest_id);
 	values[2] = Int64GetDatum(d->project->live_manifest_id);
-	values[3] = CStringGetTextDatum(d->refresh ? "refresh" : "deploy");
+	values[3] = CStringGetTextDatum(d->external ? "dbt" : d->refresh ? "refresh" : "deploy");
 	values[4] = BoolGetDatum(d->full_refresh);
 	values[5] = CStringGetTextDatum(d->caller);
 	bg_spi_exec("INSERT INTO bg.deployment (project_id, manifest_id, base_manifest_id, kind,"
@@ -633,16 +640,23 @@ drop_unpromoted(int64 project_id, const char *new_status, const char *why)
 	SPITupleTable *tt;
 	int			dropped = 0;
 
-	/* a deployment still "building" whose lock we now hold has lost its backend */
+	/*
+	 * A deployment still "building" whose lock we now hold has lost its backend; one
+	 * that dbt builds (bg.deploy_begin) is replaced before its bg.deploy_finish.
+	 */
 	bg_spi_exec("UPDATE bg.deployment SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),"
-				"  error = COALESCE(error, 'the backend building it exited before it finished')"
+				"  error = COALESCE(error, CASE WHEN kind OPERATOR(pg_catalog.=) 'dbt'"
+				"    THEN 'replaced by a newer deployment before bg.deploy_finish'"
+				"    ELSE 'the backend building it exited before it finished' END)"
 				" WHERE project_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'building'",
 				SPI_OK_UPDATE, 1, &type, &arg, NULL);
 	bg_spi_exec("SELECT s.shadow_schema, s.live_name, s.relkind FROM bg.deployment_step AS s"
 				"  JOIN bg.deployment AS d USING (deployment_id)"
 				" WHERE d.project_id OPERATOR(pg_catalog.=) $1"
 				"   AND d.status OPERATOR(pg_catalog.=) ANY ('{built,failed}')"
-				"   AND s.action OPERATOR(pg_catalog.=) 'build' AND s.status OPERATOR(pg_catalog.=) 'ok'"
+				"   AND s.action OPERATOR(pg_catalog.=) 'build'"
+				"   AND (s.status OPERATOR(pg_catalog.=) 'ok' OR (d.kind OPERATOR(pg_catalog.=) 'dbt'"
+				"        AND s.status OPERATOR(pg_catalog.=) ANY ('{pending,error}')))"
 				" ORDER BY s.deployment_id DESC, s.step DESC",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);
 	n = SPI_processed;
@@ -685,7 +699,9 @@ drop_unpromoted(int64 project_id, const char *new_status, const char *why)
 					" WHERE d.deployment_id OPERATOR(pg_catalog.=) s.deployment_id"
 					"   AND d.project_id OPERATOR(pg_catalog.=) $1"
 					"   AND d.status OPERATOR(pg_catalog.=) ANY ('{abandoned,failed}')"
-					"   AND s.action OPERATOR(pg_catalog.=) 'build' AND s.status OPERATOR(pg_catalog.=) 'ok'",
+					"   AND s.action OPERATOR(pg_catalog.=) 'build'"
+					"   AND (s.status OPERATOR(pg_catalog.=) 'ok' OR (d.kind OPERATOR(pg_catalog.=) 'dbt'"
+					"        AND s.status OPERATOR(pg_catalog.=) ANY ('{pending,error}')))",
 					SPI_OK_UPDATE, 1, &type, &arg, NULL);
 	}
 	return dropped;
@@ -735,7 +751,9 @@ run_step(Deployment *d, Step *s)
 		BgUserSwitch sw;
 
 		bg_become_owner_role(&sw);
-		if (s->kind == STEP_BUILD)
+		if (s->kind == STEP_BUILD && d->external)
+			s->rows = bg_copy_live_incremental(&d->ctx, s->node, s->live_exists, s->shadow_schema);
+		else if (s->kind == STEP_BUILD)
 		{
 			BgBuildResult res;
 
@@ -872,12 +890,109 @@ refresh_plan(BgManifest *live)
 	return plan;
 }
 
+/*
+ * Compare every relation the deployment would replace or remove with its live version
+ * (audit.c), record the verdicts, and list the breaking ones in "breaks".
+ */
+static bool
+compare_with_live(Deployment *d, StringInfo breaks)
+{
+	BgUserSwitch sw;
+	Oid		   *managed = palloc(sizeof(Oid) * (d->n_steps + 1));
+	int			n_managed = 0;
+	bool		breaking = false;
+
+	for (int i = 0; i < d->n_steps; i++)
+		if ((d->steps[i].kind == STEP_BUILD || d->steps[i].kind == STEP_REMOVE) &&
+			d->steps[i].live_exists)
+			managed[n_managed++] = d->steps[i].live_oid;
+	bg_become_extension_owner(&sw);
+	for (int i = 0; i < d->n_steps; i++)
+	{
+		Step	   *s = &d->steps[i];
+		char	   *summary = NULL;
+		Oid			shadow;
+
+		if (!s->live_exists)
+			continue;
+		if (s->kind == STEP_BUILD &&
+			bg_relation_exists(s->shadow_schema, s->node->alias, &shadow, NULL))
+			s->compatibility = bg_compare_relations(s->live_oid, shadow, managed,
+													n_managed, &s->breaking, &summary);
+		else if (s->kind == STEP_REMOVE)
+		{
+			s->compatibility = bg_removed_relation_report(s->live_oid, managed, n_managed,
+														  &s->breaking, &summary);
+			report_step(d, s, d->n_steps);
+		}
+		else
+			continue;
+		if (s->breaking)
+		{
+			breaking = true;
+			appendStringInfo(breaks, "\n  %s: %s",
+							 bg_qualified_name(s->node->schema, s->node->alias),
+							 summary ? summary : "breaking");
+		}
+		record_step(d, s, GetCurrentTimestamp());
+	}
+	bg_restore_user(&sw);
+	return breaking;
+}
+
+/* ------------------------------------------------------------------------
+ * Deployments that dbt builds: bg.deploy_begin, then dbt, then bg.deploy_finish
+ *
+ * For what bluegreen cannot build from a manifest (custom materializations,
+ * snapshots, Python models, Jinja-heavy hooks), dbt itself builds into the shadow
+ * schemas: bluegreen plans and records the deployment and prepares the shadow (an
+ * incremental model starts as a copy of its live table, so dbt's is_incremental() sees
+ * the latest live data); dbt builds the selected models there (the package's
+ * generate_schema_name puts them in shadow, --defer reads the rest live) and runs their
+ * tests; bg.deploy_finish checks that every selected model is in shadow, compares with
+ * live and marks the deployment built, ready for bg.promote.
+ * ------------------------------------------------------------------------
+ */
+static void
+begin_external(Deployment *d)
+{
+	StringInfoData models;
+
+	initStringInfo(&models);
+	for (int i = 0; i < d->n_steps; i++)
+	{
+		Step	   *s = &d->steps[i];
+		ErrorData  *error;
+
+		if (s->kind != STEP_BUILD)
+			continue;
+		appendStringInfo(&models, "%s%s", models.len ? " " : "", s->node->name);
+		error = run_step(d, s);
+		if (error)
+			ereport(ERROR,
+					(errcode(error->sqlerrcode),
+					 errmsg("deployment " INT64_FORMAT ": could not copy live %s into shadow: %s",
+							d->deployment_id, bg_qualified_name(s->node->schema, s->node->alias),
+							error->message)));
+		if (s->rows >= 0)
+			ereport(NOTICE,
+					(errmsg("%s starts from its live table (%s rows copied to %s); dbt applies its increment there",
+							s->node->unique_id, thousands(s->rows),
+							bg_qualified_name(s->shadow_schema, s->node->alias))));
+	}
+	ereport(NOTICE,
+			(errmsg("deployment " INT64_FORMAT " of project \"%s\" is ready for dbt: %d model%s to build into shadow",
+					d->deployment_id, d->project->name, d->n_build, d->n_build == 1 ? "" : "s"),
+			 errdetail_internal("Models: %s", models.len ? models.data : "none"),
+			 errhint("dbt build --select state:modified+ --defer --state <live artifacts> --vars '{bluegreen_shadow: true}', then CALL bg.deploy_finish().")));
+}
+
 /* ------------------------------------------------------------------------
  * bg.deploy
  * ------------------------------------------------------------------------
  */
 static void
-deploy(FunctionCallInfo fcinfo, bool is_jsonb)
+deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 {
 	Deployment *d = palloc0(sizeof(Deployment));
 	BgUserSwitch sw;
@@ -898,6 +1013,7 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb)
 		d->next = bg_manifest_parse(json, len);
 	}
 	d->refresh = d->next == NULL;
+	d->external = external;
 
 	SPI_connect_ext(d->nonatomic ? SPI_OPT_NONATOMIC : 0);
 	bg_become_extension_owner(&sw);
@@ -914,8 +1030,6 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb)
 		Step	   *failed = NULL;
 		ErrorData  *error = NULL;
 		bool		breaking = false;
-		int			n_managed = 0;
-		Oid		   *managed;
 		StringInfoData breaks;
 
 		bg_become_extension_owner(&sw);
@@ -958,12 +1072,18 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb)
 		ensure_shadow_schemas(d);
 		bg_restore_user(&sw);
 		ereport(NOTICE,
-				(errmsg("deployment " INT64_FORMAT " of project \"%s\": %s%d model%s to build, %d test%s to run",
+				(errmsg("deployment " INT64_FORMAT " of project \"%s\": %s%d model%s to build, %d test%s to run%s",
 						d->deployment_id, d->project->name,
 						d->refresh ? "refresh of the live project, " : "",
 						d->n_build, d->n_build == 1 ? "" : "s", d->n_test,
-						d->n_test == 1 ? "" : "s")));
+						d->n_test == 1 ? "" : "s", d->external ? ", by dbt" : "")));
 		maybe_commit(d);
+
+		if (d->external)
+		{
+			begin_external(d);
+			goto done;
+		}
 
 		/* build, then test */
 		for (int i = 0; i < d->n_steps && error == NULL; i++)
@@ -1010,46 +1130,9 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb)
 		}
 
 		/* compatibility of every relation that would be replaced or removed */
-		managed = palloc(sizeof(Oid) * (d->n_steps + 1));
-		for (int i = 0; i < d->n_steps; i++)
-			if ((d->steps[i].kind == STEP_BUILD || d->steps[i].kind == STEP_REMOVE) &&
-				d->steps[i].live_exists)
-				managed[n_managed++] = d->steps[i].live_oid;
 		initStringInfo(&breaks);
 		if (error == NULL && failed == NULL)
-		{
-			bg_become_extension_owner(&sw);
-			for (int i = 0; i < d->n_steps; i++)
-			{
-				Step	   *s = &d->steps[i];
-				char	   *summary = NULL;
-				Oid			shadow;
-
-				if (!s->live_exists)
-					continue;
-				if (s->kind == STEP_BUILD &&
-					bg_relation_exists(s->shadow_schema, s->node->alias, &shadow, NULL))
-					s->compatibility = bg_compare_relations(s->live_oid, shadow, managed,
-															n_managed, &s->breaking, &summary);
-				else if (s->kind == STEP_REMOVE)
-				{
-					s->compatibility = bg_removed_relation_report(s->live_oid, managed, n_managed,
-																  &s->breaking, &summary);
-					report_step(d, s, d->n_steps);
-				}
-				else
-					continue;
-				if (s->breaking)
-				{
-					breaking = true;
-					appendStringInfo(&breaks, "\n  %s: %s",
-									 bg_qualified_name(s->node->schema, s->node->alias),
-									 summary ? summary : "breaking");
-				}
-				record_step(d, s, GetCurrentTimestamp());
-			}
-			bg_restore_user(&sw);
-		}
+			breaking = compare_with_live(d, &breaks);
 
 		bg_become_extension_owner(&sw);
 		finish_deployment(d, failed ? "failed" : "built", failed,
@@ -1095,6 +1178,8 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb)
 									   "CALL bg.promote(force => true) to switch it live anyway, or CALL bg.abandon()." :
 									   "CALL bg.promote(dry_run => true) to see the switch, CALL bg.promote() to make it.")));
 	}
+done:
+		;
 	PG_FINALLY();
 	{
 		bg_unlock_project(d->project);
@@ -1115,14 +1200,28 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb)
 Datum
 bg_deploy_text(PG_FUNCTION_ARGS)
 {
-	deploy(fcinfo, false);
+	deploy(fcinfo, false, false);
 	PG_RETURN_VOID();
 }
 
 Datum
 bg_deploy_jsonb(PG_FUNCTION_ARGS)
 {
-	deploy(fcinfo, true);
+	deploy(fcinfo, true, false);
+	PG_RETURN_VOID();
+}
+
+Datum
+bg_deploy_begin_text(PG_FUNCTION_ARGS)
+{
+	deploy(fcinfo, false, true);
+	PG_RETURN_VOID();
+}
+
+Datum
+bg_deploy_begin_jsonb(PG_FUNCTION_ARGS)
+{
+	deploy(fcinfo, true, true);
 	PG_RETURN_VOID();
 }
 
@@ -1157,5 +1256,136 @@ bg_abandon(PG_FUNCTION_ARGS)
 	ereport(NOTICE,
 			(errmsg("project \"%s\": %d shadow relation%s dropped; production is untouched",
 					project->name, dropped, dropped == 1 ? "" : "s")));
+	PG_RETURN_VOID();
+}
+
+/* ------------------------------------------------------------------------
+ * bg.deploy_finish
+ * ------------------------------------------------------------------------
+ */
+Datum
+bg_deploy_finish(PG_FUNCTION_ARGS)
+{
+	Deployment *d = palloc0(sizeof(Deployment));
+	BgUserSwitch sw;
+	volatile int missing = 0;
+	volatile bool breaking = false;
+	StringInfoData breaks;
+	StringInfoData absent;
+
+	initStringInfo(&breaks);
+	initStringInfo(&absent);
+	d->external = true;
+	SPI_connect();
+	bg_become_extension_owner(&sw);
+	d->project = bg_project_lookup(optional_text(fcinfo, 0), false);
+	bg_restore_user(&sw);
+	bg_lock_project(d->project, "finish a deployment of");
+	PG_TRY();
+	{
+		Datum		arg = Int64GetDatum(d->project->project_id);
+		Oid			type = INT8OID;
+		SPITupleTable *tt;
+		bool		isnull;
+		int			built = 0;
+
+		bg_become_extension_owner(&sw);
+		bg_spi_exec("SELECT deployment_id, kind, status FROM bg.deployment"
+					" WHERE project_id OPERATOR(pg_catalog.=) $1 ORDER BY deployment_id DESC LIMIT 1",
+					SPI_OK_SELECT, 1, &type, &arg, NULL);
+		if (SPI_processed == 0 ||
+			strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), "dbt") != 0 ||
+			strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3), "building") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("project \"%s\" has no deployment waiting for dbt", d->project->name),
+					 errhint("CALL bg.deploy_begin(manifest) first, then let dbt build.")));
+		d->deployment_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													   SPI_tuptable->tupdesc, 1, &isnull));
+
+		arg = Int64GetDatum(d->deployment_id);
+		bg_spi_exec("SELECT step, unique_id, resource_type, action, live_schema, live_name,"
+					"  shadow_schema, live_oid FROM bg.deployment_step"
+					" WHERE deployment_id OPERATOR(pg_catalog.=) $1"
+					"   AND action OPERATOR(pg_catalog.=) ANY ('{build,remove}') ORDER BY step",
+					SPI_OK_SELECT, 1, &type, &arg, NULL);
+		tt = SPI_tuptable;
+		d->n_steps = (int) SPI_processed;
+		d->steps = palloc0(sizeof(Step) * (d->n_steps + 1));
+		for (int i = 0; i < d->n_steps; i++)
+		{
+			Step	   *s = &d->steps[i];
+			BgNode	   *n = palloc0(sizeof(BgNode));
+			Datum		v;
+
+			s->number = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+			n->unique_id = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+			n->resource_type = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+			n->materialized = "";
+			s->kind = strcmp(SPI_getvalue(tt->vals[i], tt->tupdesc, 4), "build") == 0 ?
+				STEP_BUILD : STEP_REMOVE;
+			n->schema = SPI_getvalue(tt->vals[i], tt->tupdesc, 5);
+			n->alias = SPI_getvalue(tt->vals[i], tt->tupdesc, 6);
+			s->shadow_schema = SPI_getvalue(tt->vals[i], tt->tupdesc, 7);
+			v = SPI_getbinval(tt->vals[i], tt->tupdesc, 8, &isnull);
+			s->live_oid = isnull ? InvalidOid : DatumGetObjectId(v);
+			s->live_exists = OidIsValid(s->live_oid) &&
+				bg_relation_exists(n->schema, n->alias, NULL, NULL);
+			s->node = n;
+		}
+		for (int i = 0; i < d->n_steps; i++)
+		{
+			Step	   *s = &d->steps[i];
+			Oid			relid;
+
+			if (s->kind != STEP_BUILD)
+				continue;
+			if (bg_relation_exists(s->shadow_schema, s->node->alias, &relid, &s->relkind))
+			{
+				s->status = "ok";
+				s->message = pstrdup("built by dbt");
+				built++;
+			}
+			else
+			{
+				s->status = "error";
+				s->message = psprintf("dbt did not build it into %s",
+									  bg_qualified_name(s->shadow_schema, s->node->alias));
+				appendStringInfo(&absent, "\n  %s", s->node->unique_id);
+				missing++;
+			}
+			record_step(d, s, GetCurrentTimestamp());
+		}
+		bg_restore_user(&sw);
+		/* incomplete: the error below undoes this call; dbt may still be building */
+		if (missing == 0)
+		{
+			breaking = compare_with_live(d, &breaks);
+			bg_become_extension_owner(&sw);
+			finish_deployment(d, "built", NULL, NULL, 0, 0, 0, built, breaking);
+			bg_restore_user(&sw);
+		}
+	}
+	PG_FINALLY();
+	{
+		bg_unlock_project(d->project);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	if (missing)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("deployment " INT64_FORMAT " is not complete: %d selected model%s not in shadow",
+						d->deployment_id, missing, missing == 1 ? " is" : "s are"),
+				 errdetail_internal("Missing:%s", absent.data),
+				 errhint("Let dbt build them (--vars '{bluegreen_shadow: true}'), then CALL bg.deploy_finish() again; or CALL bg.abandon().")));
+	ereport(NOTICE,
+			(errmsg("deployment " INT64_FORMAT " built by dbt: %d model%s in shadow; %s",
+					d->deployment_id, d->n_steps, d->n_steps == 1 ? "" : "s",
+					breaking ? "BREAKING changes (see below)" : "compatible with live"),
+			 breaking ? errdetail_internal("Breaking:%s", breaks.data) : 0,
+			 errhint("%s", breaking ?
+					 "CALL bg.promote(force => true) to switch it live anyway, or CALL bg.abandon()." :
+					 "CALL bg.promote(dry_run => true) to see the switch, CALL bg.promote() to make it.")));
 	PG_RETURN_VOID();
 }

@@ -13,7 +13,7 @@ CREATE TABLE bg.deployment (
     project_id        bigint NOT NULL REFERENCES bg.project ON DELETE CASCADE,
     manifest_id       bigint NOT NULL REFERENCES bg.manifest,
     base_manifest_id  bigint REFERENCES bg.manifest,
-    kind              text NOT NULL CHECK (kind IN ('deploy', 'refresh')),
+    kind              text NOT NULL CHECK (kind IN ('deploy', 'refresh', 'dbt')),
     full_refresh      boolean NOT NULL DEFAULT false,
     status            text NOT NULL CHECK (status IN ('building', 'built', 'failed',
                           'abandoned', 'promoted', 'rolled_back')),
@@ -138,3 +138,24 @@ REVOKE ALL ON PROCEDURE bg.deploy(text, text, boolean, boolean), bg.deploy(jsonb
 GRANT EXECUTE ON PROCEDURE bg.deploy(text, text, boolean, boolean), bg.deploy(jsonb, text, boolean, boolean),
     bg.abandon(text) TO bluegreen_deployer;
 GRANT SELECT ON bg.deployments, bg.deployment_steps TO bluegreen_deployer;
+
+-- Deployments that dbt builds (for what bluegreen cannot build from a manifest): plan and
+-- prepare the shadow, let `dbt build` build the selection there, then check and compare.
+CREATE PROCEDURE bg.deploy_begin(manifest text, project text DEFAULT NULL,
+                                 full_refresh boolean DEFAULT false)
+    LANGUAGE c AS 'MODULE_PATHNAME', 'bg_deploy_begin_text';
+CREATE PROCEDURE bg.deploy_begin(manifest jsonb, project text DEFAULT NULL,
+                                 full_refresh boolean DEFAULT false)
+    LANGUAGE c AS 'MODULE_PATHNAME', 'bg_deploy_begin_jsonb';
+CREATE PROCEDURE bg.deploy_finish(project text DEFAULT NULL)
+    LANGUAGE c AS 'MODULE_PATHNAME', 'bg_deploy_finish';
+COMMENT ON PROCEDURE bg.deploy_begin(text, text, boolean) IS
+'start a deployment that dbt builds: plan (state:modified+), record it, prepare the shadow schemas (incremental models start as copies of their live tables)';
+COMMENT ON PROCEDURE bg.deploy_begin(jsonb, text, boolean) IS
+'start a deployment that dbt builds: plan (state:modified+), record it, prepare the shadow schemas';
+COMMENT ON PROCEDURE bg.deploy_finish(text) IS
+'after dbt built the selection into shadow: check every selected model is there, compare with live, mark the deployment built for bg.promote';
+REVOKE ALL ON PROCEDURE bg.deploy_begin(text, text, boolean), bg.deploy_begin(jsonb, text, boolean),
+    bg.deploy_finish(text) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE bg.deploy_begin(text, text, boolean), bg.deploy_begin(jsonb, text, boolean),
+    bg.deploy_finish(text) TO bluegreen_deployer;
