@@ -1222,12 +1222,14 @@ bg_cleanup(PG_FUNCTION_ARGS)
 		/*
 		 * Past retention: promoted deployments after the newest "keep", or promoted
 		 * longer ago than older_than; and every rolled-back one (what it put live went
-		 * out when it was rolled back, and nothing can bring it back).
+		 * out when it was rolled back, and nothing can bring it back). Only promoted
+		 * deployments count towards "keep": a rolled-back one must not push the live
+		 * deployment's previous relations out.
 		 */
 		bg_spi_exec("SELECT d.deployment_id, d.status,"
 					"  pg_catalog.array_agg(DISTINCT s.live_schema) FILTER (WHERE s.live_schema IS NOT NULL)"
 					"  FROM (SELECT deployment_id, status, promoted_at,"
-					"               pg_catalog.row_number() OVER (ORDER BY deployment_id DESC) AS newest"
+					"               pg_catalog.row_number() OVER (PARTITION BY status ORDER BY deployment_id DESC) AS newest"
 					"          FROM bg.deployment"
 					"         WHERE project_id OPERATOR(pg_catalog.=) $1"
 					"           AND status OPERATOR(pg_catalog.=) ANY ('{promoted,rolled_back}')"
