@@ -296,6 +296,42 @@ oid_in(List *oids, Oid oid)
 }
 
 /*
+ * The columns of "out" that view "view" reads and "in" lacks or has with another type
+ * ("column a" / "columns a, b"), or NULL when the view can read "in" instead: CREATE OR
+ * REPLACE VIEW would fail on such a column.
+ */
+static char *
+columns_lost(Oid view, Oid out, Oid in)
+{
+	Datum		args[3] = {ObjectIdGetDatum(view), ObjectIdGetDatum(out), ObjectIdGetDatum(in)};
+	Oid			types[3] = {OIDOID, OIDOID, OIDOID};
+	bool		isnull;
+	int64		count;
+	char	   *columns;
+
+	bg_spi_exec("SELECT pg_catalog.count(DISTINCT a.attname),"
+				"  pg_catalog.string_agg(DISTINCT pg_catalog.quote_ident(a.attname::text), ', ')"
+				"  FROM pg_catalog.pg_rewrite AS r"
+				"  JOIN pg_catalog.pg_depend AS d ON d.objid OPERATOR(pg_catalog.=) r.oid"
+				"       AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+				"  JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) d.refobjid"
+				"       AND a.attnum OPERATOR(pg_catalog.=) d.refobjsubid"
+				" WHERE r.ev_class OPERATOR(pg_catalog.=) $1"
+				"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+				"   AND d.refobjid OPERATOR(pg_catalog.=) $2 AND d.refobjsubid OPERATOR(pg_catalog.>) 0"
+				"   AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS b"
+				"        WHERE b.attrelid OPERATOR(pg_catalog.=) $3 AND b.attname OPERATOR(pg_catalog.=) a.attname"
+				"          AND NOT b.attisdropped AND b.atttypid OPERATOR(pg_catalog.=) a.atttypid"
+				"          AND b.atttypmod OPERATOR(pg_catalog.=) a.atttypmod)",
+				SPI_OK_SELECT, 3, types, args, NULL);
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	columns = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (count == 0)
+		return NULL;
+	return psprintf("column%s %s", count == 1 ? "" : "s", columns);
+}
+
+/*
  * Point what reads "out" (leaving live) at "in" (taking its name): views by
  * CREATE OR REPLACE VIEW with their definition as it reads now (names qualified, since
  * search_path is pg_catalog), foreign keys dropped and added NOT VALID, publications.
@@ -337,6 +373,25 @@ repoint_dependents(Switch *sw, Move *m, List *switched, List **refused)
 			*refused = lappend(*refused, psprintf("materialized view %s reads %s", qname(dep),
 												  qname(m->out_oid)));
 			continue;
+		}
+		/* a view that would not compile against the new relation stays where it is */
+		if (m->kind == MOVE_REMOVE)
+		{
+			*refused = lappend(*refused, psprintf("view %s reads %s, which is removed", qname(dep),
+												  qname(m->out_oid)));
+			continue;
+		}
+		else
+		{
+			char	   *lost = columns_lost(dep, m->out_oid, m->in_oid);
+
+			if (lost)
+			{
+				*refused = lappend(*refused,
+								   psprintf("view %s reads %s of %s, which its replacement does not have with the same type",
+											qname(dep), lost, qname(m->out_oid)));
+				continue;
+			}
 		}
 		sw->locked = lappend_oid(sw->locked, dep);
 		/* pg_get_viewdef ends the query with a semicolon */
@@ -391,13 +446,17 @@ repoint_dependents(Switch *sw, Move *m, List *switched, List **refused)
 	{
 		const char *pub = quote_identifier(SPI_getvalue(tt->vals[i], tt->tupdesc, 1));
 
-		sw->swap = lappend(sw->swap, psprintf("ALTER PUBLICATION %s DROP TABLE %s", pub,
-											  quote_qualified_identifier(m->away_schema, m->name)));
 		if (m->kind == MOVE_REPLACE && get_rel_relkind(m->in_oid) == RELKIND_RELATION)
+		{
+			sw->swap = lappend(sw->swap, psprintf("ALTER PUBLICATION %s DROP TABLE %s", pub,
+												  quote_qualified_identifier(m->away_schema, m->name)));
 			sw->swap = lappend(sw->swap, psprintf("ALTER PUBLICATION %s ADD TABLE %s", pub,
 												  quote_qualified_identifier(m->live_schema, m->name)));
+		}
 		else
-			*refused = lappend(*refused, psprintf("publication %s holds %s, whose replacement is not a table",
+			*refused = lappend(*refused, psprintf(m->kind == MOVE_REMOVE ?
+												  "publication %s holds %s, which is removed" :
+												  "publication %s holds %s, whose replacement is not a table",
 												  pub, qname(m->out_oid)));
 	}
 }
@@ -429,6 +488,9 @@ build_switch(Switch *sw, bool force)
 			carry_over(sw, m);
 		if (OidIsValid(m->out_oid))
 			add_schema(sw, m->away_schema);
+		/* the first model of a live schema: create the schema, as dbt would */
+		if (OidIsValid(m->in_oid) && !OidIsValid(get_namespace_oid(m->live_schema, true)))
+			add_schema(sw, m->live_schema);
 	}
 	foreach(lc, sw->schemas)
 		sw->prepare = lappend(sw->prepare,
@@ -468,20 +530,27 @@ build_switch(Switch *sw, bool force)
 		if (OidIsValid(m->out_oid))
 			repoint_dependents(sw, m, switched, &refused);
 	}
-	if (refused != NIL && !force)
+	if (refused != NIL)
 	{
 		StringInfoData detail;
 
 		initStringInfo(&detail);
 		foreach(lc, refused)
 			appendStringInfo(&detail, "\n  %s", (char *) lfirst(lc));
-		ereport(ERROR,
-				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
-				 errmsg("cannot %s deployment " INT64_FORMAT ": %d object%s outside the project cannot be pointed at the new relations",
-						sw->rollback ? "roll back" : "promote", sw->deployment_id,
-						list_length(refused), list_length(refused) == 1 ? "" : "s"),
-				 errdetail_internal("%s", detail.data + 1),
-				 errhint("Drop or change them first; bluegreen never drops objects it does not manage.")));
+		if (force)
+			ereport(WARNING,
+					(errmsg("promoting deployment " INT64_FORMAT " anyway (force): %d object%s outside the project cannot be pointed at the new relations",
+							sw->deployment_id, list_length(refused), list_length(refused) == 1 ? "" : "s"),
+					 errdetail_internal("%s", detail.data + 1),
+					 errhint("They keep reading the relations they read now, which move to the previous schemas; bg.cleanup cannot drop those until they are changed.")));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("cannot %s deployment " INT64_FORMAT ": %d object%s outside the project cannot be pointed at the new relations",
+							sw->rollback ? "roll back" : "promote", sw->deployment_id,
+							list_length(refused), list_length(refused) == 1 ? "" : "s"),
+					 errdetail_internal("%s", detail.data + 1),
+					 errhint("Drop or change them first; bluegreen never drops objects it does not manage.")));
 	}
 }
 
