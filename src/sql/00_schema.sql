@@ -4,6 +4,41 @@
 
 \echo Use "CREATE EXTENSION bluegreen" to load this file. \quit
 
+-- The schema bg, made by CREATE EXTENSION or beforehand, must belong to a superuser and
+-- hold nothing yet. Its owner could drop or replace what bluegreen's procedures write as
+-- the extension owner, and whatever it holds is on this script's search_path (bg, pg_temp).
+DO $schema$
+DECLARE
+    owner name;
+    owner_is_superuser boolean;
+BEGIN
+    SELECT r.rolname, r.rolsuper INTO owner, owner_is_superuser
+      FROM pg_catalog.pg_namespace AS n
+      JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+     WHERE n.nspname OPERATOR(pg_catalog.=) 'bg';
+    IF NOT owner_is_superuser THEN
+        RAISE EXCEPTION 'schema bg belongs to role %, which is not a superuser', owner
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Its owner could drop or replace objects that bluegreen uses as a superuser.',
+                  HINT = 'Drop or rename that schema, then CREATE EXTENSION bluegreen again.';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) 'bg'::pg_catalog.regnamespace
+               UNION ALL SELECT FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) 'bg'::pg_catalog.regnamespace
+               UNION ALL SELECT FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) 'bg'::pg_catalog.regnamespace
+               UNION ALL SELECT FROM pg_catalog.pg_operator WHERE oprnamespace OPERATOR(pg_catalog.=) 'bg'::pg_catalog.regnamespace
+               UNION ALL SELECT FROM pg_catalog.pg_collation WHERE collnamespace OPERATOR(pg_catalog.=) 'bg'::pg_catalog.regnamespace
+               UNION ALL SELECT FROM pg_catalog.pg_conversion WHERE connamespace OPERATOR(pg_catalog.=) 'bg'::pg_catalog.regnamespace
+               UNION ALL SELECT FROM pg_catalog.pg_opfamily WHERE opfnamespace OPERATOR(pg_catalog.=) 'bg'::pg_catalog.regnamespace
+               UNION ALL SELECT FROM pg_catalog.pg_ts_config WHERE cfgnamespace OPERATOR(pg_catalog.=) 'bg'::pg_catalog.regnamespace
+               UNION ALL SELECT FROM pg_catalog.pg_ts_dict WHERE dictnamespace OPERATOR(pg_catalog.=) 'bg'::pg_catalog.regnamespace) THEN
+        RAISE EXCEPTION 'schema bg already holds objects'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Objects in bg would be found by name while bluegreen installs itself.',
+                  HINT = 'Move them out of bg or drop them, then CREATE EXTENSION bluegreen again.';
+    END IF;
+END
+$schema$;
+
 -- The two roles of the security model. Roles are cluster-wide and outlive the extension,
 -- so they are created only when missing and never dropped by DROP EXTENSION.
 --   bluegreen           owns the managed schemas and relations and runs all manifest SQL;
