@@ -212,6 +212,36 @@ carry_over(Switch *sw, Move *m)
 									   " WITH GRANT OPTION" : ""));
 	}
 
+	/* column grants, on the columns the replacement has too */
+	bg_spi_exec("SELECT x.privilege_type, pg_catalog.quote_ident(a.attname::text),"
+				"  CASE WHEN x.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
+				"       ELSE pg_catalog.quote_ident(x.grantee::pg_catalog.regrole::text) END,"
+				"  x.is_grantable"
+				"  FROM pg_catalog.pg_class AS c"
+				"  JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) c.oid"
+				"  CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) AS x"
+				" WHERE c.oid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0"
+				"   AND NOT a.attisdropped AND x.grantee OPERATOR(pg_catalog.<>) c.relowner"
+				"   AND EXISTS (SELECT FROM pg_catalog.pg_attribute AS b"
+				"        WHERE b.attrelid OPERATOR(pg_catalog.=) $2 AND b.attname OPERATOR(pg_catalog.=) a.attname"
+				"          AND NOT b.attisdropped)"
+				" ORDER BY 3, 1, a.attnum",
+				SPI_OK_SELECT, 2, types, args, NULL);
+	n = SPI_processed;
+	tt = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		sw->prepare = lappend(sw->prepare,
+							  psprintf("GRANT %s (%s) ON %s TO %s%s",
+									   SPI_getvalue(tt->vals[i], tt->tupdesc, 1),
+									   SPI_getvalue(tt->vals[i], tt->tupdesc, 2), target,
+									   SPI_getvalue(tt->vals[i], tt->tupdesc, 3),
+									   DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)) ?
+									   " WITH GRANT OPTION" : ""));
+	}
+
 	/* comments, where the replacement has none of its own */
 	bg_spi_exec("SELECT o.objsubid, a.attname::text, o.description"
 				"  FROM pg_catalog.pg_description AS o"
@@ -1201,47 +1231,84 @@ try_drop(const char *sql)
 }
 
 /*
- * Drop every relation in schema (views and materialized views before tables), then the
- * schema if that leaves it empty. Returns the number of failures.
+ * Drop every relation in the side schemas of one deployment, then each schema that this
+ * leaves empty. Relations read one another, across these schemas too (a view of staging
+ * reads a table of analytics, a view reads a view): each pass drops what it can, views
+ * first, and the next pass tries the rest again, until one drops nothing; only what is
+ * left then is reported. Returns the number of failures.
  */
 static int
-drop_side_schema(const char *schema, int *dropped, StringInfo failures)
+drop_side_schemas(List *schemas, int *dropped, StringInfo failures)
 {
-	Datum		arg = CStringGetTextDatum(schema);
-	Oid			type = TEXTOID;
-	uint64		n;
-	SPITupleTable *tt;
+	char	  **names = palloc(sizeof(char *) * Max(list_length(schemas), 1));
+	Datum		arg;
+	Oid			type = TEXTARRAYOID;
+	StringInfoData left;
+	List	   *stuck = NIL;	/* schemas still holding a relation */
 	int			failed = 0;
+	int			k = 0;
+	ListCell   *lc;
 
-	bg_spi_exec("SELECT c.relname::text, c.relkind FROM pg_catalog.pg_class AS c"
-				"  JOIN pg_catalog.pg_namespace AS s ON s.oid OPERATOR(pg_catalog.=) c.relnamespace"
-				" WHERE s.nspname OPERATOR(pg_catalog.=) $1"
-				"   AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f}')"
-				"   AND NOT c.relispartition"
-				" ORDER BY c.relkind OPERATOR(pg_catalog.=) ANY ('{v,m}') DESC, c.relname",
-				SPI_OK_SELECT, 1, &type, &arg, NULL);
-	n = SPI_processed;
-	tt = SPI_tuptable;
-	for (uint64 i = 0; i < n; i++)
+	foreach(lc, schemas)
+		names[k++] = lfirst(lc);
+	arg = bg_text_array(names, k);
+	initStringInfo(&left);
+	for (;;)
 	{
-		char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-		bool		isnull;
-		char		kind = DatumGetChar(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
-		char	   *relation = quote_qualified_identifier(schema, name);
-		char	   *failure = try_drop(psprintf("DROP %s %s", kind_keyword(kind), relation));
+		uint64		n;
+		SPITupleTable *tt;
+		int			dropped_now = 0;
 
-		if (failure)
+		failed = 0;
+		stuck = NIL;
+		resetStringInfo(&left);
+		bg_spi_exec("SELECT s.nspname::text, c.relname::text, c.relkind FROM pg_catalog.pg_class AS c"
+					"  JOIN pg_catalog.pg_namespace AS s ON s.oid OPERATOR(pg_catalog.=) c.relnamespace"
+					" WHERE s.nspname OPERATOR(pg_catalog.=) ANY ($1)"
+					"   AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f}')"
+					"   AND NOT c.relispartition"
+					" ORDER BY c.relkind OPERATOR(pg_catalog.=) ANY ('{v,m}') DESC, 1, 2",
+					SPI_OK_SELECT, 1, &type, &arg, NULL);
+		n = SPI_processed;
+		tt = SPI_tuptable;
+		for (uint64 i = 0; i < n; i++)
 		{
-			failed++;
-			appendStringInfo(failures, "\n  %s: %s", relation, failure);
-		}
-		else
-			(*dropped)++;
-	}
-	if (failed == 0 && OidIsValid(get_namespace_oid(schema, true)))
-	{
-		char	   *failure = try_drop(psprintf("DROP SCHEMA %s", quote_identifier(schema)));
+			char	   *schema = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+			char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+			bool		isnull;
+			char		kind = DatumGetChar(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+			char	   *relation = quote_qualified_identifier(schema, name);
+			char	   *failure = try_drop(psprintf("DROP %s %s", kind_keyword(kind), relation));
 
+			if (failure)
+			{
+				failed++;
+				stuck = lappend(stuck, schema);
+				appendStringInfo(&left, "\n  %s: %s", relation, failure);
+			}
+			else
+			{
+				(*dropped)++;
+				dropped_now++;
+			}
+		}
+		if (failed == 0 || dropped_now == 0)
+			break;
+	}
+	appendStringInfoString(failures, left.data);
+	foreach(lc, schemas)
+	{
+		const char *schema = lfirst(lc);
+		char	   *failure;
+		bool		empty = true;
+		ListCell   *lc2;
+
+		foreach(lc2, stuck)
+			if (strcmp(lfirst(lc2), schema) == 0)
+				empty = false;
+		if (!empty || !OidIsValid(get_namespace_oid(schema, true)))
+			continue;
+		failure = try_drop(psprintf("DROP SCHEMA %s", quote_identifier(schema)));
 		if (failure)
 		{
 			failed++;
@@ -1320,6 +1387,7 @@ bg_cleanup(PG_FUNCTION_ARGS)
 			Datum	   *elems = NULL;
 			int			nelems = 0;
 			int			before = failed;
+			List	   *side = NIL;
 
 			if (!isnull)
 				deconstruct_array(DatumGetArrayTypeP(schemas), TEXTOID, -1, false, TYPALIGN_INT,
@@ -1328,11 +1396,11 @@ bg_cleanup(PG_FUNCTION_ARGS)
 			{
 				char	   *live = TextDatumGetCString(elems[k]);
 
-				failed += drop_side_schema(bg_previous_schema_name(live, id), (int *) &dropped, &failures);
+				side = lappend(side, bg_previous_schema_name(live, id));
 				if (strcmp(status, "rolled_back") == 0)
-					failed += drop_side_schema(bg_side_schema_name(live, psprintf("__bg_r" INT64_FORMAT, id)),
-											   (int *) &dropped, &failures);
+					side = lappend(side, bg_side_schema_name(live, psprintf("__bg_r" INT64_FORMAT, id)));
 			}
+			failed += drop_side_schemas(side, (int *) &dropped, &failures);
 			if (failed == before)
 			{
 				Datum		v = Int64GetDatum(id);
