@@ -117,18 +117,21 @@ SELECT jsonb_build_object(format('test.shop.not_null_%s_%s', model, column_name)
 $$;
 
 -- Version 1 of the shop:
---   raw.orders   -> staging.stg_orders   --> analytics.orders (table) --> analytics.customers (table)
---   raw.payments -> staging.stg_payments --^                            raw.customers --^
+--   raw.orders   -> staging.stg_orders -------------------------> analytics.orders (table)
+--   raw.payments -> staging.stg_payments -> stg_payments_by_order --^        |
+--   raw.customers ------------------------------------------> analytics.customers (table)
 --   raw.customers -> analytics.customer_list (view)
 CREATE FUNCTION shop_v1() RETURNS jsonb LANGUAGE sql STABLE AS $$
 SELECT model('stg_orders', 'select id as order_id, customer_id, ordered_at from raw.orders',
              schema => 'staging', depends_on => '{source.shop.raw.orders}')
     || model('stg_payments', 'select order_id, amount / 100.0 as amount from raw.payments',
              schema => 'staging', depends_on => '{source.shop.raw.payments}')
-    || model('orders', 'select o.order_id, o.customer_id, o.ordered_at, sum(p.amount) as amount
-                          from staging.stg_orders as o join staging.stg_payments as p using (order_id)
-                         group by 1, 2, 3',
-             materialized => 'table', depends_on => '{model.shop.stg_orders,model.shop.stg_payments}',
+    || model('stg_payments_by_order', 'select order_id, sum(amount) as amount
+                                         from staging.stg_payments group by 1',
+             schema => 'staging', depends_on => '{model.shop.stg_payments}')
+    || model('orders', 'select o.order_id, o.customer_id, o.ordered_at, p.amount
+                          from staging.stg_orders as o join staging.stg_payments_by_order as p using (order_id)',
+             materialized => 'table', depends_on => '{model.shop.stg_orders,model.shop.stg_payments_by_order}',
              config => '{"indexes": [{"columns": ["order_id"], "unique": true}]}')
     || model('customers', 'select c.id as customer_id, c.name, coalesce(sum(o.amount), 0) as lifetime_value
                              from raw.customers as c left join analytics.orders as o on o.customer_id = c.id
@@ -147,10 +150,9 @@ SELECT shop_v1()
     || model('stg_payments', 'select order_id, amount / 100.0 as amount from raw.payments
                                where status = ''paid''',
              schema => 'staging', depends_on => '{source.shop.raw.payments}')
-    || model('orders', 'select o.order_id, o.customer_id, o.ordered_at, sum(p.amount) as amount
-                          from staging.stg_orders as o join staging.stg_payments as p using (order_id)
-                         group by 1, 2, 3',
-             materialized => 'table', depends_on => '{model.shop.stg_orders,model.shop.stg_payments}',
+    || model('orders', 'select o.order_id, o.customer_id, o.ordered_at, p.amount
+                          from staging.stg_orders as o join staging.stg_payments_by_order as p using (order_id)',
+             materialized => 'table', depends_on => '{model.shop.stg_orders,model.shop.stg_payments_by_order}',
              config => '{"indexes": [{"columns": ["order_id"], "unique": true}],
                          "grants": {"select": ["regress_bg_promote_reader"]}}')
     || model('customers', 'select c.id as customer_id, c.name, coalesce(sum(o.amount), 0) as lifetime_value,
@@ -272,6 +274,8 @@ ALTER TABLE analytics.customers OWNER TO regress_bg_promote_team;
 GRANT SELECT ON analytics.customers TO bluegreen;
 GRANT USAGE ON SCHEMA analytics TO regress_bg_promote_reader;
 GRANT SELECT ON analytics.customers TO regress_bg_promote_reader WITH GRANT OPTION;
+-- The team may also see two columns of orders.
+GRANT SELECT (order_id, ordered_at) ON analytics.orders TO regress_bg_promote_team;
 COMMENT ON TABLE analytics.customers IS 'One row per customer.';
 COMMENT ON COLUMN analytics.customers.lifetime_value IS 'Dollars paid.';
 ALTER TABLE analytics.customers ENABLE ROW LEVEL SECURITY;
@@ -381,6 +385,9 @@ SELECT c.relnamespace::regnamespace AS schema, c.relowner::regrole AS owner,
  WHERE c.relname = 'customers' AND c.relnamespace IN ('analytics'::regnamespace,
                                                       'analytics__bg_p2'::regnamespace)
  ORDER BY 1;
+-- orders kept its column grants.
+SELECT attname, attacl FROM pg_attribute
+ WHERE attrelid = 'analytics.orders'::regclass AND attacl IS NOT NULL ORDER BY attnum;
 SET ROLE regress_bg_promote_reader;
 SELECT * FROM analytics.customers ORDER BY customer_id;
 -- orders' grants config is applied: readers may read the new orders.
@@ -473,7 +480,8 @@ SELECT * FROM side_schemas;
 
 -- keep => 1 (the default) keeps the previous relations of the newest promoted
 -- deployment, 3; those of the older 1 go (it replaced nothing), and those of the rolled
--- back 2 and 4. Best effort: someone reads a relation that a rollback moved out. That
+-- back 2 and 4. What reads goes before what it reads (stg_payments_by_order before
+-- stg_payments). Best effort: someone reads a relation that a rollback moved out. That
 -- one drop fails, the others go on.
 CREATE VIEW reporting.old_revenue AS SELECT * FROM marts__bg_r2.daily_revenue;
 SET ROLE regress_bg_promote_ci;

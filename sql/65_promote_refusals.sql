@@ -23,7 +23,7 @@ GRANT bluegreen_deployer TO regress_bg_refusals_ci;
 CREATE SCHEMA raw;
 CREATE TABLE raw.orders (id integer PRIMARY KEY, customer_id integer NOT NULL,
                          amount numeric NOT NULL);
-INSERT INTO raw.orders VALUES (1, 1, 10), (2, 1, 5), (3, 2, 7), (4, 3, 0);
+INSERT INTO raw.orders VALUES (1, 1, 10), (2, 1, 5), (3, 2, 7), (4, 3, 0), (5, 3, 0);
 GRANT USAGE ON SCHEMA raw TO bluegreen;
 GRANT SELECT ON ALL TABLES IN SCHEMA raw TO bluegreen;
 CREATE SCHEMA analytics AUTHORIZATION bluegreen;
@@ -125,7 +125,7 @@ UNION ALL
 (SELECT line FROM saved EXCEPT SELECT everything())
 $$;
 CREATE VIEW history AS
-SELECT deployment_id, status, breaking, failed_node, promoted_at IS NOT NULL AS promoted,
+SELECT deployment_id, status, failed_node, promoted_at IS NOT NULL AS promoted,
        rolled_back_at IS NOT NULL AS rolled_back
   FROM bg.deployments ORDER BY deployment_id;
 
