@@ -103,6 +103,7 @@ typedef struct Switch
 	List	   *swap;			/* char *: statements that need live locks */
 	List	   *after;			/* char *: after the commit */
 	List	   *locked;			/* Oid list: relations whose locks the swap needs */
+	List	   *views;			/* Oid list: views outside the switch already handled */
 	List	   *schemas;		/* char *: away schemas to create */
 } Switch;
 
@@ -362,6 +363,87 @@ columns_lost(Oid view, Oid out, Oid in)
 }
 
 /*
+ * Why view "view" cannot be pointed at the relations that take the names of those it
+ * reads, one line each, or NIL: it reads a relation that is removed, or a column that
+ * the replacement lacks or has with another type (CREATE OR REPLACE VIEW would fail).
+ */
+static List *
+view_refusals(Switch *sw, Oid view)
+{
+	Datum		arg = ObjectIdGetDatum(view);
+	Oid			type = OIDOID;
+	List	   *reads = NIL;
+	List	   *why = NIL;
+	ListCell   *lc;
+
+	bg_spi_exec("SELECT DISTINCT d.refobjid FROM pg_catalog.pg_depend AS d"
+				"  JOIN pg_catalog.pg_rewrite AS r ON r.oid OPERATOR(pg_catalog.=) d.objid"
+				" WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+				"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+				"   AND r.ev_class OPERATOR(pg_catalog.=) $1 AND d.refobjid OPERATOR(pg_catalog.<>) $1",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		reads = lappend_oid(reads, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																  SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	foreach(lc, sw->moves)
+	{
+		Move	   *m = lfirst(lc);
+		char	   *lost;
+
+		if (!OidIsValid(m->out_oid) || !list_member_oid(reads, m->out_oid))
+			continue;
+		if (m->kind == MOVE_REMOVE)
+			why = lappend(why, psprintf("view %s reads %s, which is removed", qname(view),
+										qname(m->out_oid)));
+		else if ((lost = columns_lost(view, m->out_oid, m->in_oid)) != NULL)
+			why = lappend(why, psprintf("view %s reads %s of %s, which its replacement does not have with the same type",
+										qname(view), lost, qname(m->out_oid)));
+	}
+	return why;
+}
+
+/*
+ * Whether "in" can back foreign key "conoid", which references the relation it
+ * replaces: a table with the referenced columns, of the same types, under a unique
+ * index on exactly them (ADD CONSTRAINT would fail otherwise).
+ */
+static bool
+foreign_key_backed(Oid conoid, Oid in)
+{
+	Datum		args[2] = {ObjectIdGetDatum(conoid), ObjectIdGetDatum(in)};
+	Oid			types[2] = {OIDOID, OIDOID};
+	bool		isnull;
+
+	if (get_rel_relkind(in) != RELKIND_RELATION && get_rel_relkind(in) != RELKIND_PARTITIONED_TABLE)
+		return false;
+	bg_spi_exec("SELECT NOT EXISTS (SELECT FROM pg_catalog.unnest(c.confkey) AS k"
+				"         JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) c.confrelid"
+				"              AND a.attnum OPERATOR(pg_catalog.=) k"
+				"        WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS b"
+				"              WHERE b.attrelid OPERATOR(pg_catalog.=) $2 AND b.attname OPERATOR(pg_catalog.=) a.attname"
+				"                AND NOT b.attisdropped AND b.atttypid OPERATOR(pg_catalog.=) a.atttypid))"
+				"   AND EXISTS (SELECT FROM pg_catalog.pg_index AS i"
+				"        WHERE i.indrelid OPERATOR(pg_catalog.=) $2 AND i.indisunique AND i.indimmediate"
+				"          AND i.indpred IS NULL AND i.indexprs IS NULL"
+				"          AND (SELECT pg_catalog.array_agg(b.attname::text ORDER BY b.attname)"
+				"                 FROM pg_catalog.pg_attribute AS b WHERE b.attrelid OPERATOR(pg_catalog.=) $2"
+				"                  AND b.attnum OPERATOR(pg_catalog.=) ANY"
+				"                      ((i.indkey::pg_catalog.int2[])[0:i.indnkeyatts OPERATOR(pg_catalog.-) 1]))"
+				"              OPERATOR(pg_catalog.=)"
+				"              (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attname)"
+				"                 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid OPERATOR(pg_catalog.=) c.confrelid"
+				"                  AND a.attnum OPERATOR(pg_catalog.=) ANY (c.confkey)))"
+				"  FROM pg_catalog.pg_constraint AS c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+				SPI_OK_SELECT, 2, types, args, NULL);
+	return SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * Point what reads "out" (leaving live) at "in" (taking its name): views by
  * CREATE OR REPLACE VIEW with their definition as it reads now (names qualified, since
  * search_path is pg_catalog), foreign keys dropped and added NOT VALID, publications.
@@ -396,32 +478,26 @@ repoint_dependents(Switch *sw, Move *m, List *switched, List **refused)
 		char	   *def = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
 		char	   *options = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
 
+		List	   *why;
+
 		if (oid_in(switched, dep))
 			continue;			/* moves with the switch */
+		/* a view that reads several relations of the switch: once, for all of them */
+		if (list_member_oid(sw->views, dep))
+			continue;
+		sw->views = lappend_oid(sw->views, dep);
 		if (kind == RELKIND_MATVIEW)
 		{
 			*refused = lappend(*refused, psprintf("materialized view %s reads %s", qname(dep),
 												  qname(m->out_oid)));
 			continue;
 		}
-		/* a view that would not compile against the new relation stays where it is */
-		if (m->kind == MOVE_REMOVE)
+		/* a view that would not compile against the new relations stays where it is */
+		why = view_refusals(sw, dep);
+		if (why != NIL)
 		{
-			*refused = lappend(*refused, psprintf("view %s reads %s, which is removed", qname(dep),
-												  qname(m->out_oid)));
+			*refused = list_concat(*refused, why);
 			continue;
-		}
-		else
-		{
-			char	   *lost = columns_lost(dep, m->out_oid, m->in_oid);
-
-			if (lost)
-			{
-				*refused = lappend(*refused,
-								   psprintf("view %s reads %s of %s, which its replacement does not have with the same type",
-											qname(dep), lost, qname(m->out_oid)));
-				continue;
-			}
 		}
 		sw->locked = lappend_oid(sw->locked, dep);
 		/* pg_get_viewdef ends the query with a semicolon */
@@ -434,7 +510,7 @@ repoint_dependents(Switch *sw, Move *m, List *switched, List **refused)
 									options && options[0] ? ")" : "", def));
 	}
 
-	bg_spi_exec("SELECT c.conrelid, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid)"
+	bg_spi_exec("SELECT c.conrelid, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid), c.oid"
 				"  FROM pg_catalog.pg_constraint AS c"
 				" WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.confrelid OPERATOR(pg_catalog.=) $1"
 				"   AND c.conrelid OPERATOR(pg_catalog.<>) $1 ORDER BY c.conrelid, c.conname",
@@ -447,12 +523,20 @@ repoint_dependents(Switch *sw, Move *m, List *switched, List **refused)
 		Oid			dep = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
 		char	   *conname = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
 		char	   *def = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+		Oid			conoid = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
 
 		if (oid_in(switched, dep))
 			continue;
 		if (m->kind == MOVE_REMOVE)
 		{
 			*refused = lappend(*refused, psprintf("foreign key %s on %s references %s, which is removed",
+												  quote_identifier(conname), qname(dep),
+												  qname(m->out_oid)));
+			continue;
+		}
+		if (!foreign_key_backed(conoid, m->in_oid))
+		{
+			*refused = lappend(*refused, psprintf("foreign key %s on %s references %s, whose replacement has no unique index on the columns it references",
 												  quote_identifier(conname), qname(dep),
 												  qname(m->out_oid)));
 			continue;
