@@ -82,10 +82,12 @@ SELECT jsonb_build_object('test.shop.positive_amounts', jsonb_build_object(
     'depends_on', '{"macros": [], "nodes": ["model.shop.orders"]}'::jsonb))
 $$;
 
--- The project: orders and customers, two tables.
-CREATE FUNCTION orders(code text DEFAULT 'select id as order_id, customer_id, amount from raw.orders where amount > 0')
+-- The project: orders (with a unique index on order_id) and customers, two tables.
+CREATE FUNCTION orders(code text DEFAULT 'select id as order_id, customer_id, amount from raw.orders where amount > 0',
+                       indexes jsonb DEFAULT '[{"columns": ["order_id"], "unique": true}]')
 RETURNS jsonb LANGUAGE sql STABLE AS $$
-SELECT model('orders', code, depends_on => '{source.shop.raw.orders}') || positive()
+SELECT model('orders', code, depends_on => '{source.shop.raw.orders}',
+             config => jsonb_build_object('indexes', indexes)) || positive()
 $$;
 CREATE FUNCTION customers(code text DEFAULT 'select customer_id, sum(amount) as lifetime_value, count(*) as orders from analytics.orders group by 1')
 RETURNS jsonb LANGUAGE sql STABLE AS $$
@@ -192,10 +194,13 @@ SELECT * FROM history;
 --
 -- A breaking deployment
 --
--- A report outside the project reads customers.lifetime_value; version 3 drops it.
+-- A report outside the project reads customers.lifetime_value, and a table of returns
+-- references orders. Version 3 drops lifetime_value, and the unique index of orders.
 CREATE VIEW reporting.customer_value AS
     SELECT customer_id, lifetime_value FROM analytics.customers;
-SELECT manifest(orders() || customers('select customer_id, count(*) as orders from analytics.orders group by 1')) AS manifest \gset
+CREATE TABLE reporting.returns (order_id integer REFERENCES analytics.orders (order_id));
+SELECT manifest(orders(indexes => '[]')
+                || customers('select customer_id, count(*) as orders from analytics.orders group by 1')) AS manifest \gset
 SET ROLE regress_bg_refusals_ci;
 -- deploy(promote => true) builds it, and does not promote it.
 CALL bg.deploy(:'manifest', promote => true);
@@ -209,8 +214,8 @@ RESET ROLE;
 SELECT * FROM changed();
 
 -- force promotes it. The report cannot be pointed at the new customers (it has no
--- lifetime_value): it keeps reading the customers it read, now in the previous schema,
--- and says so.
+-- lifetime_value), nor the foreign key at the new orders (no unique index): they keep
+-- reading the relations they read, now in the previous schema, and promote says so.
 SET ROLE regress_bg_refusals_ci;
 CALL bg.promote(force => true) \gset
 RESET ROLE;
@@ -220,14 +225,19 @@ SELECT * FROM reporting.customer_value ORDER BY customer_id;
 SELECT DISTINCT refobjid::regclass AS customer_value_reads
   FROM pg_depend JOIN pg_rewrite ON pg_rewrite.oid = pg_depend.objid
  WHERE ev_class = 'reporting.customer_value'::regclass AND refobjid <> ev_class;
+SELECT confrelid::regclass AS returns_references FROM pg_constraint
+ WHERE conrelid = 'reporting.returns'::regclass AND contype = 'f';
 SELECT * FROM history;
--- Rollback brings lifetime_value back; the report reads live customers again.
+-- Rollback brings lifetime_value back; the report reads live customers again, and the
+-- foreign key references live orders.
 SET ROLE regress_bg_refusals_ci;
 CALL bg.rollback() \gset
 RESET ROLE;
 SELECT DISTINCT refobjid::regclass AS customer_value_reads
   FROM pg_depend JOIN pg_rewrite ON pg_rewrite.oid = pg_depend.objid
  WHERE ev_class = 'reporting.customer_value'::regclass AND refobjid <> ev_class;
+SELECT confrelid::regclass AS returns_references FROM pg_constraint
+ WHERE conrelid = 'reporting.returns'::regclass AND contype = 'f';
 
 --
 -- A materialized view outside the project
