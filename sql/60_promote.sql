@@ -446,6 +446,10 @@ SELECT * FROM history;
 SELECT l.name, l.checksum = b.checksum AS same_content_as_deployment_2
   FROM live() AS l JOIN built AS b USING (name)
  ORDER BY l.name;
+-- The foreign key was re-pointed and validated here too.
+SELECT conname, confrelid::regclass AS references, convalidated,
+       confrelid = (SELECT oid FROM live() WHERE name = 'orders') AS the_live_one
+  FROM pg_constraint WHERE conrelid = 'reporting.refunds'::regclass AND contype = 'f';
 
 --
 -- A removed model
@@ -455,6 +459,20 @@ SELECT l.name, l.checksum = b.checksum AS same_content_as_deployment_2
 SELECT manifest(shop_v3()) AS manifest \gset
 SET ROLE regress_bg_promote_ci;
 CALL bg.deploy(:'manifest');
+RESET ROLE;
+-- Promote is one transaction. In a transaction block, the block sees what it did;
+-- rolled back, it never happened.
+SELECT save();
+BEGIN;
+SET LOCAL ROLE regress_bg_promote_ci;
+CALL bg.promote(force => true) \gset
+RESET ROLE;
+SELECT to_regclass('analytics.customer_list') AS live_inside;
+ROLLBACK;
+SELECT to_regclass('analytics.customer_list') AS live_after;
+SELECT * FROM changed();
+-- Now for real.
+SET ROLE regress_bg_promote_ci;
 CALL bg.promote(force => true) \gset
 RESET ROLE;
 SELECT jsonb_array_elements_text(:'plan'::jsonb -> 'statements') AS statement;
