@@ -775,10 +775,23 @@ apply_increment(const char *what, BgModelConfig *c, const char *strategy, const 
 					   T_InsertStmt, SPI_OK_INSERT);
 }
 
+/*
+ * dbt's should_full_refresh(): the model's full_refresh config when it sets one (true or
+ * false), otherwise the run's --full-refresh. With full_refresh: false dbt compiled the
+ * incremental branch even under --full-refresh, and runs it as an increment.
+ */
 static bool
-incremental_in_full(BgBuildContext *ctx, BgModelConfig *c, bool live_exists)
+incremental_in_full(BgBuildContext *ctx, BgNode *n, BgModelConfig *c, bool live_exists)
 {
-	return !live_exists || ctx->full_refresh || c->full_refresh;
+	json_object *config = n->config_json ? json_tokener_parse(n->config_json) : NULL;
+	json_object *v = jget(config, "full_refresh");
+	bool		full = ctx->full_refresh || c->full_refresh;
+
+	if (v && json_object_is_type(v, json_type_boolean))
+		full = json_object_get_boolean(v);
+	if (config)
+		json_object_put(config);
+	return !live_exists || full;
 }
 
 static void
@@ -991,7 +1004,7 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 	}
 	else if (strcmp(n->materialized, "table") == 0 ||
 			 (strcmp(n->materialized, "incremental") == 0 &&
-			  incremental_in_full(ctx, c, live_exists)))
+			  incremental_in_full(ctx, n, c, live_exists)))
 	{
 		if (strcmp(n->materialized, "incremental") == 0)
 			(void) strategy_of(what, c);
@@ -1042,7 +1055,7 @@ bg_copy_live_incremental(BgBuildContext *ctx, BgNode *n, bool live_exists,
 	const char *target = quote_qualified_identifier(shadow_schema, n->alias);
 	const char *live = quote_qualified_identifier(n->schema, n->alias);
 
-	if (strcmp(n->materialized, "incremental") != 0 || incremental_in_full(ctx, c, live_exists))
+	if (strcmp(n->materialized, "incremental") != 0 || incremental_in_full(ctx, n, c, live_exists))
 		return -1;
 	run_checked(what, psprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)", target, live),
 				T_CreateStmt, SPI_OK_UTILITY);
