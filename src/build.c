@@ -694,13 +694,18 @@ apply_increment(const char *what, BgModelConfig *c, const char *strategy, const 
 	char	   *cols = column_list(dest, NULL);
 	ListCell   *lc;
 
+	/*
+	 * The aliases are dbt's, unquoted as dbt writes them (so they fold to lower case):
+	 * incremental_predicates written for dbt, such as DBT_INTERNAL_DEST.col > x, must
+	 * find them.
+	 */
 	if (strcmp(strategy, "merge") == 0)
 	{
 		StringInfoData sql;
 		List	   *update = NIL;
 
 		initStringInfo(&sql);
-		appendStringInfo(&sql, "MERGE INTO %s AS \"DBT_INTERNAL_DEST\"\nUSING %s AS \"DBT_INTERNAL_SOURCE\"\nON ",
+		appendStringInfo(&sql, "MERGE INTO %s AS DBT_INTERNAL_DEST\nUSING %s AS DBT_INTERNAL_SOURCE\nON ",
 						 target, increment);
 		if (c->unique_key == NIL)
 			appendStringInfoString(&sql, "FALSE");
@@ -709,11 +714,11 @@ apply_increment(const char *what, BgModelConfig *c, const char *strategy, const 
 			const char *k = lfirst(lc);
 
 			if (c->unique_key_is_list)
-				appendStringInfo(&sql, "%s\"DBT_INTERNAL_SOURCE\".%s = \"DBT_INTERNAL_DEST\".%s",
+				appendStringInfo(&sql, "%sDBT_INTERNAL_SOURCE.%s = DBT_INTERNAL_DEST.%s",
 								 lc == list_head(c->unique_key) ? "" : " AND ",
 								 quote_identifier(k), quote_identifier(k));
 			else
-				appendStringInfo(&sql, "\"DBT_INTERNAL_SOURCE\".%s = \"DBT_INTERNAL_DEST\".%s", k, k);
+				appendStringInfo(&sql, "DBT_INTERNAL_SOURCE.%s = DBT_INTERNAL_DEST.%s", k, k);
 		}
 		appendStringInfoString(&sql, predicates_sql(c->incremental_predicates));
 		foreach(lc, dest)
@@ -738,12 +743,12 @@ apply_increment(const char *what, BgModelConfig *c, const char *strategy, const 
 			{
 				const char *q = quote_identifier(((Column *) lfirst(lc))->name);
 
-				appendStringInfo(&sql, "%s%s = \"DBT_INTERNAL_SOURCE\".%s",
+				appendStringInfo(&sql, "%s%s = DBT_INTERNAL_SOURCE.%s",
 								 lc == list_head(update) ? "" : ", ", q, q);
 			}
 		}
 		appendStringInfo(&sql, "\nWHEN NOT MATCHED THEN INSERT (%s) VALUES (%s)", cols,
-						 column_list(dest, "\"DBT_INTERNAL_SOURCE\""));
+						 column_list(dest, "DBT_INTERNAL_SOURCE"));
 		return run_checked(what, sql.data, T_MergeStmt, SPI_OK_MERGE);
 	}
 	if (strcmp(strategy, "delete+insert") == 0 && c->unique_key != NIL)
@@ -753,10 +758,10 @@ apply_increment(const char *what, BgModelConfig *c, const char *strategy, const 
 		initStringInfo(&sql);
 		if (c->unique_key_is_list)
 		{
-			appendStringInfo(&sql, "DELETE FROM %s AS \"DBT_INTERNAL_DEST\"\nUSING %s AS \"DBT_INTERNAL_SOURCE\"\nWHERE ",
+			appendStringInfo(&sql, "DELETE FROM %s AS DBT_INTERNAL_DEST\nUSING %s AS DBT_INTERNAL_SOURCE\nWHERE ",
 							 target, increment);
 			foreach(lc, c->unique_key)
-				appendStringInfo(&sql, "%s\"DBT_INTERNAL_SOURCE\".%s = \"DBT_INTERNAL_DEST\".%s",
+				appendStringInfo(&sql, "%sDBT_INTERNAL_SOURCE.%s = DBT_INTERNAL_DEST.%s",
 								 lc == list_head(c->unique_key) ? "" : " AND ",
 								 quote_identifier(lfirst(lc)), quote_identifier(lfirst(lc)));
 		}
