@@ -37,6 +37,7 @@
 #include "catalog/pg_collation.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_type.h"
@@ -799,6 +800,55 @@ incremental_in_full(BgBuildContext *ctx, BgNode *n, BgModelConfig *c, bool live_
 	return !live_exists || full;
 }
 
+/* dbt's Column.is_string() and string_size(): text, or a size not given, counts as 256 */
+static bool
+is_string_column(Column *col)
+{
+	return col->type == TEXTOID || col->type == VARCHAROID || col->type == BPCHAROID;
+}
+
+static int
+string_size(Column *col)
+{
+	return col->type == TEXTOID || col->typmod < 0 ? 256 : col->typmod - VARHDRSZ;
+}
+
+/*
+ * dbt's expand_target_column_types, which its incremental materialization runs before
+ * on_schema_change on a model without an enforced contract: a string column that the
+ * increment has longer becomes character varying(<the increment's size>), the way dbt's
+ * alter_column_type does it (a new column, filled, the old one dropped, the new one
+ * renamed), which moves it to the end of the table.
+ */
+static void
+expand_string_columns(const char *target, const char *schema, const char *name,
+					  const char *incr_name)
+{
+	List	   *source = relation_columns(schema, incr_name);
+	ListCell   *lc;
+
+	foreach(lc, relation_columns(schema, name))
+	{
+		Column	   *d = lfirst(lc);
+		Column	   *s = find_column(source, d->name);
+		const char *col = quote_identifier(d->name);
+		const char *tmp = quote_identifier(psprintf("%s__dbt_alter", d->name));
+
+		if (s == NULL || !is_string_column(d) || !is_string_column(s) ||
+			string_size(s) <= string_size(d))
+			continue;
+		bg_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s character varying(%d)",
+							 target, tmp, string_size(s)),
+					SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+		bg_spi_exec(psprintf("UPDATE %s SET %s = %s", target, tmp, col),
+					SPI_OK_UPDATE, 0, NULL, NULL, NULL);
+		bg_spi_exec(psprintf("ALTER TABLE %s DROP COLUMN %s", target, col),
+					SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+		bg_spi_exec(psprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", target, tmp, col),
+					SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	}
+}
+
 static void
 build_incremental(const char *what, BgBuildContext *ctx, BgNode *n, BgModelConfig *c,
 				  const char *select_sql, const char *shadow_schema, int step,
@@ -846,6 +896,8 @@ build_incremental(const char *what, BgBuildContext *ctx, BgNode *n, BgModelConfi
 		(void) contract_table_sql(what, n, target, &contract);
 		check_contract(what, psprintf("SELECT * FROM %s", increment), contract);
 	}
+	if (!n->contract_enforced)
+		expand_string_columns(target, shadow_schema, n->alias, incr_name);
 	dest = reconcile_columns(what, c, target, shadow_schema, n->alias, shadow_schema, incr_name);
 	res->rows = apply_increment(what, c, strategy, target, increment, dest);
 	bg_spi_exec(psprintf("DROP TABLE %s", increment), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
