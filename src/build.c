@@ -877,7 +877,11 @@ build_incremental(const char *what, BgBuildContext *ctx, BgNode *n, BgModelConfi
 	}
 	else
 	{
-		run_checked(what, psprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING INDEXES)",
+		/*
+		 * with the live table's indexes, as dbt's incremental run keeps the table's: dbt
+		 * creates the indexes config only with the table (or at a full refresh)
+		 */
+		run_checked(what, psprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)",
 								   target, quote_qualified_identifier(n->schema, n->alias)),
 					T_CreateStmt, SPI_OK_UTILITY);
 		res->carried_rows = run_checked(what,
@@ -1033,6 +1037,7 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 	const char *target = quote_qualified_identifier(shadow_schema, n->alias);
 	char	   *select_sql;
 	const char *kind_word = "TABLE";
+	bool		live_indexes = false;	/* an incremental run keeps live's indexes */
 
 	memset(res, 0, sizeof(*res));
 	if (n->compiled_code == NULL)
@@ -1073,6 +1078,7 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 	{
 		build_incremental(what, ctx, n, c, select_sql, shadow_schema, step, res);
 		res->relkind = RELKIND_RELATION;
+		live_indexes = !n->contract_enforced;
 	}
 	else if (strcmp(n->materialized, "materialized_view") == 0)
 	{
@@ -1088,7 +1094,7 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 				 errmsg("%s: materialization \"%s\" is not one bluegreen builds", what, n->materialized),
 				 errhint("bluegreen builds view, table, incremental, materialized_view and ephemeral models; build others with dbt (see the README).")));
 
-	if (res->relkind != RELKIND_VIEW)
+	if (res->relkind != RELKIND_VIEW && !live_indexes)
 		create_indexes(what, c, target);
 	persist_docs(n, target, kind_word);
 	apply_grants(what, c, target);
