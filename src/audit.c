@@ -373,6 +373,7 @@ bg_compare_relations(Oid live, Oid shadow, Oid *managed, int n_managed, bool *br
 	StringInfoData added,
 				dropped,
 				retyped,
+				retyped_line,
 				line,
 				broken;
 	ListCell   *lc;
@@ -382,6 +383,7 @@ bg_compare_relations(Oid live, Oid shadow, Oid *managed, int n_managed, bool *br
 	initStringInfo(&added);
 	initStringInfo(&dropped);
 	initStringInfo(&retyped);
+	initStringInfo(&retyped_line);
 	initStringInfo(&line);
 	initStringInfo(&broken);
 
@@ -417,6 +419,12 @@ bg_compare_relations(Oid live, Oid shadow, Oid *managed, int n_managed, bool *br
 			appendStringInfoString(&retyped, ",\"to\":");
 			json_string(&retyped, format_type_with_typemod(s->type, s->typmod));
 			appendStringInfoChar(&retyped, '}');
+			if (retyped_line.len)
+				appendStringInfoChar(&retyped_line, ',');
+			json_string(&retyped_line, l->name);
+			appendStringInfo(&retyped_line, " (%s to %s)",
+							 format_type_with_typemod(l->type, l->typmod),
+							 format_type_with_typemod(s->type, s->typmod));
 			changed = lappend(changed, l);
 		}
 	}
@@ -437,7 +445,7 @@ bg_compare_relations(Oid live, Oid shadow, Oid *managed, int n_managed, bool *br
 	}
 	if (retyped.len)
 	{
-		appendStringInfo(&line, "%scolumns retyped", line.len ? "; " : "");
+		appendStringInfo(&line, "%scolumns retyped: %s", line.len ? "; " : "", retyped_line.data);
 		*breaking = true;
 	}
 	if (added.len)

@@ -312,7 +312,8 @@ column_list(List *columns, const char *prefix)
 static uint64
 run_checked(const char *what, const char *sql, NodeTag expected_tag, int expected_rc)
 {
-	List	   *stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
+	List	   *stmts = bg_raw_parse(what, sql,
+									 "the statement bluegreen builds from its config (constraint, unique_key, predicate, index, grant)");
 
 	if (list_length(stmts) != 1 ||
 		nodeTag(linitial_node(RawStmt, stmts)->stmt) != expected_tag)
@@ -634,7 +635,16 @@ reconcile_columns(const char *what, BgModelConfig *c, const char *target,
 			removed = lappend(removed, lfirst(lc));
 
 	if (strcmp(mode, "ignore") == 0)
+	{
+		/* the table's columns are written; one the increment lacks fails, as in dbt */
+		if (removed != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("%s: the increment lacks column%s %s of the table, and on_schema_change is \"ignore\"",
+							what, list_length(removed) == 1 ? "" : "s", column_list(removed, NULL)),
+					 errhint("Set on_schema_change to append_new_columns (the column stays, empty in new rows) or sync_all_columns (it is dropped), or deploy with full_refresh => true.")));
 		return dest;
+	}
 	if (added == NIL && removed == NIL && retyped == NIL)
 		return source;
 	if (strcmp(mode, "fail") == 0)
@@ -800,6 +810,13 @@ incremental_in_full(BgBuildContext *ctx, BgNode *n, BgModelConfig *c, bool live_
 	return !live_exists || full;
 }
 
+/* For deploy.c's checks: is this incremental model built in full, not by an increment? */
+bool
+bg_incremental_in_full(BgBuildContext *ctx, BgNode *n, bool live_exists)
+{
+	return incremental_in_full(ctx, n, bg_model_config(n), live_exists);
+}
+
 /* dbt's Column.is_string() and string_size(): text, or a size not given, counts as 256 */
 static bool
 is_string_column(Column *col)
@@ -889,6 +906,12 @@ build_incremental(const char *what, BgBuildContext *ctx, BgNode *n, BgModelConfi
 												 quote_qualified_identifier(n->schema, n->alias)),
 										T_InsertStmt, SPI_OK_INSERT);
 	}
+
+	/*
+	 * Pre-hooks see {{ this }} as dbt's see the existing table: the latest live data,
+	 * here its copy, before the increment is computed.
+	 */
+	run_hooks(what, c->pre_hooks, shadow_schema, n->alias, n->database);
 
 	/* the increment, reading {{ this }} as the copy just made */
 	run_checked(what, psprintf("CREATE TABLE %s AS\n%s", increment, select_sql),
@@ -1047,7 +1070,9 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 				 errhint("Give bluegreen the manifest of dbt compile (or dbt build), not of dbt parse.")));
 	select_sql = bg_redirect_select(what, n->compiled_code, ctx->redirects, ctx->database, NULL);
 
-	run_hooks(what, c->pre_hooks, shadow_schema, n->alias, n->database);
+	/* an incremental run has its pre-hooks run on the copy of live (build_incremental) */
+	if (strcmp(n->materialized, "incremental") != 0 || incremental_in_full(ctx, n, c, live_exists))
+		run_hooks(what, c->pre_hooks, shadow_schema, n->alias, n->database);
 
 	if (strcmp(n->materialized, "view") == 0)
 	{

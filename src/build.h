@@ -77,6 +77,7 @@ extern bool bg_relation_exists(const char *schema, const char *name, Oid *relid,
 extern void bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists,
 						   const char *shadow_schema, int step, BgBuildResult *res);
 extern char *bg_node_label(BgNode *n);
+extern bool bg_incremental_in_full(BgBuildContext *ctx, BgNode *n, bool live_exists);
 extern int64 bg_copy_live_incremental(BgBuildContext *ctx, BgNode *n, bool live_exists,
 									  const char *shadow_schema);
 

@@ -47,6 +47,7 @@
 #include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -388,12 +389,41 @@ precheck(Deployment *d)
 						 errmsg("%s: live relation %s is not a table, view or materialized view",
 								what, bg_qualified_name(n->schema, n->alias))));
 			if (strcmp(m, "incremental") == 0 && s->live_exists &&
-				s->live_relkind != RELKIND_RELATION && !d->full_refresh && !c->full_refresh)
+				s->live_relkind != RELKIND_RELATION &&
+				!bg_incremental_in_full(&d->ctx, n, s->live_exists))
 				ereport(ERROR,
 						(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 						 errmsg("%s is incremental, but live %s is not a table to start from",
 								what, bg_qualified_name(n->schema, n->alias)),
 						 errhint("Deploy with full_refresh => true to build it in full.")));
+
+			/*
+			 * Built in full, an incremental model needs its full query: code that reads
+			 * {{ this }} was compiled for an incremental run (is_incremental() true), and
+			 * would read the relation it is creating.
+			 */
+			if (!d->external && strcmp(m, "incremental") == 0 &&
+				bg_incremental_in_full(&d->ctx, n, s->live_exists))
+			{
+				HTAB	   *self = bg_redirect_map_create(CurrentMemoryContext);
+				int			reads_itself = 0;
+
+				bg_redirect_map_add(self, n->schema, n->alias, n->alias);
+				(void) bg_redirect_select(what, n->compiled_code, self, database, &reads_itself);
+				hash_destroy(self);
+				if (reads_itself > 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("%s is built in full (%s), but its compiled code reads %s, its own relation: it was compiled for an incremental run",
+									what,
+									!s->live_exists ? "it has no live table" :
+									c->full_refresh ? "full_refresh: true in its config" :
+									"full_refresh => true",
+									bg_qualified_name(n->schema, n->alias)),
+							 errhint("%s", s->live_exists ?
+									 "Give the manifest of dbt compile --full-refresh for a full refresh." :
+									 "Compile against the database where it is to be built: dbt compiles a new incremental model to its full query.")));
+			}
 
 			/* the shadow schema: bluegreen's, or absent */
 			{
@@ -511,7 +541,8 @@ record_step(Deployment *d, Step *s, TimestampTz started)
 	v[1] = Int32GetDatum(s->number);
 	v[2] = CStringGetTextDatum(s->status);
 	v[3] = Int64GetDatum(s->rows);
-	if (s->kind != STEP_BUILD)
+	/* rows: of a table or materialized view built; a view has none */
+	if (s->kind != STEP_BUILD || strcmp(s->status, "ok") != 0 || s->relkind == RELKIND_VIEW)
 		nulls[3] = 'n';
 	v[4] = Int64GetDatum(s->failures);
 	if (s->kind != STEP_TEST)
@@ -568,6 +599,8 @@ finish_deployment(Deployment *d, const char *status, Step *failed, const char *e
 	v[6] = Int32GetDatum(warned);
 	v[7] = Int32GetDatum(failed_tests);
 	v[8] = BoolGetDatum(breaking);
+	if (strcmp(status, "failed") == 0)
+		nulls[8] = 'n';			/* not compared with live: unknown */
 	v[9] = BoolGetDatum(strcmp(status, "built") == 0);
 	bg_spi_exec("UPDATE bg.deployment SET status = $2, failed_node = $3, error = $4,"
 				"  models_built = $5, tests_passed = $6, tests_warned = $7, tests_failed = $8,"
@@ -738,6 +771,14 @@ run_step(Deployment *d, Step *s)
 	ErrorData  *volatile edata = NULL;
 	ErrorContextCallback callback;
 	StepContextArg arg = {s};
+	int			guc_level;
+
+	/*
+	 * Settings the manifest's SQL changes (a hook's SET, set_config() in code) end
+	 * with the step, as PostgreSQL ends those of index expressions: they must not
+	 * reach the steps after it, or the caller's session.
+	 */
+	guc_level = NewGUCNestLevel();
 
 	callback.callback = step_error_context;
 	callback.arg = &arg;
@@ -762,8 +803,9 @@ run_step(Deployment *d, Step *s)
 			s->relkind = res.relkind;
 			s->message = strncmp(res.how, "incremental (in full)", 21) != 0 &&
 				strncmp(res.how, "incremental", 11) == 0 ?
-				psprintf("%s: %s rows from live, %s from the increment", res.how,
-						 thousands(res.carried_rows), thousands(res.rows)) : pstrdup(res.how);
+				psprintf("%s: %s row%s from live, %s from the increment", res.how,
+						 thousands(res.carried_rows), res.carried_rows == 1 ? "" : "s",
+						 thousands(res.rows)) : pstrdup(res.how);
 		}
 		else
 		{
@@ -779,15 +821,23 @@ run_step(Deployment *d, Step *s)
 	}
 	PG_CATCH();
 	{
+		char	   *label;
+
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
+
+		/* the step names the node: "model model.x.y: " need not open its message too */
+		label = psprintf("%s: ", bg_node_label(s->node));
+		if (strncmp(edata->message, label, strlen(label)) == 0)
+			edata->message = pstrdup(edata->message + strlen(label));
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
 	error_context_stack = callback.previous;
+	AtEOXact_GUC(false, guc_level);
 	return edata;
 }
 
@@ -830,8 +880,9 @@ report_step(Deployment *d, Step *s, int total)
 								strchr(s->message, ':') + 2, timing(s->seconds))));
 			else
 				ereport(NOTICE,
-						(errmsg("%d of %d OK built %s %s (%s rows)%s", s->number, total,
-								s->message, rel, thousands(s->rows), timing(s->seconds))));
+						(errmsg("%d of %d OK built %s %s (%s row%s)%s", s->number, total,
+								s->message, rel, thousands(s->rows), s->rows == 1 ? "" : "s",
+								timing(s->seconds))));
 			break;
 		case STEP_TEST:
 			if (strcmp(s->status, "pass") == 0)
@@ -1137,8 +1188,9 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 		bg_become_extension_owner(&sw);
 		finish_deployment(d, failed ? "failed" : "built", failed,
 						  error ? error->message :
-						  failed ? psprintf("test %s failed (%s failing rows)", failed->node->name,
-											thousands(failed->failures)) : NULL,
+						  failed ? psprintf("test %s failed (%s failing row%s)", failed->node->name,
+											thousands(failed->failures),
+											failed->failures == 1 ? "" : "s") : NULL,
 						  passed, warned, failed_tests, built, breaking);
 		bg_restore_user(&sw);
 		maybe_commit(d);
@@ -1158,6 +1210,8 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 								error->message),
 						 error->detail ? errdetail_internal("%s", error->detail) : 0,
 						 error->hint ? errhint("%s", error->hint) : 0,
+						 error->internalquery ? internalerrquery(error->internalquery) : 0,
+						 error->internalpos > 0 ? internalerrposition(error->internalpos) : 0,
 						 error->context ? errcontext("%s", error->context) : 0));
 			ereport(ERROR,
 					(errcode(ERRCODE_CHECK_VIOLATION),

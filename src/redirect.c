@@ -44,6 +44,7 @@ typedef struct Reference
 typedef struct WalkState
 {
 	const char *what;			/* "model model.shop.orders", for messages */
+	const char *whose;			/* "compiled code", or what bluegreen assembled */
 	HTAB	   *redirects;
 	List	   *refs;			/* Reference * */
 	const char *database;
@@ -93,7 +94,7 @@ find_references(Node *node, WalkState *state)
 		IsA(node, MergeStmt))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s: compiled code modifies data (a data-modifying WITH)", state->what),
+				 errmsg("%s: %s modifies data (a data-modifying WITH)", state->what, state->whose),
 				 errdetail("A model's code is one SELECT; it is built beside production and must not write anywhere else.")));
 	if (IsA(node, SelectStmt))
 	{
@@ -102,13 +103,49 @@ find_references(Node *node, WalkState *state)
 		if (s->intoClause != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("%s: compiled code is a SELECT INTO", state->what),
+					 errmsg("%s: %s is a SELECT INTO", state->what, state->whose),
 					 errdetail("A model's code is one SELECT; bluegreen creates the relation itself.")));
 		if (s->lockingClause != NIL)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("%s: compiled code locks rows (FOR UPDATE/SHARE)", state->what),
+					 errmsg("%s: %s locks rows (FOR UPDATE/SHARE)", state->what, state->whose),
 					 errdetail("Row locks would be taken on live relations while readers and writers use them.")));
+	}
+	if (IsA(node, ColumnRef) && state->redirects != NULL)
+	{
+		/*
+		 * A column qualified with its relation's schema ("analytics"."orders".amount,
+		 * or with the database too) names the relation as the FROM clause does: once
+		 * that is pointed at shadow, so must the qualifier be.
+		 */
+		ColumnRef  *cr = (ColumnRef *) node;
+		int			n = list_length(cr->fields);
+		const char *target;
+
+		bool		qualified = n == 3 || n == 4;
+
+		/* every field but the last (a column, or *) is a name */
+		for (int i = 0; qualified && i < n - 1; i++)
+			qualified = IsA(list_nth(cr->fields, i), String);
+		if (qualified)
+		{
+			const char *catalog = n == 4 ? strVal(linitial(cr->fields)) : NULL;
+			const char *schema = strVal(list_nth(cr->fields, n - 3));
+			const char *relname = strVal(list_nth(cr->fields, n - 2));
+
+			if ((catalog == NULL || state->database == NULL ||
+				 strcmp(catalog, state->database) == 0) &&
+				(target = redirect_lookup(state->redirects, schema, relname)) != NULL)
+			{
+				Reference  *ref = palloc(sizeof(Reference));
+
+				ref->location = cr->location;
+				ref->parts = n - 1;
+				ref->target = target;
+				state->refs = lappend(state->refs, ref);
+			}
+		}
+		return false;
 	}
 	if (IsA(node, RangeVar))
 	{
@@ -203,9 +240,40 @@ reference_cmp(const ListCell *a, const ListCell *b)
 	return (ra->location > rb->location) - (ra->location < rb->location);
 }
 
-char *
-bg_redirect_select(const char *what, const char *sql, HTAB *redirects, const char *database,
-				   int *n_redirected)
+/*
+ * raw_parser, with an error (a syntax error, mostly) reported as the node's: "whose"
+ * says what failed to parse, and the position points into sql itself.
+ */
+List *
+bg_raw_parse(const char *what, const char *sql, const char *whose)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	List	   *volatile stmts = NIL;
+
+	PG_TRY();
+	{
+		stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(e->sqlerrcode),
+				 errmsg("%s: %s does not parse: %s", what, whose, e->message),
+				 e->cursorpos > 0 ? internalerrposition(e->cursorpos) : 0,
+				 internalerrquery(sql)));
+	}
+	PG_END_TRY();
+	return stmts;
+}
+
+static char *
+redirect_select(const char *what, const char *sql, HTAB *redirects, const char *database,
+				int *n_redirected, const char *whose)
 {
 	List	   *stmts;
 	RawStmt    *raw;
@@ -216,20 +284,21 @@ bg_redirect_select(const char *what, const char *sql, HTAB *redirects, const cha
 	int			pos = 0;
 	ListCell   *lc;
 
-	stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
+	stmts = bg_raw_parse(what, sql, whose);
 	if (list_length(stmts) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s: compiled code holds %d statements, not one SELECT", what,
+				 errmsg("%s: %s holds %d statements, not one SELECT", what, whose,
 						list_length(stmts))));
 	raw = linitial_node(RawStmt, stmts);
 	if (!IsA(raw->stmt, SelectStmt))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s: compiled code is not a SELECT", what),
-				 errdetail("Found a %s statement.", CreateCommandName(raw->stmt))));
+				 errmsg("%s: %s is not a SELECT", what, whose),
+				 errdetail("It is %s.", CreateCommandName(raw->stmt))));
 
 	state.what = what;
+	state.whose = whose;
 	state.redirects = redirects;
 	state.refs = NIL;
 	state.database = database;
@@ -263,6 +332,13 @@ bg_redirect_select(const char *what, const char *sql, HTAB *redirects, const cha
 	if (n_redirected)
 		*n_redirected = list_length(state.refs);
 	return out.data;
+}
+
+char *
+bg_redirect_select(const char *what, const char *sql, HTAB *redirects, const char *database,
+				   int *n_redirected)
+{
+	return redirect_select(what, sql, redirects, database, n_redirected, "compiled code");
 }
 
 /*
@@ -338,7 +414,7 @@ bg_render_hook(const char *what, const char *hook, const char *schema, const cha
 char *
 bg_redirect_ddl(const char *what, const char *sql, HTAB *redirects, const char *database)
 {
-	List	   *stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
+	List	   *stmts = bg_raw_parse(what, sql, "the CREATE TABLE of its contract");
 	CreateStmt *create;
 	List	   *constraints = NIL;
 	ListCell   *lc;
@@ -410,5 +486,6 @@ bg_redirect_ddl(const char *what, const char *sql, HTAB *redirects, const char *
 void
 bg_check_single_select(const char *what, const char *sql)
 {
-	(void) bg_redirect_select(what, sql, NULL, NULL, NULL);
+	(void) redirect_select(what, sql, NULL, NULL, NULL,
+						   "the query bluegreen builds from its code and config (fail_calc, warn_if, error_if, limit)");
 }

@@ -6,6 +6,7 @@
 #ifndef BLUEGREEN_REDIRECT_H
 #define BLUEGREEN_REDIRECT_H
 
+#include "nodes/pg_list.h"
 #include "utils/hsearch.h"
 
 extern HTAB *bg_redirect_map_create(MemoryContext cxt);
@@ -18,5 +19,6 @@ extern char *bg_redirect_ddl(const char *what, const char *sql, HTAB *redirects,
 extern char *bg_render_hook(const char *what, const char *hook, const char *schema,
 							const char *name, const char *database);
 extern void bg_check_single_select(const char *what, const char *sql);
+extern List *bg_raw_parse(const char *what, const char *sql, const char *whose);
 
 #endif							/* BLUEGREEN_REDIRECT_H */
