@@ -1,0 +1,949 @@
+"""The deploy oracle's scenarios: dbt projects in versions, their raw data, and the stages
+that take them from one version to the next.
+
+A scenario is
+  versions   {"v1": files, "v2": files, ...}: whole dbt projects, path -> text;
+  raw        SQL that creates the source schema "raw" before v1 is built;
+  stages     what happens after v1 is live, in order.  Each stage is
+               between       SQL run on the sources first (new rows arrive, rows change);
+               kind          "deploy": dbt runs `state:modified+` of `version` against the
+                             previous version, bluegreen deploys `version`;
+                             "refresh": dbt runs the whole project again, bluegreen
+                             re-runs its live manifest (bg.deploy() with no manifest);
+               full_refresh  dbt runs with --full-refresh; bluegreen gets a manifest
+                             compiled with --full-refresh and full_refresh => true;
+               promote       bluegreen promotes after the deploy, and the live relations
+                             of both databases are compared (the next stage starts there).
+  must       what dbt has to do in each stage (models it runs, test statuses), so that a
+             scenario cannot silently stop testing what it is named after.
+
+Projects are plain dicts built by editing a base; `replace` insists on finding its text
+exactly once, so an edit that no longer applies fails loudly.
+"""
+
+import os
+import textwrap
+
+
+def _d(text):
+    return textwrap.dedent(text).lstrip("\n")
+
+
+def replace(files, path, old, new):
+    text = files[path]
+    if text.count(old) != 1:
+        raise AssertionError(f"{path}: expected exactly one {old!r}, found {text.count(old)}")
+    files[path] = text.replace(old, new)
+
+
+def profile(name):
+    return _d(f"""
+        {name}:
+          target: dev
+          outputs:
+            dev:
+              type: postgres
+              host: "{{{{ env_var('PGHOST', 'localhost') }}}}"
+              port: "{{{{ env_var('PGPORT', '5432') | int }}}}"
+              user: "{{{{ env_var('PGUSER', 'postgres') }}}}"
+              password: "{{{{ env_var('PGPASSWORD', '') }}}}"
+              dbname: "{{{{ env_var('PGDATABASE', 'postgres') }}}}"
+              schema: analytics
+              threads: 1
+        """)
+
+
+def project_yml(name, extra=""):
+    return _d(f"""
+        name: {name}
+        version: "1.0.0"
+        profile: {name}
+        config-version: 2
+
+        models:
+          {name}:
+            staging:
+              +materialized: view
+            marts:
+              +materialized: table
+        """) + extra
+
+
+# ---------------------------------------------------------------------------------------
+# Source data.  Deterministic (generate_series and arithmetic, no random() or now()), so
+# dbt's database and bluegreen's see exactly the same rows.
+
+EVENTS_RAW = _d("""
+    SET client_min_messages = warning;
+    DROP SCHEMA IF EXISTS raw CASCADE;
+    CREATE SCHEMA raw;
+    CREATE TABLE raw.users (
+        id integer PRIMARY KEY,
+        name text NOT NULL,
+        country_code text,
+        signup_date date NOT NULL
+    );
+    INSERT INTO raw.users
+    SELECT i, (ARRAY['ada', 'grace', 'alan', 'edsger', 'barbara'])[1 + i % 5] || i,
+           (ARRAY['DE', 'FR', 'NL', 'IT'])[1 + i % 4], date '2024-01-01' + i
+      FROM generate_series(1, 40) AS i;
+    CREATE TABLE raw.events (
+        id integer PRIMARY KEY,
+        user_id integer NOT NULL,
+        kind text,
+        amount numeric(10,2) NOT NULL,
+        batch integer NOT NULL,
+        updated_at timestamp NOT NULL
+    );
+    INSERT INTO raw.events
+    SELECT i, 1 + (i * 7) % 40, (ARRAY['view', 'click', 'buy'])[1 + i % 3],
+           ((i * 37) % 1000) / 10.0, 1, timestamp '2024-03-01' + i * interval '1 hour'
+      FROM generate_series(1, 300) AS i;
+    """)
+
+
+def events_batch(batch, first, last, touch_first, touch_last):
+    """A new batch of events arrives (some without a kind, some of a new kind), and some
+    older events change (amount, kind; updated_at moves to just after the batch's last
+    event, so that the next batch is newer still)."""
+    return _d(f"""
+        INSERT INTO raw.events
+        SELECT i, 1 + (i * 7) % 40,
+               CASE WHEN i % 10 = 0 THEN NULL
+                    ELSE (ARRAY['view', 'click', 'buy', 'refund'])[1 + i % 4] END,
+               ((i * 37) % 1000) / 10.0, {batch},
+               timestamp '2024-03-01' + i * interval '1 hour'
+          FROM generate_series({first}, {last}) AS i;
+        UPDATE raw.events
+           SET amount = amount + 5, kind = 'buy',
+               updated_at = timestamp '2024-03-01' + {last} * interval '1 hour'
+                            + (id - {touch_first}) * interval '1 minute'
+         WHERE id BETWEEN {touch_first} AND {touch_last};
+        """)
+
+
+# ---------------------------------------------------------------------------------------
+# "gen": one project with one of everything bluegreen builds.
+
+GEN_V1 = {
+    "dbt_project.yml": project_yml("gen", _d("""
+        seeds:
+          gen:
+            countries:
+              +column_types: {code: text, name: text}
+        """)),
+    "profiles.yml": profile("gen"),
+    "seeds/countries.csv": "code,name\nDE,Germany\nFR,France\nNL,Netherlands\n",
+    "seeds/_seeds.yml": _d("""
+        version: 2
+        seeds:
+          - name: countries
+            columns:
+              - name: code
+                data_tests: [unique, not_null]
+        """),
+    "models/staging/_sources.yml": _d("""
+        version: 2
+        sources:
+          - name: raw
+            schema: raw
+            tables:
+              - name: users
+              - name: events
+        """),
+    "models/staging/stg_users.sql": _d("""
+        select id as user_id, name, country_code, signup_date
+        from {{ source('raw', 'users') }}
+        """),
+    "models/staging/stg_events.sql": _d("""
+        select id as event_id, user_id, kind, amount, batch, updated_at
+        from {{ source('raw', 'events') }}
+        """),
+    "models/staging/countries_eph.sql": _d("""
+        {{ config(materialized='ephemeral') }}
+        select code as country_code, name as country_name
+        from {{ ref('countries') }}
+        """),
+    "models/staging/_staging.yml": _d("""
+        version: 2
+        models:
+          - name: stg_users
+            columns:
+              - name: user_id
+                data_tests: [unique, not_null]
+          - name: stg_events
+            columns:
+              - name: event_id
+                data_tests: [unique]
+              - name: kind
+                data_tests:
+                  - accepted_values:
+                      arguments:
+                        values: [view, click, buy, unknown]
+                      config:
+                        severity: warn
+        """),
+    # A table with indexes, grants, persisted docs and a post-hook.
+    "models/marts/users_table.sql": _d("""
+        {{ config(post_hook="update {{ this }} set name = upper(name) where user_id % 10 = 0") }}
+        select u.user_id, u.name, u.country_code, c.country_name, u.signup_date
+        from {{ ref('stg_users') }} as u
+        left join {{ ref('countries_eph') }} as c using (country_code)
+        """),
+    # A view with grants and persisted docs.
+    "models/marts/user_events.sql": _d("""
+        select u.user_id, u.name, count(e.event_id) as events,
+               coalesce(sum(e.amount), 0) as amount
+        from {{ ref('users_table') }} as u
+        left join {{ ref('stg_events') }} as e using (user_id)
+        group by u.user_id, u.name
+        """),
+    "models/marts/kind_totals_mv.sql": _d("""
+        {{ config(materialized='materialized_view', indexes=[{'columns': ['kind']}]) }}
+        select kind, count(*) as events, sum(amount) as amount
+        from {{ ref('stg_events') }}
+        group by kind
+        """),
+    # An enforced contract with column and model constraints.
+    "models/marts/events_contract.sql": _d("""
+        select event_id, user_id, coalesce(kind, 'none') as kind,
+               amount::numeric(10,2) as amount
+        from {{ ref('stg_events') }}
+        """),
+    "models/marts/inc_append.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='append') }}
+        select event_id, user_id, kind, amount
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where event_id > (select max(event_id) from {{ this }})
+        {% endif %}
+        """),
+    "models/marts/inc_delete_insert.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='delete+insert',
+                  unique_key='user_id') }}
+        select user_id, count(*) as events, sum(amount) as amount,
+               max(updated_at) as last_update
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where user_id in (select user_id from {{ ref('stg_events') }}
+                          where updated_at > (select max(last_update) from {{ this }}))
+        {% endif %}
+        group by user_id
+        """),
+    "models/marts/inc_delete_insert_list.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='delete+insert',
+                  unique_key=['user_id', 'kind'], on_schema_change='append_new_columns') }}
+        select user_id, kind, count(*) as events, max(updated_at) as last_update
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where (user_id, kind) in (
+            select user_id, kind from {{ ref('stg_events') }}
+            where updated_at > (select max(last_update) from {{ this }}))
+        {% endif %}
+        group by user_id, kind
+        """),
+    "models/marts/inc_merge_update.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='merge',
+                  unique_key='event_id', merge_update_columns=['amount', 'updated_at']) }}
+        select event_id, user_id, kind, amount, updated_at
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where updated_at > (select max(updated_at) from {{ this }})
+        {% endif %}
+        """),
+    "models/marts/inc_merge_exclude.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='merge',
+                  unique_key=['event_id'], merge_exclude_columns=['first_seen'],
+                  on_schema_change='sync_all_columns') }}
+        select event_id, amount, updated_at, updated_at as first_seen, 'v1' as note
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where updated_at > (select max(updated_at) from {{ this }})
+        {% endif %}
+        """),
+    # No strategy and a unique_key: dbt-postgres's default is delete+insert.
+    "models/marts/inc_default.sql": _d("""
+        {{ config(materialized='incremental', unique_key='kind') }}
+        select kind, count(*) as events
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where kind in (select kind from {{ ref('stg_events') }}
+                       where batch = (select max(batch) from {{ ref('stg_events') }}))
+        {% endif %}
+        group by kind
+        """),
+    # full_refresh: true in its config: dbt rebuilds it in full on every run.
+    "models/marts/inc_always_full.sql": _d("""
+        {{ config(materialized='incremental', full_refresh=true, unique_key='user_id') }}
+        select user_id, count(*) as events
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where false
+        {% endif %}
+        group by user_id
+        """),
+    # on_schema_change ignore (the default): a column the increment adds is left out
+    "models/marts/inc_ignore.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='append') }}
+        select event_id, amount
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where event_id > (select max(event_id) from {{ this }})
+        {% endif %}
+        """),
+    # incremental_predicates: dest rows they exclude are not matched (merge) or not
+    # deleted (delete+insert), so their keys come twice, dbt's way
+    "models/marts/inc_merge_predicates.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='merge',
+                  unique_key='event_id',
+                  incremental_predicates=['DBT_INTERNAL_DEST.event_id > 295']) }}
+        select event_id, amount, updated_at
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where updated_at > (select max(updated_at) from {{ this }})
+        {% endif %}
+        """),
+    "models/marts/inc_delete_insert_predicates.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='delete+insert',
+                  unique_key='user_id', incremental_predicates=['user_id > 5']) }}
+        select user_id, count(*) as events, max(updated_at) as last_update
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where user_id in (select user_id from {{ ref('stg_events') }}
+                          where updated_at > (select max(last_update) from {{ this }}))
+        {% endif %}
+        group by user_id
+        """),
+    # an enforced contract on an incremental model
+    "models/marts/inc_contract.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='merge',
+                  unique_key='event_id', on_schema_change='append_new_columns') }}
+        select event_id, user_id, amount
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where updated_at > (select max(updated_at) from {{ ref('stg_events') }}
+                            where batch = 1)
+        {% endif %}
+        """),
+    # a varchar column the increment widens: dbt widens the table's column
+    # (expand_target_column_types), whatever on_schema_change says
+    "models/marts/inc_widened.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='append') }}
+        select u.user_id, e.event_id, left(u.name, 6)::varchar(6) as short_name
+        from {{ ref('stg_events') }} as e join {{ ref('stg_users') }} as u using (user_id)
+        {% if is_incremental() %}
+        where e.event_id > (select max(event_id) from {{ this }})
+        {% endif %}
+        """),
+    # indexes config added to an existing incremental model
+    "models/marts/inc_index_added.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='append',
+                  indexes=[{'columns': ['event_id'], 'unique': true}]) }}
+        select event_id, kind
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where event_id > (select max(event_id) from {{ this }})
+        {% endif %}
+        """),
+    # hooks added to an existing incremental model: the pre-hook runs on the table
+    # before the increment is computed, the post-hook after it is applied
+    "models/marts/inc_hooked.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='append') }}
+        select event_id, amount
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where event_id > (select max(event_id) from {{ this }})
+        {% endif %}
+        """),
+    # a view that becomes a table
+    "models/marts/kind_share.sql": _d("""
+        {{ config(materialized='view') }}
+        select kind, count(*) * 1.0 / sum(count(*)) over () as share
+        from {{ ref('stg_events') }}
+        group by kind
+        """),
+    # a materialized view whose query changes (see the README: dbt refreshes it with its
+    # old query unless --full-refresh).  It reads a source: over a view that dbt
+    # rebuilds it would be dropped with that view (dbt drops the old view CASCADE) and
+    # created afresh.
+    "models/marts/mv_changed.sql": _d("""
+        {{ config(materialized='materialized_view') }}
+        select user_id, count(*) as events
+        from {{ source('raw', 'events') }}
+        group by user_id
+        """),
+    # Upstream of nothing that changes: neither dbt nor bluegreen may touch these.
+    "models/marts/inc_users_only.sql": _d("""
+        {{ config(materialized='incremental', unique_key='user_id') }}
+        select user_id, name from {{ ref('stg_users') }}
+        {% if is_incremental() %}
+        where user_id > (select max(user_id) from {{ this }})
+        {% endif %}
+        """),
+    "models/marts/users_by_signup_month.sql": _d("""
+        select date_trunc('month', signup_date)::date as month, count(*) as users
+        from {{ ref('stg_users') }}
+        group by 1
+        """),
+    # Removed in v2.
+    "models/marts/legacy_report.sql": _d("""
+        select country_code, count(*) as users from {{ ref('stg_users') }} group by 1
+        """),
+    # A custom schema (analytics_finance) and an alias.
+    "models/finance/revenue.sql": _d("""
+        {{ config(materialized='table', schema='finance', alias='revenue_by_kind') }}
+        select kind, sum(amount) as revenue from {{ ref('stg_events') }} group by kind
+        """),
+    "models/marts/_marts.yml": _d("""
+        version: 2
+        models:
+          - name: users_table
+            description: One row per user, with the country's name.
+            config:
+              indexes:
+                - columns: [user_id]
+                  unique: true
+                - columns: [country_code]
+                  type: hash
+              grants:
+                select: [bgdo_reader]
+              persist_docs:
+                relation: true
+                columns: true
+            columns:
+              - name: user_id
+                description: The user.
+                data_tests: [unique]
+              - name: country_code
+                description: Where the user lives.
+                data_tests:
+                  - relationships:
+                      arguments:
+                        to: ref('countries')
+                        field: code
+                      config:
+                        where: "country_code is not null and country_code <> 'IT'"
+
+          - name: user_events
+            description: Events and amounts per user.
+            config:
+              materialized: view
+              grants:
+                select: [bgdo_reader]
+              persist_docs:
+                relation: true
+                columns: true
+            columns:
+              - name: user_id
+                description: The user.
+                data_tests: [not_null]
+              - name: amount
+                description: Sum of the user's events.
+
+          - name: events_contract
+            config:
+              contract:
+                enforced: true
+            constraints:
+              - type: unique
+                columns: [user_id, event_id]
+            columns:
+              - name: event_id
+                data_type: integer
+                constraints:
+                  - type: not_null
+                  - type: primary_key
+                data_tests: [unique]
+              - name: user_id
+                data_type: integer
+                constraints:
+                  - type: not_null
+              - name: kind
+                data_type: text
+              - name: amount
+                data_type: numeric(10,2)
+                constraints:
+                  - type: check
+                    expression: "amount >= 0"
+
+          - name: inc_merge_update
+            description: Events, merged by id; only amount and updated_at follow changes.
+            config:
+              persist_docs:
+                relation: true
+                columns: true
+            columns:
+              - name: event_id
+                description: The event.
+                data_tests: [unique]
+
+          - name: inc_append
+            config:
+              grants:
+                select: [bgdo_reader]
+
+          - name: inc_contract
+            config:
+              contract:
+                enforced: true
+            columns:
+              - name: event_id
+                data_type: integer
+                constraints:
+                  - type: primary_key
+              - name: user_id
+                data_type: integer
+                constraints:
+                  - type: not_null
+              - name: amount
+                data_type: numeric(10,2)
+
+          - name: inc_users_only
+            columns:
+              - name: user_id
+                data_tests:
+                  - relationships:
+                      arguments:
+                        to: ref('users_table')
+                        field: user_id
+
+          - name: kind_totals_mv
+            columns:
+              - name: kind
+                data_tests: [unique]
+        """),
+    "tests/assert_inc_append_no_duplicates.sql": _d("""
+        select event_id from {{ ref('inc_append') }} group by event_id having count(*) > 1
+        """),
+    "tests/assert_delete_insert_list_unique.sql": _d("""
+        select user_id, kind from {{ ref('inc_delete_insert_list') }}
+        group by user_id, kind having count(*) > 1
+        """),
+}
+
+
+def gen_v2():
+    f = dict(GEN_V1)
+    # upstream change: everything reading stg_events is selected (incremental models
+    # among them, unchanged themselves)
+    replace(f, "models/staging/stg_events.sql", "user_id, kind, amount",
+            "user_id, coalesce(kind, 'unknown') as kind, amount")
+    # an ephemeral model changes: the table that inlines it is selected
+    replace(f, "models/staging/countries_eph.sql", "name as country_name",
+            "upper(name) as country_name")
+    # a seed changes: dbt run does not load it; bluegreen carries it from live
+    f["seeds/countries.csv"] += "IT,Italy\n"
+    # changed incremental models: a new column, appended; a column swapped, synced
+    replace(f, "models/marts/inc_delete_insert_list.sql", "max(updated_at) as last_update",
+            "max(updated_at) as last_update, sum(amount) as amount")
+    replace(f, "models/marts/inc_merge_exclude.sql", "'v1' as note",
+            "(amount * 100)::integer as amount_cents")
+    replace(f, "models/marts/inc_ignore.sql", "select event_id, amount",
+            "select event_id, amount, kind")
+    replace(f, "models/marts/inc_widened.sql", "left(u.name, 6)::varchar(6)",
+            "u.name::varchar(20)")
+    replace(f, "models/marts/inc_index_added.sql",
+            "indexes=[{'columns': ['event_id'], 'unique': true}]",
+            "indexes=[{'columns': ['event_id'], 'unique': true}, {'columns': ['kind']}]")
+    replace(f, "models/marts/inc_hooked.sql", "incremental_strategy='append'",
+            "incremental_strategy='append',\n"
+            "          pre_hook='delete from {{ this }} where event_id % 50 = 0',\n"
+            "          post_hook='update {{ this }} set amount = 0 where event_id % 7 = 0'")
+    replace(f, "models/marts/kind_share.sql", "materialized='view'", "materialized='table'")
+    replace(f, "models/marts/mv_changed.sql", "count(*) as events",
+            "count(*) as events, sum(amount) as amount")
+    # removed and new models
+    del f["models/marts/legacy_report.sql"]
+    f["models/marts/new_summary.sql"] = _d("""
+        select kind, count(*) as events from {{ ref('inc_append') }} group by kind
+        """)
+    f["models/marts/inc_new.sql"] = _d("""
+        {{ config(materialized='incremental', incremental_strategy='merge',
+                  unique_key='user_id') }}
+        select user_id, max(amount) as top_amount from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where updated_at > (select max(updated_at) from {{ ref('stg_events') }}) - interval '1 day'
+        {% endif %}
+        group by user_id
+        """)
+    return f
+
+
+# Where dbt's `dbt run` does something bluegreen deliberately does not copy, the model is
+# named in the stage's dbt_differs with the reason; gen.py then also has dbt rebuild it
+# with --full-refresh, and bluegreen's build must equal that (see the README).
+MV_QUERY_CHANGED = (
+    "dbt run refreshes an existing materialized view whose query changed with its old "
+    "query (dbt-postgres only compares the indexes config; the new query needs "
+    "--full-refresh); bluegreen builds the new query, which is what dbt run --full-refresh "
+    "builds")
+
+
+def _m(*names, project):
+    return [f"model.{project}.{n}" for n in names]
+
+
+GEN = dict(
+    name="generated",
+    doc="views, tables, ephemeral, materialized view, every incremental strategy, "
+        "contract, indexes/grants/docs/hooks, custom schema and alias, seed change, "
+        "removed and new models, a warning test",
+    versions={"v1": GEN_V1, "v2": gen_v2()},
+    raw=EVENTS_RAW,
+    stages=[dict(version="v2", kind="deploy",
+                 between=events_batch(2, 301, 360, 291, 300),
+                 dbt_differs={"model.gen.mv_changed": MV_QUERY_CHANGED})],
+    must=[dict(
+        ran=_m("stg_events", "users_table", "user_events", "kind_totals_mv", "events_contract",
+               "inc_append", "inc_delete_insert", "inc_delete_insert_list", "inc_merge_update",
+               "inc_merge_exclude", "inc_default", "inc_always_full", "revenue",
+               "new_summary", "inc_new", "inc_ignore", "inc_merge_predicates",
+               "inc_delete_insert_predicates", "inc_contract", "inc_widened",
+               "inc_index_added", "inc_hooked", "kind_share", "mv_changed", project="gen"),
+        not_ran=_m("stg_users", "inc_users_only", "users_by_signup_month", "legacy_report",
+                   "countries_eph", project="gen"),
+        tests={"test.gen.accepted_values_stg_events_kind__view__click__buy__unknown.": "warn"},
+    )],
+)
+
+
+# ---------------------------------------------------------------------------------------
+# "outcomes": what each test reports, dbt's way: severity, thresholds, fail_calc, limit,
+# where; an error-severity test fails, so the deployment fails.
+
+OUTCOMES_RAW = _d("""
+    SET client_min_messages = warning;
+    DROP SCHEMA IF EXISTS raw CASCADE;
+    CREATE SCHEMA raw;
+    CREATE TABLE raw.items (
+        id integer PRIMARY KEY,
+        category text NOT NULL,
+        price numeric(8,2) NOT NULL,
+        qty integer NOT NULL,
+        note text
+    );
+    INSERT INTO raw.items
+    SELECT i, (ARRAY['tools', 'toys', 'food'])[1 + i % 3], 5 + (i * 13) % 60, 1 + i % 7,
+           'note ' || i
+      FROM generate_series(1, 60) AS i;
+    """)
+
+OUTCOMES_V1 = {
+    "dbt_project.yml": project_yml("outcomes"),
+    "profiles.yml": profile("outcomes"),
+    "models/staging/_sources.yml": _d("""
+        version: 2
+        sources:
+          - name: raw
+            schema: raw
+            tables:
+              - name: items
+        """),
+    "models/staging/stg_items.sql": _d("""
+        select id as item_id, category, price, qty, note
+        from {{ source('raw', 'items') }}
+        """),
+    "models/marts/item_totals.sql": _d("""
+        select category, count(*) as items, sum(price * qty) as value
+        from {{ ref('stg_items') }}
+        group by category
+        """),
+    "models/marts/untouched.sql": "select 1 as one\n",
+    "models/staging/_staging.yml": _d("""
+        version: 2
+        models:
+          - name: stg_items
+            columns:
+              - name: item_id
+                data_tests: [unique, not_null]
+              - name: note
+                data_tests:
+                  - not_null:
+                      config:
+                        severity: warn
+                  - not_null:
+                      name: note_not_null_limited
+                      config:
+                        severity: warn
+                        limit: 3
+              - name: price
+                data_tests:
+                  - below:
+                      name: price_below_100_thresholds
+                      config:
+                        warn_if: ">2"
+                        error_if: ">50"
+                  - below:
+                      name: price_below_100_strict
+                      config:
+                        error_if: ">5"
+              - name: qty
+                data_tests:
+                  - below:
+                      name: qty_weighted
+                      arguments:
+                        upper: 5
+                      config:
+                        severity: warn
+                        fail_calc: "coalesce(sum(qty), 0)"
+                        where: "category <> 'food'"
+          - name: item_totals
+            columns:
+              - name: category
+                data_tests: [unique, not_null]
+          - name: untouched
+            columns:
+              - name: one
+                data_tests: [not_null]
+        """),
+    # A generic test of the project's own.
+    "tests/generic/below.sql": _d("""
+        {% test below(model, column_name, upper=100) %}
+        select * from {{ model }} where {{ column_name }} >= {{ upper }}
+        {% endtest %}
+        """),
+    "tests/assert_totals_positive.sql": _d("""
+        select * from {{ ref('item_totals') }} where value <= 0
+        """),
+    "tests/assert_few_expensive.sql": _d("""
+        {{ config(severity='warn', warn_if='>= 1') }}
+        select * from {{ ref('stg_items') }} where price > 60
+        """),
+}
+
+
+def outcomes_v2():
+    f = dict(OUTCOMES_V1)
+    replace(f, "models/staging/stg_items.sql", "category, price, qty, note",
+            "category, price * 2 as price, qty, nullif(note, 'note ' || (id / 4 * 4)) as note")
+    return f
+
+
+OUTCOMES = dict(
+    name="test_outcomes",
+    doc="pass, warn and fail from severity, warn_if/error_if, fail_calc, limit, where; "
+        "singular and custom generic tests; an error-severity failure fails the deployment",
+    versions={"v1": OUTCOMES_V1, "v2": outcomes_v2()},
+    raw=OUTCOMES_RAW,
+    stages=[dict(version="v2", kind="deploy")],
+    must=[dict(
+        ran=_m("stg_items", "item_totals", project="outcomes"),
+        not_ran=_m("untouched", project="outcomes"),
+        tests={"test.outcomes.not_null_stg_items_note.": "warn",
+               "test.outcomes.note_not_null_limited": "warn",
+               "test.outcomes.price_below_100_thresholds": "warn",
+               "test.outcomes.price_below_100_strict": "fail",
+               "test.outcomes.qty_weighted": "warn",
+               "test.outcomes.assert_few_expensive": "warn",
+               "test.outcomes.assert_totals_positive": "pass"},
+    )],
+)
+
+
+# ---------------------------------------------------------------------------------------
+# "full_refresh": dbt run --full-refresh against bg.deploy(full_refresh => true) of a
+# manifest compiled with --full-refresh.
+
+FR_V1 = {
+    "dbt_project.yml": project_yml("fr"),
+    "profiles.yml": profile("fr"),
+    "models/staging/_sources.yml": GEN_V1["models/staging/_sources.yml"],
+    "models/staging/stg_events.sql": GEN_V1["models/staging/stg_events.sql"],
+    "models/marts/inc_append.sql": GEN_V1["models/marts/inc_append.sql"],
+    "models/marts/inc_merge_update.sql": GEN_V1["models/marts/inc_merge_update.sql"],
+    "models/marts/inc_delete_insert.sql": GEN_V1["models/marts/inc_delete_insert.sql"],
+    # full_refresh: false in its config: dbt keeps it incremental even under --full-refresh
+    "models/marts/inc_never_full.sql": _d("""
+        {{ config(materialized='incremental', full_refresh=false,
+                  incremental_strategy='append') }}
+        select event_id, amount from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where event_id > (select max(event_id) from {{ this }})
+        {% endif %}
+        """),
+    "models/marts/kind_totals_mv.sql": GEN_V1["models/marts/kind_totals_mv.sql"],
+    "models/marts/user_totals.sql": _d("""
+        select user_id, sum(amount) as amount from {{ ref('inc_merge_update') }} group by 1
+        """),
+    "models/marts/_marts.yml": _d("""
+        version: 2
+        models:
+          - name: inc_append
+            columns:
+              - name: event_id
+                data_tests: [unique]
+          - name: user_totals
+            columns:
+              - name: user_id
+                data_tests: [unique, not_null]
+        """),
+}
+
+
+def fr_v2():
+    f = dict(FR_V1)
+    replace(f, "models/staging/stg_events.sql", "user_id, kind, amount",
+            "user_id, coalesce(kind, 'unknown') as kind, amount")
+    # a changed incremental model: in full, the new column is filled for every row
+    replace(f, "models/marts/inc_merge_update.sql", "kind, amount, updated_at",
+            "kind, amount, updated_at, amount * 2 as double_amount")
+    # a changed materialized view: --full-refresh replaces it with the new query
+    replace(f, "models/marts/kind_totals_mv.sql", "sum(amount) as amount",
+            "sum(amount) as amount, max(amount) as top_amount")
+    return f
+
+
+FULL_REFRESH = dict(
+    name="full_refresh",
+    doc="dbt run --full-refresh vs bg.deploy(full_refresh => true): every selected "
+        "incremental model in full, except one with full_refresh: false",
+    versions={"v1": FR_V1, "v2": fr_v2()},
+    raw=EVENTS_RAW,
+    stages=[dict(version="v2", kind="deploy", full_refresh=True,
+                 between=events_batch(2, 301, 360, 291, 300))],
+    must=[dict(ran=_m("stg_events", "inc_append", "inc_merge_update", "inc_delete_insert",
+                      "inc_never_full", "kind_totals_mv", "user_totals", project="fr"))],
+)
+
+
+# ---------------------------------------------------------------------------------------
+# "two_cycles": new source rows arrive between deploys, each deploy is promoted; after
+# every cycle the live incremental models must equal dbt's: nothing lost or duplicated.
+
+CYC_V1 = {
+    "dbt_project.yml": project_yml("cyc"),
+    "profiles.yml": profile("cyc"),
+    "models/staging/_sources.yml": GEN_V1["models/staging/_sources.yml"],
+    "models/staging/stg_events.sql": GEN_V1["models/staging/stg_events.sql"],
+    # The increment does not read {{ this }}: it appends the latest batch.  Started from a
+    # stale copy of the table, a deploy would lose the batches in between for good.
+    "models/marts/inc_batches.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='append') }}
+        select event_id, user_id, amount, batch
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where batch = (select max(batch) from {{ source('raw', 'events') }})
+        {% endif %}
+        """),
+    "models/marts/inc_append.sql": GEN_V1["models/marts/inc_append.sql"],
+    "models/marts/inc_merge_update.sql": GEN_V1["models/marts/inc_merge_update.sql"],
+    "models/marts/inc_daily.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='delete+insert',
+                  unique_key='day') }}
+        select updated_at::date as day, count(*) as events, sum(amount) as amount
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where updated_at::date >= (select max(day) from {{ this }})
+        {% endif %}
+        group by 1
+        """),
+    "models/marts/user_totals.sql": FR_V1["models/marts/user_totals.sql"],
+    "models/marts/_marts.yml": _d("""
+        version: 2
+        models:
+          - name: inc_append
+            columns:
+              - name: event_id
+                data_tests: [unique]
+          - name: inc_batches
+            columns:
+              - name: event_id
+                data_tests: [unique]
+          - name: inc_daily
+            columns:
+              - name: day
+                data_tests: [unique]
+        """),
+}
+
+
+def cyc_v2():
+    f = dict(CYC_V1)
+    replace(f, "models/staging/stg_events.sql", "user_id, kind, amount",
+            "user_id, coalesce(kind, 'unknown') as kind, amount")
+    replace(f, "models/marts/inc_merge_update.sql",
+            "merge_update_columns=['amount', 'updated_at']",
+            "merge_update_columns=['amount', 'updated_at', 'kind'], "
+            "on_schema_change='append_new_columns'")
+    replace(f, "models/marts/inc_merge_update.sql", "kind, amount, updated_at",
+            "kind, amount, updated_at, batch")
+    return f
+
+
+def cyc_v3():
+    f = cyc_v2()
+    replace(f, "models/staging/stg_events.sql", "from {{ source('raw', 'events') }}",
+            "from {{ source('raw', 'events') }}\nwhere amount >= 0")
+    return f
+
+
+TWO_CYCLES = dict(
+    name="two_cycles",
+    doc="rows arrive between deploys; deploy v2 and promote, deploy v3 and promote, "
+        "refresh and promote: live incremental models equal dbt's after every cycle",
+    versions={"v1": CYC_V1, "v2": cyc_v2(), "v3": cyc_v3()},
+    raw=EVENTS_RAW,
+    stages=[dict(version="v2", kind="deploy", promote=True,
+                 between=events_batch(2, 301, 360, 291, 300)),
+            dict(version="v3", kind="deploy", promote=True,
+                 between=events_batch(3, 361, 420, 351, 360)),
+            dict(version="v3", kind="refresh", promote=True,
+                 between=events_batch(4, 421, 470, 411, 420))],
+    must=[dict(ran=_m("inc_batches", "inc_append", "inc_merge_update", "inc_daily",
+                      project="cyc")),
+          dict(ran=_m("inc_batches", "inc_append", "inc_merge_update", "inc_daily",
+                      project="cyc")),
+          dict(ran=_m("stg_events", "inc_batches", "inc_append", "inc_merge_update",
+                      "inc_daily", "user_totals", project="cyc"))],
+)
+
+
+# ---------------------------------------------------------------------------------------
+# The product demo: demo/shop, version 1 to version 2 (its v2/ laid over it), as demo/run
+# assembles them.
+
+DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "demo", "shop")
+
+
+def read_tree(root, skip=("v2", "target", "logs", "dbt_packages", ".user.yml")):
+    files = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        if rel == ".":
+            dirnames[:] = [d for d in dirnames if d not in skip]
+        for name in filenames:
+            if rel == "." and name in skip:
+                continue
+            path = os.path.normpath(os.path.join(rel, name))
+            with open(os.path.join(dirpath, name), encoding="utf-8") as fh:
+                files[path] = fh.read()
+    return files
+
+
+def demo():
+    v1 = read_tree(DEMO_DIR)
+    v2 = dict(v1)
+    v2.update(read_tree(os.path.join(DEMO_DIR, "v2"), skip=()))
+    raw = v1.pop("raw.sql")
+    v2.pop("raw.sql")
+    return dict(
+        name="demo_shop",
+        doc="the product demo, demo/shop version 1 to 2",
+        versions={"v1": v1, "v2": v2},
+        raw=raw,
+        stages=[dict(version="v2", kind="deploy")],
+        must=[dict(ran=_m("stg_payments", "orders", "customers", "daily_revenue",
+                          "revenue_by_payment_method", project="shop"),
+                   not_ran=_m("stg_orders", "stg_customers", project="shop"))],
+    )
+
+
+def all_scenarios():
+    out = [demo(), GEN, OUTCOMES, FULL_REFRESH, TWO_CYCLES]
+    for s in out:
+        for st in s["stages"]:
+            st.setdefault("between", "")
+            st.setdefault("full_refresh", False)
+            st.setdefault("promote", False)
+            st.setdefault("dbt_differs", {})
+    return out
