@@ -52,6 +52,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -712,8 +713,21 @@ lock_holders(List *relids)
 }
 
 /*
- * The swap statements in a subtransaction with a short lock_timeout, retried with
- * backoff until the deadline. Any error other than a lock timeout ends it at once.
+ * The swap statements in a subtransaction, once every lock they need is held.
+ *
+ * Two ways of taking the locks, tried in turn:
+ *	- in order, each waiting at most bluegreen.lock_timeout while holding the ones
+ *	  before it: quick when readers take the relations in the same order, but a reader
+ *	  that holds a later relation and wants an earlier one forms a cycle that only the
+ *	  timeout breaks;
+ *	- first the one found busy last, waiting at most bluegreen.lock_timeout while holding
+ *	  nothing else, then all the others without waiting (ConditionalLockRelationOid); if
+ *	  one is busy, everything is released and it is the one waited for next: promote
+ *	  never waits while holding a lock a reader wants, so no cycle can form, whatever
+ *	  order readers use.
+ * Either way no reader queues behind promote for longer than about one lock timeout, and
+ * a failed try releases everything. Tries go on, with backoff after a timed-out wait,
+ * until bluegreen.promote_deadline; then promote gives up having changed nothing.
  */
 static void
 run_swap(Switch *sw)
@@ -721,25 +735,58 @@ run_swap(Switch *sw)
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), bg_promote_deadline_ms);
 	long		backoff_ms = 10;
 	int			attempts = 0;
+	Oid			first = InvalidOid; /* the relation found busy last: waited for first */
 
 	for (;;)
 	{
 		MemoryContext cxt = CurrentMemoryContext;
 		ResourceOwner owner = CurrentResourceOwner;
 		ErrorData  *volatile edata = NULL;
+		volatile Oid busy = InvalidOid;
+		volatile Oid waiting = InvalidOid;
+		bool		in_order = attempts % 2 == 0;
 		int			level;
 
 		attempts++;
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(cxt);
 		level = NewGUCNestLevel();
+		/* every wait, for the listed relations and for what else the statements lock */
 		(void) set_config_option("lock_timeout", psprintf("%dms", bg_lock_timeout_ms),
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		PG_TRY();
 		{
-			run_all(sw->swap);
+			ListCell   *lc;
+
+			if (!in_order && OidIsValid(first))
+			{
+				/* wait for the busy one alone: nothing else is held yet */
+				waiting = first;
+				LockRelationOid(first, AccessExclusiveLock);
+			}
+			foreach(lc, sw->locked)
+			{
+				Oid			relid = lfirst_oid(lc);
+
+				if (in_order)
+				{
+					waiting = relid;
+					LockRelationOid(relid, AccessExclusiveLock);
+				}
+				else if (relid != first &&
+						 !ConditionalLockRelationOid(relid, AccessExclusiveLock))
+				{
+					busy = relid;
+					break;
+				}
+			}
+			if (!OidIsValid(busy))
+				run_all(sw->swap);
 			AtEOXact_GUC(true, level);
-			ReleaseCurrentSubTransaction();
+			if (OidIsValid(busy))
+				RollbackAndReleaseCurrentSubTransaction();
+			else
+				ReleaseCurrentSubTransaction();
 		}
 		PG_CATCH();
 		{
@@ -751,14 +798,14 @@ run_swap(Switch *sw)
 		PG_END_TRY();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		if (edata == NULL)
+		if (edata == NULL && !OidIsValid(busy))
 		{
 			if (attempts > 1)
 				ereport(NOTICE,
 						(errmsg("locks granted at attempt %d", attempts)));
 			return;
 		}
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+		if (edata != NULL && edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 			ReThrowError(edata);
 		if (GetCurrentTimestamp() + backoff_ms * 1000 >= deadline)
 			ereport(ERROR,
@@ -770,6 +817,13 @@ run_swap(Switch *sw)
 										attempts, bg_lock_timeout_ms, lock_holders(sw->locked)),
 					 errhint("Try again when they are done, or end them; raise bluegreen.promote_deadline to wait longer.")));
 		CHECK_FOR_INTERRUPTS();
+		if (OidIsValid(busy))
+		{
+			first = busy;		/* next: wait for it alone, then take the rest */
+			continue;
+		}
+		/* a wait timed out: a long holder; let readers through for a moment */
+		first = waiting;
 		pg_usleep(backoff_ms * 1000L);
 		backoff_ms = Min(backoff_ms * 2, 1000);
 	}
@@ -1043,6 +1097,81 @@ print_statements(Switch *sw)
 }
 
 /*
+ * What the switch will do, read from the catalogs and the relations themselves (their
+ * columns, for the breaking check). Reading a relation waits for a session that holds it
+ * exclusively, so this runs under lock_timeout = bluegreen.promote_deadline, in a
+ * subtransaction: past the deadline it gives up with the same clear error as the swap.
+ */
+static void
+plan_switch(Switch *sw, bool rollback, bool force, int64 deployment_id)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile e = NULL;
+	int			level;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	level = NewGUCNestLevel();
+	(void) set_config_option("lock_timeout", psprintf("%dms", bg_promote_deadline_ms),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	PG_TRY();
+	{
+		if (!rollback)
+		{
+			List	   *breaking = breaking_now(sw);
+
+			if (breaking != NIL && !force)
+			{
+				StringInfoData detail;
+				ListCell   *lc;
+
+				initStringInfo(&detail);
+				foreach(lc, breaking)
+					appendStringInfo(&detail, "\n  %s", (char *) lfirst(lc));
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("cannot promote deployment " INT64_FORMAT ": %d breaking change%s",
+								deployment_id, list_length(breaking), list_length(breaking) == 1 ? "" : "s"),
+						 errdetail_internal("%s", detail.data + 1),
+						 errhint("CALL bg.promote(force => true) to promote it anyway, or CALL bg.abandon().")));
+			}
+		}
+		build_switch(sw, force);
+		AtEOXact_GUC(true, level);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	if (e == NULL)
+		return;
+	if (e->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+	{
+		List	   *relids = NIL;
+		ListCell   *lc;
+
+		foreach(lc, sw->moves)
+			if (OidIsValid(((Move *) lfirst(lc))->out_oid))
+				relids = lappend_oid(relids, ((Move *) lfirst(lc))->out_oid);
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("could not %s deployment " INT64_FORMAT ": live relations stayed locked by other sessions for bluegreen.promote_deadline (%d ms); nothing was changed",
+						rollback ? "roll back" : "promote", deployment_id, bg_promote_deadline_ms),
+				 errdetail_internal("Holding locks:\n%s", lock_holders(relids)),
+				 errhint("Try again when they are done, or end them; raise bluegreen.promote_deadline to wait longer.")));
+	}
+	ReThrowError(e);
+}
+
+/*
  * Promote (or roll back) the project's deployment; returns the plan record. Also called
  * by bg.deploy(promote => true).
  */
@@ -1137,27 +1266,7 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 					 errdetail_internal("%s", detail.data + 1),
 					 errhint(rollback ? "Nothing was changed." : "Nothing was changed; deploy again.")));
 		}
-		if (!rollback)
-		{
-			List	   *breaking = breaking_now(sw);
-
-			if (breaking != NIL && !force)
-			{
-				StringInfoData detail;
-				ListCell   *lc;
-
-				initStringInfo(&detail);
-				foreach(lc, breaking)
-					appendStringInfo(&detail, "\n  %s", (char *) lfirst(lc));
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("cannot promote deployment " INT64_FORMAT ": %d breaking change%s",
-								d->id, list_length(breaking), list_length(breaking) == 1 ? "" : "s"),
-						 errdetail_internal("%s", detail.data + 1),
-						 errhint("CALL bg.promote(force => true) to promote it anyway, or CALL bg.abandon().")));
-			}
-		}
-		build_switch(sw, force);
+		plan_switch(sw, rollback, force, d->id);
 
 		if (dry_run)
 		{
