@@ -556,8 +556,8 @@ def crash_switch(conn, states, label, how, rollback=False, mid_switch=True):
     holder = psycopg2.connect(dbname=DB, application_name="pt_holder")
     cur = holder.cursor()
     if mid_switch:
-        # only the view outside the project: the switch moves every relation, then waits
-        # to re-point it, all inside its transaction
+        # only the view outside the project: the switch locks the relations it moves,
+        # then waits for the view it re-points, all inside its transaction
         cur.execute("COMMENT ON VIEW reporting.summary_v IS 'held'")
         target = "reporting.summary_v"
         setup = ["SET bluegreen.lock_timeout = '20s'"]
@@ -575,7 +575,7 @@ def crash_switch(conn, states, label, how, rollback=False, mid_switch=True):
                              " AND mode = 'AccessExclusiveLock' AND relation IN"
                              " (SELECT oid FROM pg_class WHERE relname IN ('orders', 'stg_orders', 'summary'))",
                        (victim.pid,))
-        where = "the switch, holding %d relations it moved, waiting to re-point %s" % (moved, target)
+        where = "the switch, holding %d of the relations it moves, waiting for %s" % (moved, target)
         reached = reached and moved >= 3
     else:
         reached = wait_until(lambda: scalar(conn, "SELECT EXISTS (SELECT FROM pg_locks WHERE pid = %s"
