@@ -53,6 +53,7 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -751,8 +752,14 @@ run_swap(Switch *sw)
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(cxt);
 		level = NewGUCNestLevel();
-		/* every wait, for the listed relations and for what else the statements lock */
-		(void) set_config_option("lock_timeout", psprintf("%dms", bg_lock_timeout_ms),
+		/*
+		 * Every wait, for the listed relations and for what else the statements lock.
+		 * Below half of deadlock_timeout, so that a reader caught in a cycle with an
+		 * in-order try never runs the deadlock check (which would fail the reader): the
+		 * try gives up first.
+		 */
+		(void) set_config_option("lock_timeout",
+								 psprintf("%dms", Min(bg_lock_timeout_ms, Max(DeadlockTimeout / 2, 1))),
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		PG_TRY();
 		{
