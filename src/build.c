@@ -765,24 +765,22 @@ apply_increment(const char *what, BgModelConfig *c, const char *strategy, const 
 	if (strcmp(strategy, "delete+insert") == 0 && c->unique_key != NIL)
 	{
 		StringInfoData sql;
+		StringInfoData keys;
 
+		/*
+		 * dbt's default__get_delete_insert_merge_sql: the key (a column, a list, or an
+		 * expression as dbt splices it) IN the increment's distinct keys, the table
+		 * named DBT_INTERNAL_DEST for the predicates, which may also name its columns
+		 * unqualified
+		 */
+		initStringInfo(&keys);
+		foreach(lc, c->unique_key)
+			appendStringInfo(&keys, "%s%s", lc == list_head(c->unique_key) ? "" : ", ",
+							 c->unique_key_is_list ? quote_identifier(lfirst(lc)) :
+							 (const char *) lfirst(lc));
 		initStringInfo(&sql);
-		if (c->unique_key_is_list)
-		{
-			appendStringInfo(&sql, "DELETE FROM %s AS DBT_INTERNAL_DEST\nUSING %s AS DBT_INTERNAL_SOURCE\nWHERE ",
-							 target, increment);
-			foreach(lc, c->unique_key)
-				appendStringInfo(&sql, "%sDBT_INTERNAL_SOURCE.%s = DBT_INTERNAL_DEST.%s",
-								 lc == list_head(c->unique_key) ? "" : " AND ",
-								 quote_identifier(lfirst(lc)), quote_identifier(lfirst(lc)));
-		}
-		else
-		{
-			const char *k = linitial(c->unique_key);
-
-			appendStringInfo(&sql, "DELETE FROM %s\nWHERE (%s) IN (SELECT DISTINCT (%s) FROM %s)",
-							 target, k, k, increment);
-		}
+		appendStringInfo(&sql, "DELETE FROM %s AS DBT_INTERNAL_DEST\nWHERE (%s) IN (SELECT DISTINCT %s FROM %s AS DBT_INTERNAL_SOURCE)",
+						 target, keys.data, keys.data, increment);
 		appendStringInfoString(&sql, predicates_sql(c->incremental_predicates));
 		run_checked(what, sql.data, T_DeleteStmt, SPI_OK_DELETE);
 	}
