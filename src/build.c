@@ -25,7 +25,9 @@
  *						append, delete+insert or merge, with on_schema_change honoured
  *	materialized_view	CREATE MATERIALIZED VIEW shadow.x AS <code>
  * then the config dbt-postgres honours: indexes, persist_docs comments, grants, hooks
- * (their {{ this }} rendered as the shadow relation), and ANALYZE of new tables.
+ * (their {{ this }} rendered as the shadow relation), and ANALYZE of new tables. A hook
+ * may change {{ this }}, not what is live: the relations of the project's live schemas
+ * are compared before and after each hook, and a change is an error.
  */
 #include "postgres.h"
 
@@ -42,6 +44,7 @@
 #include "nodes/makefuncs.h"
 #include "parser/parse_type.h"
 #include "parser/parser.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/formatting.h"
 #include "utils/resowner.h"
@@ -325,19 +328,113 @@ run_checked(const char *what, const char *sql, NodeTag expected_tag, int expecte
 	return SPI_processed;
 }
 
+/*
+ * The state of every relation in the project's live schemas, and of the schemas: what
+ * a hook must leave as it is. A relation written (rows inserted, updated or deleted in
+ * this transaction), truncated or rewritten (relfilenode), altered, renamed or granted
+ * (its pg_class row replaced), given a trigger, dropped or created shows as a
+ * difference; so does a live schema renamed or dropped.
+ */
+typedef struct LiveObject
+{
+	Oid			oid;
+	char	   *name;
+	char	   *state;
+} LiveObject;
+
+static LiveObject *
+live_objects(BgBuildContext *ctx, int *n)
+{
+	Datum		arg;
+	Oid			type = OIDARRAYOID;
+	Datum	   *oids;
+	int			i = 0;
+	ListCell   *lc;
+	LiveObject *out;
+
+	*n = 0;
+	if (ctx->live_schemas == NIL)
+		return NULL;
+	oids = palloc(sizeof(Datum) * list_length(ctx->live_schemas));
+	foreach(lc, ctx->live_schemas)
+		oids[i++] = ObjectIdGetDatum(lfirst_oid(lc));
+	arg = PointerGetDatum(construct_array(oids, i, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	bg_spi_exec("SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname),"
+				"       pg_catalog.concat_ws(':', c.relfilenode, c.xmin,"
+				"         pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid),"
+				"         pg_catalog.pg_stat_get_xact_tuples_updated(c.oid),"
+				"         pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid),"
+				"         (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger AS t"
+				"           WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid))"
+				"  FROM pg_catalog.pg_class AS c"
+				"  JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+				" WHERE c.relnamespace OPERATOR(pg_catalog.=) ANY ($1)"
+				" UNION ALL"
+				" SELECT n.oid, 'schema ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(n.nspname),"
+				"        n.xmin::text"
+				"  FROM pg_catalog.pg_namespace AS n WHERE n.oid OPERATOR(pg_catalog.=) ANY ($1)"
+				" ORDER BY 1",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	*n = (int) SPI_processed;
+	out = palloc0(sizeof(LiveObject) * (*n + 1));
+	for (i = 0; i < *n; i++)
+	{
+		bool		isnull;
+
+		out[i].oid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		out[i].name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		out[i].state = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+	}
+	return out;
+}
+
 static void
-run_hooks(const char *what, List *hook_list, const char *schema, const char *name,
-		  const char *database)
+check_live_untouched(const char *what, const char *hook, LiveObject *before, int nb,
+					 LiveObject *after, int na)
+{
+	int			b = 0,
+				a = 0;
+	const char *name = NULL;
+	const char *how = NULL;
+
+	while ((b < nb || a < na) && how == NULL)
+	{
+		if (a >= na || (b < nb && before[b].oid < after[a].oid))
+			name = before[b].name, how = "dropped (or moved out of its schema)";
+		else if (b >= nb || after[a].oid < before[b].oid)
+			name = after[a].name, how = "created";
+		else if (strcmp(before[b].state, after[a].state) != 0)
+			name = before[b].name, how = "changed (rows written, or its definition, name or grants altered)";
+		else
+			b++, a++;
+	}
+	if (how)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s: a hook changed live %s: it was %s", what, name, how),
+				 errdetail("Hook: %s", hook),
+				 errhint("Hooks run beside production, before anything is promoted: they may change {{ this }}, the relation being built, but not what is live.")));
+}
+
+static void
+run_hooks(BgBuildContext *ctx, const char *what, List *hook_list, const char *schema,
+		  const char *name, const char *database)
 {
 	ListCell   *lc;
 
 	foreach(lc, hook_list)
 	{
 		char	   *sql = bg_render_hook(what, lfirst(lc), schema, name, database);
+		int			nb,
+					na;
+		LiveObject *before = live_objects(ctx, &nb);
+		LiveObject *after;
 		int			rc = SPI_execute(sql, false, 0);
 
 		if (rc < 0)
 			elog(ERROR, "%s: hook failed (%s): %s", what, SPI_result_code_string(rc), sql);
+		after = live_objects(ctx, &na);
+		check_live_untouched(what, sql, before, nb, after, na);
 	}
 }
 
@@ -909,7 +1006,7 @@ build_incremental(const char *what, BgBuildContext *ctx, BgNode *n, BgModelConfi
 	 * Pre-hooks see {{ this }} as dbt's see the existing table: the latest live data,
 	 * here its copy, before the increment is computed.
 	 */
-	run_hooks(what, c->pre_hooks, shadow_schema, n->alias, n->database);
+	run_hooks(ctx, what, c->pre_hooks, shadow_schema, n->alias, n->database);
 
 	/* the increment, reading {{ this }} as the copy just made */
 	run_checked(what, psprintf("CREATE TABLE %s AS\n%s", increment, select_sql),
@@ -1070,7 +1167,7 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 
 	/* an incremental run has its pre-hooks run on the copy of live (build_incremental) */
 	if (strcmp(n->materialized, "incremental") != 0 || incremental_in_full(ctx, n, c, live_exists))
-		run_hooks(what, c->pre_hooks, shadow_schema, n->alias, n->database);
+		run_hooks(ctx, what, c->pre_hooks, shadow_schema, n->alias, n->database);
 
 	if (strcmp(n->materialized, "view") == 0)
 	{
@@ -1121,7 +1218,7 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 		create_indexes(what, c, target);
 	persist_docs(n, target, kind_word);
 	apply_grants(what, c, target);
-	run_hooks(what, c->post_hooks, shadow_schema, n->alias, n->database);
+	run_hooks(ctx, what, c->post_hooks, shadow_schema, n->alias, n->database);
 	if (res->relkind != RELKIND_VIEW)
 		bg_spi_exec(psprintf("ANALYZE %s", target), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 }

@@ -52,6 +52,7 @@ typedef struct BgBuildContext
 	HTAB	   *redirects;		/* live "schema"."name" -> shadow name, for rebuilt models */
 	const char *database;		/* current database: three-part names must name it */
 	bool		full_refresh;	/* rebuild every incremental model in full */
+	List	   *live_schemas;	/* Oids of the project's live schemas: hooks leave them be */
 } BgBuildContext;
 
 typedef struct BgBuildResult

@@ -296,6 +296,28 @@ collect_steps(Deployment *d)
 	d->n_steps = n;
 }
 
+/* The schemas the project's relations live in, as they exist: hooks must leave them be. */
+static List *
+live_schemas(Deployment *d)
+{
+	BgManifest *manifests[2] = {d->live, d->next};
+	List	   *out = NIL;
+
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; manifests[k] && i < manifests[k]->n_nodes; i++)
+		{
+			BgNode	   *n = manifests[k]->nodes[i];
+			Oid			nsp;
+
+			if (!bg_node_has_relation(n))
+				continue;
+			nsp = get_namespace_oid(n->schema, true);
+			if (OidIsValid(nsp))
+				out = list_append_unique_oid(out, nsp);
+		}
+	return out;
+}
+
 /* ------------------------------------------------------------------------
  * Checks made before anything changes
  * ------------------------------------------------------------------------
@@ -1098,6 +1120,7 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 		d->ctx.redirects = bg_redirect_map_create(CurrentMemoryContext);
 		d->ctx.database = database;
 		d->ctx.full_refresh = d->full_refresh;
+		d->ctx.live_schemas = live_schemas(d);
 		for (int i = 0; i < d->n_steps; i++)
 			if (d->steps[i].kind == STEP_BUILD)
 				bg_redirect_map_add(d->ctx.redirects, d->steps[i].node->schema,
