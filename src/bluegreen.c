@@ -28,10 +28,11 @@ _PG_init(void)
 							   "search_path under which model and test code runs.",
 							   "dbt renders references fully qualified; this path resolves the "
 							   "functions and types the code names unqualified. Only superusers "
-							   "may change it, so a deployer cannot point it at planted objects.",
+							   "may change it, so a deployer cannot point it at planted objects; "
+							   "the default leaves out public, where other roles may plant them.",
 							   &bg_model_search_path,
-							   "pg_catalog, public, pg_temp",
-							   PGC_SUSET, 0, NULL, NULL, NULL);
+							   "pg_catalog, pg_temp",
+							   PGC_SUSET, GUC_LIST_INPUT, NULL, NULL, NULL);
 	DefineCustomBoolVariable("bluegreen.show_timing",
 							 "Show durations in progress and summary lines.",
 							 "Off gives output that is the same on every run (tests, diffs); "

@@ -47,6 +47,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -54,14 +55,16 @@
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "bluegreen.h"
@@ -151,6 +154,19 @@ qname(Oid relid)
 {
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  get_rel_name(relid));
+}
+
+static Oid
+namespace_owner(Oid nsp)
+{
+	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for schema %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
 }
 
 static void
@@ -609,9 +625,25 @@ build_switch(Switch *sw, bool force)
 			add_schema(sw, m->live_schema);
 	}
 	foreach(lc, sw->schemas)
+	{
+		const char *schema = lfirst(lc);
+		Oid			nsp = get_namespace_oid(schema, true);
+
+		/*
+		 * A schema of that name made by someone else would receive the relations that
+		 * leave live, and its owner could drop them: refuse it.
+		 */
+		if (OidIsValid(nsp) && !has_privs_of_role(bg_owner_role(), namespace_owner(nsp)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot %s deployment " INT64_FORMAT ": schema \"%s\" exists and is not owned by the owner role \"%s\"",
+							sw->rollback ? "roll back" : "promote", sw->deployment_id, schema,
+							BG_OWNER_ROLE),
+					 errhint("Drop or rename it: bluegreen keeps replaced relations there.")));
 		sw->prepare = lappend(sw->prepare,
 							  psprintf("CREATE SCHEMA IF NOT EXISTS %s AUTHORIZATION %s",
-									   quote_identifier(lfirst(lc)), quote_identifier(BG_OWNER_ROLE)));
+									   quote_identifier(schema), quote_identifier(BG_OWNER_ROLE)));
+	}
 
 	/* out first, so that each name is free when its replacement comes in */
 	foreach(lc, sw->moves)
