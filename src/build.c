@@ -700,6 +700,40 @@ strategy_of(const char *what, BgModelConfig *c)
 	return NULL;
 }
 
+/* dbt's Column.is_string() and string_size(): text, or a size not given, counts as 256 */
+static bool
+is_string_column(Column *col)
+{
+	return col->type == TEXTOID || col->type == VARCHAROID || col->type == BPCHAROID;
+}
+
+static int
+string_size(Column *col)
+{
+	return col->type == TEXTOID || col->typmod < 0 ? 256 : col->typmod - VARHDRSZ;
+}
+
+/*
+ * dbt's alter_column_type: a new column of the type, filled from the old one (an
+ * assignment cast), the old one dropped, the new one renamed; so the column moves to
+ * the end of the table.
+ */
+static void
+dbt_alter_column_type(const char *target, const char *name, const char *type_name)
+{
+	const char *col = quote_identifier(name);
+	const char *tmp = quote_identifier(psprintf("%s__dbt_alter", name));
+
+	bg_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s %s", target, tmp, type_name),
+				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	bg_spi_exec(psprintf("UPDATE %s SET %s = %s", target, tmp, col),
+				SPI_OK_UPDATE, 0, NULL, NULL, NULL);
+	bg_spi_exec(psprintf("ALTER TABLE %s DROP COLUMN %s", target, col),
+				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	bg_spi_exec(psprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", target, tmp, col),
+				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+}
+
 /*
  * on_schema_change: which columns the increment writes, after adding (or dropping)
  * columns of the target as the setting asks.
@@ -724,8 +758,10 @@ reconcile_columns(const char *what, BgModelConfig *c, const char *target,
 
 		if (d == NULL)
 			added = lappend(added, s);
-		else if (d->type != s->type || d->typmod != s->typmod)
-			retyped = lappend(retyped, s);
+		else if ((d->type != s->type || d->typmod != s->typmod) &&
+				 !(is_string_column(s) && is_string_column(d) &&
+				   string_size(d) > string_size(s)))
+			retyped = lappend(retyped, s);	/* dbt: a shorter string is no change */
 	}
 	foreach(lc, dest)
 		if (find_column(source, ((Column *) lfirst(lc))->name) == NULL)
@@ -771,14 +807,8 @@ reconcile_columns(const char *what, BgModelConfig *c, const char *target,
 								 quote_identifier(((Column *) lfirst(lc))->name)),
 						SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 		foreach(lc, retyped)
-		{
-			Column	   *s = lfirst(lc);
-
-			bg_spi_exec(psprintf("ALTER TABLE %s ALTER COLUMN %s TYPE %s USING %s::%s", target,
-								 quote_identifier(s->name), s->type_name,
-								 quote_identifier(s->name), s->type_name),
-						SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-		}
+			dbt_alter_column_type(target, ((Column *) lfirst(lc))->name,
+								  ((Column *) lfirst(lc))->type_name);
 	}
 	return source;
 }
@@ -912,25 +942,11 @@ bg_incremental_in_full(BgBuildContext *ctx, BgNode *n, bool live_exists)
 	return incremental_in_full(ctx, n, bg_model_config(n), live_exists);
 }
 
-/* dbt's Column.is_string() and string_size(): text, or a size not given, counts as 256 */
-static bool
-is_string_column(Column *col)
-{
-	return col->type == TEXTOID || col->type == VARCHAROID || col->type == BPCHAROID;
-}
-
-static int
-string_size(Column *col)
-{
-	return col->type == TEXTOID || col->typmod < 0 ? 256 : col->typmod - VARHDRSZ;
-}
-
 /*
  * dbt's expand_target_column_types, which its incremental materialization runs before
  * on_schema_change on a model without an enforced contract: a string column that the
- * increment has longer becomes character varying(<the increment's size>), the way dbt's
- * alter_column_type does it (a new column, filled, the old one dropped, the new one
- * renamed), which moves it to the end of the table.
+ * increment has longer becomes character varying(<the increment's size>), by
+ * dbt_alter_column_type.
  */
 static void
 expand_string_columns(const char *target, const char *schema, const char *name,
@@ -943,21 +959,12 @@ expand_string_columns(const char *target, const char *schema, const char *name,
 	{
 		Column	   *d = lfirst(lc);
 		Column	   *s = find_column(source, d->name);
-		const char *col = quote_identifier(d->name);
-		const char *tmp = quote_identifier(psprintf("%s__dbt_alter", d->name));
 
 		if (s == NULL || !is_string_column(d) || !is_string_column(s) ||
 			string_size(s) <= string_size(d))
 			continue;
-		bg_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s character varying(%d)",
-							 target, tmp, string_size(s)),
-					SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-		bg_spi_exec(psprintf("UPDATE %s SET %s = %s", target, tmp, col),
-					SPI_OK_UPDATE, 0, NULL, NULL, NULL);
-		bg_spi_exec(psprintf("ALTER TABLE %s DROP COLUMN %s", target, col),
-					SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-		bg_spi_exec(psprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", target, tmp, col),
-					SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+		dbt_alter_column_type(target, d->name,
+							  psprintf("character varying(%d)", string_size(s)));
 	}
 }
 
