@@ -919,7 +919,9 @@ apply_increment(const char *what, BgModelConfig *c, const char *strategy, const 
 /*
  * dbt's should_full_refresh(): the model's full_refresh config when it sets one (true or
  * false), otherwise the run's --full-refresh. With full_refresh: false dbt compiled the
- * incremental branch even under --full-refresh, and runs it as an increment.
+ * incremental branch even under --full-refresh, and runs it as an increment. And as in
+ * dbt's incremental materialization, a live view (a model that was one) is replaced in
+ * full: is_incremental() was false over it, so its full query was compiled.
  */
 static bool
 incremental_in_full(BgBuildContext *ctx, BgNode *n, BgModelConfig *c, bool live_exists)
@@ -927,11 +929,15 @@ incremental_in_full(BgBuildContext *ctx, BgNode *n, BgModelConfig *c, bool live_
 	json_object *config = n->config_json ? json_tokener_parse(n->config_json) : NULL;
 	json_object *v = jget(config, "full_refresh");
 	bool		full = ctx->full_refresh || c->full_refresh;
+	char		relkind = 0;
 
 	if (v && json_object_is_type(v, json_type_boolean))
 		full = json_object_get_boolean(v);
 	if (config)
 		json_object_put(config);
+	if (live_exists && bg_relation_exists(n->schema, n->alias, NULL, &relkind) &&
+		relkind == RELKIND_VIEW)
+		return true;
 	return !live_exists || full;
 }
 
