@@ -82,6 +82,16 @@ def fmt_row(row):
     return "(" + ", ".join("NULL" if v is None else v for v in row) + ")"
 
 
+def aligned_rows(got, want):
+    """got's rows with their values in the order of want's columns, when both have the
+    same column names in another order (the columns check reports the order)."""
+    gn, wn = [c[0] for c in got["columns"]], [c[0] for c in want["columns"]]
+    if gn == wn or sorted(gn) != sorted(wn):
+        return got["rows"]
+    pos = [gn.index(n) for n in wn]
+    return [[r[i] for i in pos] for r in got["rows"]]
+
+
 def diff_rows(got, want, limit=4):
     """got: bluegreen's rows, want: dbt's.  None when equal as multisets; else lines."""
     g = collections.Counter(tuple(r) for r in got)

@@ -305,7 +305,8 @@ GEN_V1 = {
         """),
     "models/marts/inc_delete_insert_predicates.sql": _d("""
         {{ config(materialized='incremental', incremental_strategy='delete+insert',
-                  unique_key='user_id', incremental_predicates=['user_id > 5']) }}
+                  unique_key='user_id',
+                  incremental_predicates=['DBT_INTERNAL_DEST.user_id > 5']) }}
         select user_id, count(*) as events, max(updated_at) as last_update
         from {{ ref('stg_events') }}
         {% if is_incremental() %}
@@ -313,6 +314,31 @@ GEN_V1 = {
                           where updated_at > (select max(last_update) from {{ this }}))
         {% endif %}
         group by user_id
+        """),
+    "models/marts/inc_delete_insert_list_predicates.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='delete+insert',
+                  unique_key=['user_id', 'kind'], incremental_predicates=['user_id > 5']) }}
+        select user_id, kind, count(*) as events, max(updated_at) as last_update
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where (user_id, kind) in (
+            select user_id, kind from {{ ref('stg_events') }}
+            where updated_at > (select max(last_update) from {{ this }}))
+        {% endif %}
+        group by user_id, kind
+        """),
+    # sync_all_columns with retyped columns: dbt retypes a column by adding a new one,
+    # filling it, dropping the old and renaming (so it moves to the end), and leaves a
+    # string column the increment has shorter alone
+    "models/marts/inc_sync_retype.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='append',
+                  on_schema_change='sync_all_columns') }}
+        select event_id, amount::numeric(10,2) as amount, kind::varchar(20) as kind,
+               batch, user_id
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where event_id > (select max(event_id) from {{ this }})
+        {% endif %}
         """),
     # an enforced contract on an incremental model
     "models/marts/inc_contract.sql": _d("""
@@ -361,6 +387,13 @@ GEN_V1 = {
         select kind, count(*) * 1.0 / sum(count(*)) over () as share
         from {{ ref('stg_events') }}
         group by kind
+        """),
+    # a view that becomes an incremental model: dbt builds it in full (is_incremental()
+    # is false over a view, and the materialization takes an existing view for a full
+    # refresh)
+    "models/marts/view_to_incremental.sql": _d("""
+        {{ config(materialized='view') }}
+        select event_id, amount from {{ ref('stg_events') }}
         """),
     # a materialized view whose query changes (see the README: dbt refreshes it with its
     # old query unless --full-refresh).  It reads a source: over a view that dbt
@@ -540,6 +573,9 @@ def gen_v2():
             "(amount * 100)::integer as amount_cents")
     replace(f, "models/marts/inc_ignore.sql", "select event_id, amount",
             "select event_id, amount, kind")
+    replace(f, "models/marts/inc_sync_retype.sql",
+            "amount::numeric(10,2) as amount, kind::varchar(20) as kind,\n       batch,",
+            "amount::float8 as amount, kind::varchar(10) as kind,\n       batch::bigint as batch,")
     replace(f, "models/marts/inc_widened.sql", "left(u.name, 6)::varchar(6)",
             "u.name::varchar(20)")
     replace(f, "models/marts/inc_index_added.sql",
@@ -550,6 +586,13 @@ def gen_v2():
             "          pre_hook='delete from {{ this }} where event_id % 50 = 0',\n"
             "          post_hook='update {{ this }} set amount = 0 where event_id % 7 = 0'")
     replace(f, "models/marts/kind_share.sql", "materialized='view'", "materialized='table'")
+    f["models/marts/view_to_incremental.sql"] = _d("""
+        {{ config(materialized='incremental', unique_key='event_id') }}
+        select event_id, amount from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where event_id > (select max(event_id) from {{ this }})
+        {% endif %}
+        """)
     replace(f, "models/marts/mv_changed.sql", "count(*) as events",
             "count(*) as events, sum(amount) as amount")
     # removed and new models
@@ -598,7 +641,8 @@ GEN = dict(
                "inc_append", "inc_delete_insert", "inc_delete_insert_list", "inc_merge_update",
                "inc_merge_exclude", "inc_default", "inc_always_full", "revenue",
                "new_summary", "inc_new", "inc_ignore", "inc_merge_predicates",
-               "inc_delete_insert_predicates", "inc_contract", "inc_widened",
+               "inc_delete_insert_predicates", "inc_delete_insert_list_predicates",
+               "inc_contract", "inc_sync_retype", "view_to_incremental", "inc_widened",
                "inc_index_added", "inc_hooked", "kind_share", "mv_changed", project="gen"),
         not_ran=_m("stg_users", "inc_users_only", "users_by_signup_month", "legacy_report",
                    "countries_eph", project="gen"),
