@@ -657,14 +657,41 @@ check_contract(const char *what, const char *select_sql, List *contract)
  * Materializations
  * ------------------------------------------------------------------------
  */
+/* dbt-postgres's unlogged config: the table is created UNLOGGED */
+static bool
+config_unlogged(BgNode *n)
+{
+	json_object *config = n->config_json ? json_tokener_parse(n->config_json) : NULL;
+	json_object *v = jget(config, "unlogged");
+	bool		unlogged = v && json_object_is_type(v, json_type_boolean) &&
+		json_object_get_boolean(v);
+
+	if (config)
+		json_object_put(config);
+	return unlogged;
+}
+
+/* a contract's "CREATE TABLE ..." as "CREATE UNLOGGED TABLE ..." */
+static char *
+unlogged_ddl(char *ddl, bool unlogged)
+{
+	const char *prefix = "CREATE TABLE ";
+
+	if (!unlogged || strncmp(ddl, prefix, strlen(prefix)) != 0)
+		return ddl;
+	return psprintf("CREATE UNLOGGED TABLE %s", ddl + strlen(prefix));
+}
+
 static uint64
 build_table(const char *what, BgBuildContext *ctx, BgNode *n, const char *select_sql,
 			const char *target)
 {
+	bool		unlogged = config_unlogged(n);
+
 	if (n->contract_enforced)
 	{
 		List	   *contract;
-		char	   *ddl = contract_table_sql(what, n, target, &contract);
+		char	   *ddl = unlogged_ddl(contract_table_sql(what, n, target, &contract), unlogged);
 		StringInfoData cols;
 		ListCell   *lc;
 
@@ -680,7 +707,8 @@ build_table(const char *what, BgBuildContext *ctx, BgNode *n, const char *select
 									target, cols.data, cols.data, select_sql),
 						   T_InsertStmt, SPI_OK_INSERT);
 	}
-	return run_checked(what, psprintf("CREATE TABLE %s AS\n%s", target, select_sql),
+	return run_checked(what, psprintf("CREATE %sTABLE %s AS\n%s", unlogged ? "UNLOGGED " : "",
+									  target, select_sql),
 					   T_CreateTableAsStmt, SPI_OK_UTILITY);
 }
 
@@ -984,12 +1012,16 @@ build_incremental(const char *what, BgBuildContext *ctx, BgNode *n, BgModelConfi
 	char	   *incr_name = psprintf("__bg_increment_%d", step);
 	char	   *increment = quote_qualified_identifier(shadow_schema, incr_name);
 	List	   *dest;
+	Oid			live_oid = InvalidOid;
+	bool		unlogged;
 
-	/* start from the latest live data */
+	/* start from the latest live data, logged or not as the live table is */
+	(void) bg_relation_exists(n->schema, n->alias, &live_oid, NULL);
+	unlogged = OidIsValid(live_oid) && get_rel_persistence(live_oid) == RELPERSISTENCE_UNLOGGED;
 	if (n->contract_enforced)
 	{
 		List	   *contract;
-		char	   *ddl = contract_table_sql(what, n, target, &contract);
+		char	   *ddl = unlogged_ddl(contract_table_sql(what, n, target, &contract), unlogged);
 
 		ddl = bg_redirect_ddl(what, ddl, ctx->redirects, ctx->database);
 		run_checked(what, ddl, T_CreateStmt, SPI_OK_UTILITY);
@@ -1006,7 +1038,8 @@ build_incremental(const char *what, BgBuildContext *ctx, BgNode *n, BgModelConfi
 		 * with the live table's indexes, as dbt's incremental run keeps the table's: dbt
 		 * creates the indexes config only with the table (or at a full refresh)
 		 */
-		run_checked(what, psprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)",
+		run_checked(what, psprintf("CREATE %sTABLE %s (LIKE %s INCLUDING ALL)",
+								   unlogged ? "UNLOGGED " : "",
 								   target, quote_qualified_identifier(n->schema, n->alias)),
 					T_CreateStmt, SPI_OK_UTILITY);
 		res->carried_rows = run_checked(what,
