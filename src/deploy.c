@@ -741,11 +741,12 @@ drop_unpromoted(int64 project_id, const char *new_status, const char *why)
 					"  error = CASE WHEN status OPERATOR(pg_catalog.=) 'built' THEN $3 ELSE error END,"
 					"  finished_at = COALESCE(finished_at, pg_catalog.clock_timestamp())"
 					" WHERE project_id OPERATOR(pg_catalog.=) $1"
-					"   AND status OPERATOR(pg_catalog.=) ANY ('{built,failed}')"
-					"   AND EXISTS (SELECT FROM bg.deployment_step AS s"
-					"        WHERE s.deployment_id OPERATOR(pg_catalog.=) bg.deployment.deployment_id"
-					"          AND s.action OPERATOR(pg_catalog.=) 'build'"
-					"          AND s.status OPERATOR(pg_catalog.=) 'ok')",
+					"   AND (status OPERATOR(pg_catalog.=) 'built'"
+					"        OR (status OPERATOR(pg_catalog.=) 'failed'"
+					"            AND EXISTS (SELECT FROM bg.deployment_step AS s"
+					"                WHERE s.deployment_id OPERATOR(pg_catalog.=) bg.deployment.deployment_id"
+					"                  AND s.action OPERATOR(pg_catalog.=) 'build'"
+					"                  AND s.status OPERATOR(pg_catalog.=) 'ok')))",
 					SPI_OK_UPDATE, 3, t, v, NULL);
 		/* shadow relations are gone: mark their steps so a later pass skips them */
 		bg_spi_exec("UPDATE bg.deployment_step AS s SET status = 'skipped',"
@@ -843,21 +844,22 @@ run_step(Deployment *d, Step *s)
 	}
 	PG_CATCH();
 	{
-		char	   *label;
-
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
-
-		/* the step names the node: "model model.x.y: " need not open its message too */
-		label = psprintf("%s: ", bg_node_label(s->node));
-		if (strncmp(edata->message, label, strlen(label)) == 0)
-			edata->message = pstrdup(edata->message + strlen(label));
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
+	if (edata)
+	{
+		/* the step names the node: "model model.x.y: " need not open its message too */
+		char	   *label = psprintf("%s: ", bg_node_label(s->node));
+
+		if (strncmp(edata->message, label, strlen(label)) == 0)
+			edata->message = pstrdup(edata->message + strlen(label));
+	}
 	error_context_stack = callback.previous;
 	AtEOXact_GUC(false, guc_level);
 	return edata;
