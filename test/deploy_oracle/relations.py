@@ -28,13 +28,13 @@ def row_key(row):
 def snapshot(cur, schema, name):
     """Everything compared of schema.name, as JSON-able data; None when it is missing."""
     cur.execute("""
-        SELECT c.oid, c.relkind, obj_description(c.oid, 'pg_class')
+        SELECT c.oid, c.relkind, obj_description(c.oid, 'pg_class'), c.relpersistence
           FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
          WHERE n.nspname = %s AND c.relname = %s""", (schema, name))
     found = cur.fetchone()
     if found is None:
         return None
-    oid, relkind, comment = found
+    oid, relkind, comment, persistence = found
     cur.execute("""
         SELECT attname, format_type(atttypid, atttypmod), attnotnull,
                col_description(attrelid, attnum)
@@ -68,6 +68,7 @@ def snapshot(cur, schema, name):
         columns=columns,
         rows=rows,
         config=dict(
+            unlogged=persistence == "u",
             indexes=indexes,
             constraints=constraints,
             not_null=[a[0] for a in attrs if a[2]],

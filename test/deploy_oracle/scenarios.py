@@ -418,6 +418,26 @@ GEN_V1 = {
         from {{ ref('stg_users') }}
         group by 1
         """),
+    # unlogged (dbt-postgres's config): a table, and an incremental model
+    "models/marts/unlogged_table.sql": _d("""
+        {{ config(materialized='table', unlogged=true) }}
+        select kind, count(*) as events from {{ ref('stg_events') }} group by kind
+        """),
+    "models/marts/inc_unlogged.sql": _d("""
+        {{ config(materialized='incremental', unlogged=true, unique_key='event_id',
+                  incremental_strategy='merge') }}
+        select event_id, amount from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where event_id > (select max(event_id) from {{ this }})
+        {% endif %}
+        """),
+    # Moved in v2: to another schema, and under another alias.
+    "models/marts/moved_schema.sql": _d("""
+        select kind, max(amount) as top_amount from {{ ref('stg_events') }} group by kind
+        """),
+    "models/marts/moved_alias.sql": _d("""
+        select kind, min(amount) as low_amount from {{ ref('stg_events') }} group by kind
+        """),
     # Removed in v2.
     "models/marts/legacy_report.sql": _d("""
         select country_code, count(*) as users from {{ ref('stg_users') }} group by 1
@@ -491,6 +511,9 @@ GEN_V1 = {
                 data_type: integer
                 constraints:
                   - type: not_null
+                  - type: foreign_key
+                    to: ref('users_table')
+                    to_columns: [user_id]
               - name: kind
                 data_type: text
               - name: amount
@@ -541,8 +564,14 @@ GEN_V1 = {
                         field: user_id
 
           - name: kind_totals_mv
+            description: Events per kind, materialized.
+            config:
+              persist_docs:
+                relation: true
+                columns: true
             columns:
               - name: kind
+                description: The kind of event.
                 data_tests: [unique]
         """),
     "tests/assert_inc_append_no_duplicates.sql": _d("""
@@ -586,6 +615,15 @@ def gen_v2():
             "          pre_hook='delete from {{ this }} where event_id % 50 = 0',\n"
             "          post_hook='update {{ this }} set amount = 0 where event_id % 7 = 0'")
     replace(f, "models/marts/kind_share.sql", "materialized='view'", "materialized='table'")
+    # a column added to an incremental model's contract (append_new_columns)
+    replace(f, "models/marts/inc_contract.sql", "select event_id, user_id, amount",
+            "select event_id, user_id, amount, kind")
+    replace(f, "models/marts/_marts.yml",
+            "      - name: amount\n        data_type: numeric(10,2)\n\n"
+            "  - name: inc_users_only",
+            "      - name: amount\n        data_type: numeric(10,2)\n"
+            "      - name: kind\n        data_type: text\n\n"
+            "  - name: inc_users_only")
     f["models/marts/view_to_incremental.sql"] = _d("""
         {{ config(materialized='incremental', unique_key='event_id') }}
         select event_id, amount from {{ ref('stg_events') }}
@@ -595,6 +633,11 @@ def gen_v2():
         """)
     replace(f, "models/marts/mv_changed.sql", "count(*) as events",
             "count(*) as events, sum(amount) as amount")
+    # models moving: dbt builds the new relation and leaves the old one
+    f["models/marts/moved_schema.sql"] = ("{{ config(schema='finance') }}\n"
+                                          + f["models/marts/moved_schema.sql"])
+    f["models/marts/moved_alias.sql"] = ("{{ config(alias='lowest_amounts') }}\n"
+                                         + f["models/marts/moved_alias.sql"])
     # removed and new models
     del f["models/marts/legacy_report.sql"]
     f["models/marts/new_summary.sql"] = _d("""
@@ -613,13 +656,20 @@ def gen_v2():
 
 
 # Where dbt's `dbt run` does something bluegreen deliberately does not copy, the model is
-# named in the stage's dbt_differs with the reason; gen.py then also has dbt rebuild it
-# with --full-refresh, and bluegreen's build must equal that (see the README).
+# named in the stage's dbt_differs with the reason (see the README).  A reason alone:
+# gen.py also has dbt rebuild the model with --full-refresh, and bluegreen's build must
+# equal that.  A dict: bluegreen's build must equal dbt's with `config` (keys of
+# relations.snapshot's config) as given instead of dbt's.
 MV_QUERY_CHANGED = (
     "dbt run refreshes an existing materialized view whose query changed with its old "
     "query (dbt-postgres only compares the indexes config; the new query needs "
     "--full-refresh); bluegreen builds the new query, which is what dbt run --full-refresh "
     "builds")
+MV_COLUMN_COMMENTS = dict(
+    reason="dbt-postgres persists no column comments on a materialized view (it looks "
+           "for the columns in information_schema.columns, which lists none of a "
+           "materialized view's); bluegreen persists them as on tables and views",
+    config={"column_comments": {"kind": "The kind of event."}})
 
 
 def _m(*names, project):
@@ -635,14 +685,16 @@ GEN = dict(
     raw=EVENTS_RAW,
     stages=[dict(version="v2", kind="deploy",
                  between=events_batch(2, 301, 360, 291, 300),
-                 dbt_differs={"model.gen.mv_changed": MV_QUERY_CHANGED})],
+                 dbt_differs={"model.gen.mv_changed": MV_QUERY_CHANGED,
+                              "model.gen.kind_totals_mv": MV_COLUMN_COMMENTS})],
     must=[dict(
         ran=_m("stg_events", "users_table", "user_events", "kind_totals_mv", "events_contract",
                "inc_append", "inc_delete_insert", "inc_delete_insert_list", "inc_merge_update",
                "inc_merge_exclude", "inc_default", "inc_always_full", "revenue",
                "new_summary", "inc_new", "inc_ignore", "inc_merge_predicates",
                "inc_delete_insert_predicates", "inc_delete_insert_list_predicates",
-               "inc_contract", "inc_sync_retype", "view_to_incremental", "inc_widened",
+               "inc_contract", "inc_sync_retype", "view_to_incremental",
+               "unlogged_table", "inc_unlogged", "moved_schema", "moved_alias", "inc_widened",
                "inc_index_added", "inc_hooked", "kind_share", "mv_changed", project="gen"),
         not_ran=_m("stg_users", "inc_users_only", "users_by_signup_month", "legacy_report",
                    "countries_eph", project="gen"),
@@ -911,6 +963,17 @@ def cyc_v2():
             "on_schema_change='append_new_columns'")
     replace(f, "models/marts/inc_merge_update.sql", "kind, amount, updated_at",
             "kind, amount, updated_at, batch")
+    # new in v2: built in full by the first deploy, incremental from the promoted table on
+    f["models/marts/inc_late.sql"] = _d("""
+        {{ config(materialized='incremental', incremental_strategy='delete+insert',
+                  unique_key=['user_id', 'batch']) }}
+        select user_id, batch, count(*) as events, sum(amount) as amount
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where batch >= (select max(batch) from {{ this }})
+        {% endif %}
+        group by user_id, batch
+        """)
     return f
 
 
@@ -936,9 +999,9 @@ TWO_CYCLES = dict(
     must=[dict(ran=_m("inc_batches", "inc_append", "inc_merge_update", "inc_daily",
                       project="cyc")),
           dict(ran=_m("inc_batches", "inc_append", "inc_merge_update", "inc_daily",
-                      project="cyc")),
+                      "inc_late", project="cyc")),
           dict(ran=_m("stg_events", "inc_batches", "inc_append", "inc_merge_update",
-                      "inc_daily", "user_totals", project="cyc"))],
+                      "inc_daily", "inc_late", "user_totals", project="cyc"))],
 )
 
 
