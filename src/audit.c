@@ -454,7 +454,7 @@ bg_compare_relations(Oid live, Oid shadow, Oid *managed, int n_managed, bool *br
 	report_dependents(&buf, live, live_attrs, changed, shadow_attrs, shadow_kind, shadow,
 					  managed, n_managed, breaking, &broken);
 	if (broken.len)
-		appendStringInfo(&line, "%sbreaks %s", line.len ? "; " : "", broken.data);
+		appendStringInfo(&line, "%sbreaks what reads it: %s", line.len ? "; " : "", broken.data);
 	appendStringInfo(&buf, ",\"breaking\":%s}", *breaking ? "true" : "false");
 	*summary = line.len ? line.data : NULL;
 	return buf.data;
@@ -475,6 +475,6 @@ bg_removed_relation_report(Oid live, Oid *managed, int n_managed, bool *breaking
 	report_dependents(&buf, live, live_attrs, NIL, NIL, 0, InvalidOid, managed, n_managed,
 					  breaking, &broken);
 	appendStringInfoString(&buf, ",\"breaking\":true}");
-	*summary = broken.len ? psprintf("dropped; breaks %s", broken.data) : pstrdup("dropped");
+	*summary = broken.len ? psprintf("dropped; breaks what reads it: %s", broken.data) : pstrdup("dropped");
 	return buf.data;
 }

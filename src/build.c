@@ -373,7 +373,22 @@ live_objects(BgBuildContext *ctx, int *n)
 				" SELECT n.oid, 'schema ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(n.nspname),"
 				"        n.xmin::text"
 				"  FROM pg_catalog.pg_namespace AS n WHERE n.oid OPERATOR(pg_catalog.=) ANY ($1)"
-				" ORDER BY 1",
+				/* functions (a SECURITY DEFINER one would act as the owner role for anyone) */
+				" UNION ALL"
+				" SELECT p.oid, 'function ' OPERATOR(pg_catalog.||) p.oid::pg_catalog.regprocedure::text,"
+				"        p.xmin::text"
+				"  FROM pg_catalog.pg_proc AS p WHERE p.pronamespace OPERATOR(pg_catalog.=) ANY ($1)"
+				" UNION ALL"
+				" SELECT t.oid, 'type ' OPERATOR(pg_catalog.||) t.oid::pg_catalog.regtype::text, t.xmin::text"
+				"  FROM pg_catalog.pg_type AS t WHERE t.typnamespace OPERATOR(pg_catalog.=) ANY ($1)"
+				"   AND t.typrelid OPERATOR(pg_catalog.=) 0 AND t.typelem OPERATOR(pg_catalog.=) 0"
+				" UNION ALL"
+				" SELECT o.oid, 'policy ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(o.polname),"
+				"        o.xmin::text"
+				"  FROM pg_catalog.pg_policy AS o JOIN pg_catalog.pg_class AS r"
+				"    ON r.oid OPERATOR(pg_catalog.=) o.polrelid"
+				" WHERE r.relnamespace OPERATOR(pg_catalog.=) ANY ($1)"
+				" ORDER BY 1, 2",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);
 	*n = (int) SPI_processed;
 	out = palloc0(sizeof(LiveObject) * (*n + 1));

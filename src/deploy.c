@@ -100,7 +100,10 @@ bg_lock_project(BgProject *project, const char *operation)
 		Datum		args[2] = {Int32GetDatum(BG_LOCK_CLASS), Int32GetDatum((int32) project->project_id)};
 		Oid			types[2] = {INT4OID, INT4OID};
 		char	   *holder = "another session";
+		BgUserSwitch sw;
 
+		/* search_path pinned: the caller's path must not resolve the casts below */
+		bg_become_extension_owner(&sw);
 		bg_spi_exec("SELECT pg_catalog.string_agg(l.pid::text, ', ') FROM pg_catalog.pg_locks AS l"
 					" WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted"
 					"   AND l.classid::integer OPERATOR(pg_catalog.=) $1"
@@ -112,6 +115,7 @@ bg_lock_project(BgProject *project, const char *operation)
 		if (SPI_processed == 1 && SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
 			holder = psprintf("backend %s",
 							  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		bg_restore_user(&sw);
 		ereport(ERROR,
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("cannot %s project \"%s\": %s is deploying or promoting it",
