@@ -652,7 +652,7 @@ def main():
                     help="parts to run: isolation refusal load crash")
     ap.add_argument("--seconds", type=int, default=0,
                     help="pgbench's -T (default and least: 4 deadlines and 4 s)")
-    ap.add_argument("--deadline", type=int, default=2,
+    ap.add_argument("--deadline", type=int, default=3,
                     help="bluegreen.promote_deadline (s) of the promotes under load")
     ap.add_argument("--clients", type=int, default=4)
     args = ap.parse_args()
