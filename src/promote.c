@@ -1227,6 +1227,7 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 	List	   *changed = NIL;
 	TimestampTz started = GetCurrentTimestamp();
 	volatile Datum result = (Datum) 0;
+	MemoryContext caller = CurrentMemoryContext;	/* the plan record outlives SPI */
 
 	sw->rollback = rollback;
 	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
@@ -1398,7 +1399,12 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 						(errmsg("%d foreign key%s re-added NOT VALID; run the VALIDATE statements of the plan outside a transaction block",
 								list_length(sw->after), list_length(sw->after) == 1 ? "" : "s")));
 		}
-		result = plan_result(sw, dry_run);
+		{
+			MemoryContext spi = MemoryContextSwitchTo(caller);
+
+			result = plan_result(sw, dry_run);
+			MemoryContextSwitchTo(spi);
+		}
 	}
 	PG_FINALLY();
 	{
