@@ -12,9 +12,75 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
+#include "common/hashfn.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 
 #include "bluegreen.h"
+
+/*
+ * Parameterized statements are bluegreen's own fixed catalog and bookkeeping queries,
+ * run once per node or relation: a promote of thousands of relations runs each of them
+ * thousands of times. Each is prepared once per backend and kept (SPI_keepplan); the
+ * plan cache replans it by itself when the catalogs or search_path change under it.
+ */
+typedef struct BgCachedPlan
+{
+	const char *sql;			/* key */
+	SPIPlanPtr	plan;
+} BgCachedPlan;
+
+static HTAB *plan_cache = NULL;
+
+static uint32
+sql_hash(const void *key, Size keysize)
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+}
+
+static int
+sql_match(const void *a, const void *b, Size keysize)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+static SPIPlanPtr
+cached_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	BgCachedPlan *entry;
+	bool		found;
+
+	if (plan_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(BgCachedPlan);
+		ctl.hash = sql_hash;
+		ctl.match = sql_match;
+		ctl.hcxt = TopMemoryContext;
+		plan_cache = hash_create("bluegreen SPI plans", 64, &ctl,
+								 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+	entry = hash_search(plan_cache, &sql, HASH_FIND, NULL);
+	if (entry == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed (%s) for: %s", SPI_result_code_string(SPI_result), sql);
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed for: %s", sql);
+		entry = hash_search(plan_cache, &sql, HASH_ENTER, &found);
+		entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
+		entry->plan = plan;
+	}
+	return entry->plan;
+}
 
 void
 bg_spi_exec(const char *sql, int expected, int nargs, Oid *argtypes, Datum *values,
@@ -23,7 +89,7 @@ bg_spi_exec(const char *sql, int expected, int nargs, Oid *argtypes, Datum *valu
 	int			rc;
 
 	if (nargs > 0)
-		rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+		rc = SPI_execute_plan(cached_plan(sql, nargs, argtypes), values, nulls, false, 0);
 	else
 		rc = SPI_execute(sql, false, 0);
 	if (rc != expected)
