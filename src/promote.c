@@ -475,8 +475,8 @@ repoint_dependents(Switch *sw, Move *m, List *switched, List **refused)
 	uint64		n;
 	SPITupleTable *tt;
 
+	/* definitions are read below, only for the views that are re-pointed */
 	bg_spi_exec("SELECT DISTINCT r.ev_class, c.relkind,"
-				"  pg_catalog.pg_get_viewdef(r.ev_class, false),"
 				"  pg_catalog.array_to_string(c.reloptions, ', ')"
 				"  FROM pg_catalog.pg_depend AS d"
 				"  JOIN pg_catalog.pg_rewrite AS r ON r.oid OPERATOR(pg_catalog.=) d.objid"
@@ -493,13 +493,14 @@ repoint_dependents(Switch *sw, Move *m, List *switched, List **refused)
 		bool		isnull;
 		Oid			dep = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
 		char		kind = DatumGetChar(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
-		char	   *def = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
-		char	   *options = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
-
+		char	   *options = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+		char	   *def;
 		List	   *why;
 
 		if (oid_in(switched, dep))
 			continue;			/* moves with the switch */
+		def = TextDatumGetCString(DirectFunctionCall2(pg_get_viewdef_ext, ObjectIdGetDatum(dep),
+													  BoolGetDatum(false)));
 		/* a view that reads several relations of the switch: once, for all of them */
 		if (list_member_oid(sw->views, dep))
 			continue;
