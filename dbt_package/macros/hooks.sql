@@ -1,0 +1,57 @@
+{#-
+    Registering a live project with dbt's compiled code, at the end of a dbt command.
+
+    bluegreen builds models from compiled code, and a macro run by `dbt run-operation` has
+    none (dbt compiles nothing for it). dbt does run on-run-end hooks after `dbt run`,
+    `dbt build`, `dbt seed`, `dbt snapshot` and `dbt test` (not after `dbt compile`), and
+    their `results` carry every node the command compiled. With this line in the
+    project's dbt_project.yml
+
+        on-run-end: ["{{ bluegreen.on_run_end(results) }}"]
+
+    the run that builds the project live registers it as bluegreen's live baseline,
+    compiled code included, so that bluegreen can later re-run it (bg.deploy() without a
+    manifest, a scheduled refresh):
+
+        dbt build --vars '{bluegreen_create_project: true}'
+
+    Without that var the hook does nothing. The registration is refused when a node of the
+    run failed or was skipped. Models the command did not run have no compiled code, and
+    a refresh refuses them: register after a run of the whole project.
+-#}
+{% macro on_run_end(results) %}
+    {%- if execute and bluegreen._truthy(var('bluegreen_create_project', false)) -%}
+        {%- do bluegreen._refuse_shadow('the on-run-end registration (bluegreen_create_project)') -%}
+        {%- set compiled = {} -%}
+        {%- set failed = [] -%}
+        {%- for result in results -%}
+            {%- set status = result.status | string | lower -%}
+            {%- if status not in ['success', 'pass', 'warn'] -%}
+                {%- do failed.append(result.node.unique_id ~ ' (' ~ status ~ ')') -%}
+            {%- endif -%}
+            {%- if result.node.compiled_code is string and result.node.compiled_code -%}
+                {%- do compiled.update({result.node.unique_id: result.node.compiled_code}) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- if failed -%}
+            {{ exceptions.raise_compiler_error(
+                'bluegreen: project not registered: ' ~ (failed | length) ~ ' node(s) of this run did not succeed: '
+                ~ (failed | join(', '))) }}
+        {%- endif -%}
+        {%- set uncompiled = [] -%}
+        {%- for node in graph.nodes.values() -%}
+            {%- if node.resource_type == 'model' and node.config.materialized != 'ephemeral'
+                  and node.unique_id not in compiled -%}
+                {%- do uncompiled.append(node.unique_id) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- if uncompiled -%}
+            {%- do log('bluegreen: ' ~ (uncompiled | length) ~ ' model(s) did not run in this command and are registered '
+                       ~ 'without compiled code (a refresh refuses them): ' ~ (uncompiled | join(', ')), info=true) -%}
+        {%- endif -%}
+        {%- set project = bluegreen._project(none) -%}
+        {%- do bluegreen._run('call bg.create_project(%s::text, %s)', [bluegreen.manifest_json(compiled), project]) -%}
+        {%- do bluegreen._log_project(project) -%}
+    {%- endif -%}
+    {{ return('') }}
+{% endmacro %}
