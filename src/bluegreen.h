@@ -197,6 +197,7 @@ extern void bg_spi_exec(const char *sql, int expected, int nargs, Oid *argtypes,
 						Datum *values, const char *nulls);
 extern Datum bg_text_array(char **items, int n);
 extern char *bg_qualified_name(const char *schema, const char *name);
+extern Oid	bg_namespace_owner(Oid nsp);
 
 /* small helpers */
 extern char *bg_md5(const char *data, Size len);

@@ -326,19 +326,6 @@ live_schemas(Deployment *d)
  * Checks made before anything changes
  * ------------------------------------------------------------------------
  */
-static Oid
-namespace_owner(Oid nsp)
-{
-	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for schema %u", nsp);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 static bool
 is_relation_of(BgNode *o, BgNode *n)
 {
@@ -455,7 +442,7 @@ precheck(Deployment *d)
 			{
 				Oid			nsp = get_namespace_oid(s->shadow_schema, true);
 
-				if (OidIsValid(nsp) && !has_privs_of_role(owner, namespace_owner(nsp)))
+				if (OidIsValid(nsp) && !has_privs_of_role(owner, bg_namespace_owner(nsp)))
 					ereport(ERROR,
 							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 							 errmsg("shadow schema \"%s\" of %s exists and is not owned by the owner role \"%s\"",

@@ -156,19 +156,6 @@ qname(Oid relid)
 									  get_rel_name(relid));
 }
 
-static Oid
-namespace_owner(Oid nsp)
-{
-	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for schema %u", nsp);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 static void
 add_schema(Switch *sw, const char *schema)
 {
@@ -634,7 +621,7 @@ build_switch(Switch *sw, bool force)
 		 * A schema of that name made by someone else would receive the relations that
 		 * leave live, and its owner could drop them: refuse it.
 		 */
-		if (OidIsValid(nsp) && !has_privs_of_role(bg_owner_role(), namespace_owner(nsp)))
+		if (OidIsValid(nsp) && !has_privs_of_role(bg_owner_role(), bg_namespace_owner(nsp)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("cannot %s deployment " INT64_FORMAT ": schema \"%s\" exists and is not owned by the owner role \"%s\"",

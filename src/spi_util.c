@@ -9,13 +9,15 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
-#include "common/hashfn.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "bluegreen.h"
 
@@ -25,47 +27,15 @@
  * thousands of times. Each is prepared once per backend and kept (SPI_keepplan); the
  * plan cache replans it by itself when the catalogs or search_path change under it.
  */
-typedef struct BgCachedPlan
-{
-	const char *sql;			/* key */
-	SPIPlanPtr	plan;
-} BgCachedPlan;
-
-static HTAB *plan_cache = NULL;
-
-static uint32
-sql_hash(const void *key, Size keysize)
-{
-	const char *s = *(const char *const *) key;
-
-	return hash_bytes((const unsigned char *) s, (int) strlen(s));
-}
-
-static int
-sql_match(const void *a, const void *b, Size keysize)
-{
-	return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
+static HTAB *plan_cache = NULL;	/* SQL text -> SPIPlanPtr (BgIndexEntry) */
 
 static SPIPlanPtr
 cached_plan(const char *sql, int nargs, Oid *argtypes)
 {
-	BgCachedPlan *entry;
-	bool		found;
+	BgIndexEntry *entry;
 
 	if (plan_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(char *);
-		ctl.entrysize = sizeof(BgCachedPlan);
-		ctl.hash = sql_hash;
-		ctl.match = sql_match;
-		ctl.hcxt = TopMemoryContext;
-		plan_cache = hash_create("bluegreen SPI plans", 64, &ctl,
-								 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-	}
+		plan_cache = bg_string_index("bluegreen SPI plans", TopMemoryContext, 64);
 	entry = hash_search(plan_cache, &sql, HASH_FIND, NULL);
 	if (entry == NULL)
 	{
@@ -75,11 +45,11 @@ cached_plan(const char *sql, int nargs, Oid *argtypes)
 			elog(ERROR, "SPI_prepare failed (%s) for: %s", SPI_result_code_string(SPI_result), sql);
 		if (SPI_keepplan(plan) != 0)
 			elog(ERROR, "SPI_keepplan failed for: %s", sql);
-		entry = hash_search(plan_cache, &sql, HASH_ENTER, &found);
-		entry->sql = MemoryContextStrdup(TopMemoryContext, sql);
-		entry->plan = plan;
+		entry = hash_search(plan_cache, &sql, HASH_ENTER, NULL);
+		entry->key = MemoryContextStrdup(TopMemoryContext, sql);
+		entry->value = plan;
 	}
-	return entry->plan;
+	return (SPIPlanPtr) entry->value;
 }
 
 void
@@ -123,4 +93,18 @@ char *
 bg_qualified_name(const char *schema, const char *name)
 {
 	return quote_qualified_identifier(schema, name);
+}
+
+/* The owner of a schema. */
+Oid
+bg_namespace_owner(Oid nsp)
+{
+	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for schema %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
 }
