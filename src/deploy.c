@@ -688,18 +688,24 @@ drop_unpromoted(int64 project_id, const char *new_status, const char *why)
 
 	/*
 	 * A deployment still "building" whose lock we now hold has lost its backend; one
-	 * that dbt builds (bg.deploy_begin) is replaced before its bg.deploy_finish.
+	 * that dbt builds (bg.deploy_begin) is given up before its bg.deploy_finish, for
+	 * the caller's reason.
 	 */
-	bg_spi_exec("UPDATE bg.deployment SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),"
-				"  error = COALESCE(error, CASE WHEN kind OPERATOR(pg_catalog.=) 'dbt'"
-				"    THEN 'replaced by a newer deployment before bg.deploy_finish'"
-				"    ELSE 'the backend building it exited before it finished' END)"
-				" WHERE project_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'building'",
-				SPI_OK_UPDATE, 1, &type, &arg, NULL);
+	{
+		Datum		v[2] = {arg, CStringGetTextDatum(why)};
+		Oid			t[2] = {INT8OID, TEXTOID};
+
+		bg_spi_exec("UPDATE bg.deployment SET finished_at = pg_catalog.clock_timestamp(),"
+					"  status = CASE WHEN kind OPERATOR(pg_catalog.=) 'dbt' THEN 'abandoned' ELSE 'failed' END,"
+					"  error = COALESCE(error, CASE WHEN kind OPERATOR(pg_catalog.=) 'dbt' THEN $2"
+					"    ELSE 'the backend building it exited before it finished' END)"
+					" WHERE project_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'building'",
+					SPI_OK_UPDATE, 2, t, v, NULL);
+	}
 	bg_spi_exec("SELECT s.shadow_schema, s.live_name, s.relkind FROM bg.deployment_step AS s"
 				"  JOIN bg.deployment AS d USING (deployment_id)"
 				" WHERE d.project_id OPERATOR(pg_catalog.=) $1"
-				"   AND d.status OPERATOR(pg_catalog.=) ANY ('{built,failed}')"
+				"   AND d.status OPERATOR(pg_catalog.=) ANY ('{built,failed,abandoned}')"
 				"   AND s.action OPERATOR(pg_catalog.=) 'build'"
 				"   AND (s.status OPERATOR(pg_catalog.=) 'ok' OR (d.kind OPERATOR(pg_catalog.=) 'dbt'"
 				"        AND s.status OPERATOR(pg_catalog.=) ANY ('{pending,error}')))"

@@ -156,6 +156,19 @@ qname(Oid relid)
 									  get_rel_name(relid));
 }
 
+static Oid
+relation_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
 static void
 add_schema(Switch *sw, const char *schema)
 {
@@ -604,6 +617,13 @@ build_switch(Switch *sw, bool force)
 	{
 		Move	   *m = lfirst(lc);
 
+		/* what dbt built in shadow is its role's: live relations are the owner role's */
+		if (!sw->rollback && OidIsValid(m->in_oid) &&
+			relation_owner(m->in_oid) != bg_owner_role())
+			sw->prepare = lappend(sw->prepare,
+								  psprintf("ALTER %s %s OWNER TO %s",
+										   kind_keyword(get_rel_relkind(m->in_oid)), qname(m->in_oid),
+										   quote_identifier(BG_OWNER_ROLE)));
 		if (m->kind == MOVE_REPLACE && !sw->rollback)
 			carry_over(sw, m);
 		if (OidIsValid(m->out_oid))
