@@ -854,7 +854,7 @@ run_swap(Switch *sw)
 		}
 		if (edata != NULL && edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
 			ReThrowError(edata);
-		if (GetCurrentTimestamp() + backoff_ms * 1000 >= deadline)
+		if (GetCurrentTimestamp() >= deadline)
 			ereport(ERROR,
 					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 					 errmsg("could not %s deployment " INT64_FORMAT ": live relations stayed locked by other sessions for bluegreen.promote_deadline (%d ms); nothing was changed",
@@ -871,8 +871,16 @@ run_swap(Switch *sw)
 		}
 		/* a wait timed out: a long holder; let readers through for a moment */
 		first = waiting;
-		pg_usleep(backoff_ms * 1000L);
-		backoff_ms = Min(backoff_ms * 2, 1000);
+		{
+			/*
+			 * A short pause lets queued readers through; never past the deadline, and
+			 * never longer than a lock timeout, so the next chance is not missed.
+			 */
+			long		left_ms = (long) ((deadline - GetCurrentTimestamp()) / 1000);
+
+			pg_usleep(Max(Min(backoff_ms, left_ms), 0) * 1000L);
+			backoff_ms = Min(backoff_ms * 2, Max(bg_lock_timeout_ms, 10));
+		}
 	}
 }
 
