@@ -1164,7 +1164,7 @@ persist_docs(BgNode *n, const char *target, const char *kind_word)
 	if (n->persist_column_docs && n->columns_json)
 	{
 		json_object *columns = json_tokener_parse(n->columns_json);
-		List	   *volatile comments = NIL;
+		List	   *comments = NIL;
 		ListCell   *lc;
 
 		if (columns && json_object_is_type(columns, json_type_object))
@@ -1181,28 +1181,13 @@ persist_docs(BgNode *n, const char *target, const char *kind_word)
 		}
 		if (columns)
 			json_object_put(columns);
+		/* a documented column the code does not produce is skipped */
 		foreach(lc, comments)
 		{
-			MemoryContext cxt = CurrentMemoryContext;
-			ResourceOwner owner = CurrentResourceOwner;
+			ErrorData  *e = bg_spi_exec_subxact(lfirst(lc), SPI_OK_UTILITY);
 
-			/* a documented column the code does not produce is skipped */
-			BeginInternalSubTransaction(NULL);
-			MemoryContextSwitchTo(cxt);
-			PG_TRY();
-			{
-				bg_spi_exec(lfirst(lc), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-				ReleaseCurrentSubTransaction();
-			}
-			PG_CATCH();
-			{
-				MemoryContextSwitchTo(cxt);
-				FlushErrorState();
-				RollbackAndReleaseCurrentSubTransaction();
-			}
-			PG_END_TRY();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
+			if (e)
+				FreeErrorData(e);
 		}
 	}
 }

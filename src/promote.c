@@ -1382,31 +1382,12 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 				bg_become_extension_owner(&us);
 				foreach(lc, sw->after)
 				{
-					MemoryContext cxt = CurrentMemoryContext;
-					ResourceOwner owner = CurrentResourceOwner;
+					ErrorData  *e = bg_spi_exec_subxact(lfirst(lc), SPI_OK_UTILITY);
 
-					BeginInternalSubTransaction(NULL);
-					MemoryContextSwitchTo(cxt);
-					PG_TRY();
-					{
-						bg_spi_exec(lfirst(lc), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-						ReleaseCurrentSubTransaction();
-					}
-					PG_CATCH();
-					{
-						ErrorData  *e;
-
-						MemoryContextSwitchTo(cxt);
-						e = CopyErrorData();
-						FlushErrorState();
-						RollbackAndReleaseCurrentSubTransaction();
+					if (e)
 						ereport(WARNING,
 								(errmsg("%s: %s", (char *) lfirst(lc), e->message),
 								 errdetail("The constraint stays NOT VALID; the switch itself is done.")));
-					}
-					PG_END_TRY();
-					MemoryContextSwitchTo(cxt);
-					CurrentResourceOwner = owner;
 				}
 				bg_restore_user(&us);
 			}
@@ -1457,31 +1438,11 @@ bg_rollback(PG_FUNCTION_ARGS)
 static char *
 try_drop(const char *sql)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *volatile failure = NULL;
+	ErrorData  *e = bg_spi_exec_subxact(sql, SPI_OK_UTILITY);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		bg_spi_exec(sql, SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *e;
-
-		MemoryContextSwitchTo(cxt);
-		e = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		failure = e->detail ? psprintf("%s (%s)", e->message, e->detail) : e->message;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
-	return failure;
+	if (e == NULL)
+		return NULL;
+	return e->detail ? psprintf("%s (%s)", e->message, e->detail) : e->message;
 }
 
 /*

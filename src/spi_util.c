@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -17,6 +18,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 
 #include "bluegreen.h"
@@ -65,6 +67,39 @@ bg_spi_exec(const char *sql, int expected, int nargs, Oid *argtypes, Datum *valu
 	if (rc != expected)
 		elog(ERROR, "SPI returned %s where %s was expected, for: %s",
 			 SPI_result_code_string(rc), SPI_result_code_string(expected), sql);
+}
+
+/*
+ * bg_spi_exec in a subtransaction of its own: NULL when the statement ran, or its error
+ * (copied) when it failed and was rolled back. For the statements that may fail without
+ * failing their caller: a comment on a column the code does not produce, a drop that
+ * something else still needs, a VALIDATE after the switch.
+ */
+ErrorData *
+bg_spi_exec_subxact(const char *sql, int expected)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		bg_spi_exec(sql, expected, 0, NULL, NULL, NULL);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return edata;
 }
 
 /* A text[] Datum of n C strings; NULL items become SQL NULLs. */
