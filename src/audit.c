@@ -168,6 +168,74 @@ json_string(StringInfo buf, const char *s)
 	escape_json(buf, s);
 }
 
+/* ------------------------------------------------------------------------
+ * What depends on a relation, from outside it: read here for the compatibility
+ * report and by promote (promote.c) to re-point it, with the same queries.
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Views and materialized views that read relid: (oid, relkind, attnums read as
+ * integer[] (0: the whole row), reloptions as text).
+ */
+SPITupleTable *
+bg_dependent_views(Oid relid, uint64 *n)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	Oid			type = OIDOID;
+
+	bg_spi_exec("SELECT r.ev_class, c.relkind,"
+				"       pg_catalog.array_agg(DISTINCT d.refobjsubid::integer),"
+				"       pg_catalog.array_to_string(c.reloptions, ', ')"
+				"  FROM pg_catalog.pg_depend AS d"
+				"  JOIN pg_catalog.pg_rewrite AS r ON r.oid OPERATOR(pg_catalog.=) d.objid"
+				"  JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) r.ev_class"
+				" WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+				"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+				"   AND d.refobjid OPERATOR(pg_catalog.=) $1"
+				"   AND r.ev_class OPERATOR(pg_catalog.<>) $1"
+				" GROUP BY r.ev_class, c.relkind, c.reloptions ORDER BY r.ev_class",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	*n = SPI_processed;
+	return SPI_tuptable;
+}
+
+/*
+ * Foreign keys of other tables that reference relid: (table, name, referenced attnums
+ * as integer[], definition, constraint oid).
+ */
+SPITupleTable *
+bg_dependent_foreign_keys(Oid relid, uint64 *n)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	Oid			type = OIDOID;
+
+	bg_spi_exec("SELECT c.conrelid, c.conname::text, c.confkey::integer[],"
+				"       pg_catalog.pg_get_constraintdef(c.oid), c.oid"
+				"  FROM pg_catalog.pg_constraint AS c"
+				" WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
+				"   AND c.confrelid OPERATOR(pg_catalog.=) $1"
+				"   AND c.conrelid OPERATOR(pg_catalog.<>) $1 ORDER BY c.conrelid, c.conname",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	*n = SPI_processed;
+	return SPI_tuptable;
+}
+
+/* Publications that list relid: (name). */
+SPITupleTable *
+bg_dependent_publications(Oid relid, uint64 *n)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	Oid			type = OIDOID;
+
+	bg_spi_exec("SELECT p.pubname::text FROM pg_catalog.pg_publication_rel AS r"
+				"  JOIN pg_catalog.pg_publication AS p ON p.oid OPERATOR(pg_catalog.=) r.prpubid"
+				" WHERE r.prrelid OPERATOR(pg_catalog.=) $1 ORDER BY 1",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	*n = SPI_processed;
+	return SPI_tuptable;
+}
+
 /*
  * The dependents of live relation "live" outside the set being replaced, each judged
  * against "shadow_attrs" (NIL with shadow_kind 0: the relation is dropped). Appends
@@ -178,8 +246,6 @@ report_dependents(StringInfo buf, Oid live, List *live_attrs, List *changed_colu
 				  List *shadow_attrs, char shadow_kind, Oid shadow, Oid *managed, int n_managed,
 				  bool *breaking, StringInfo summary)
 {
-	Datum		arg = ObjectIdGetDatum(live);
-	Oid			argtype = OIDOID;
 	bool		first = true;
 	uint64		n;
 	SPITupleTable *tt;
@@ -187,19 +253,7 @@ report_dependents(StringInfo buf, Oid live, List *live_attrs, List *changed_colu
 	appendStringInfoString(buf, "[");
 
 	/* views and materialized views, with the columns each reads */
-	bg_spi_exec("SELECT r.ev_class, c.relkind,"
-				"       pg_catalog.array_agg(DISTINCT d.refobjsubid::integer)"
-				"  FROM pg_catalog.pg_depend AS d"
-				"  JOIN pg_catalog.pg_rewrite AS r ON r.oid OPERATOR(pg_catalog.=) d.objid"
-				"  JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) r.ev_class"
-				" WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
-				"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-				"   AND d.refobjid OPERATOR(pg_catalog.=) $1"
-				"   AND r.ev_class OPERATOR(pg_catalog.<>) $1"
-				" GROUP BY r.ev_class, c.relkind ORDER BY r.ev_class",
-				SPI_OK_SELECT, 1, &argtype, &arg, NULL);
-	n = SPI_processed;
-	tt = SPI_tuptable;
+	tt = bg_dependent_views(live, &n);
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -246,14 +300,7 @@ report_dependents(StringInfo buf, Oid live, List *live_attrs, List *changed_colu
 	}
 
 	/* foreign keys that reference it */
-	bg_spi_exec("SELECT c.conrelid, c.conname::text, c.confkey::integer[]"
-				"  FROM pg_catalog.pg_constraint AS c"
-				" WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
-				"   AND c.confrelid OPERATOR(pg_catalog.=) $1"
-				"   AND c.conrelid OPERATOR(pg_catalog.<>) $1 ORDER BY c.conrelid, c.conname",
-				SPI_OK_SELECT, 1, &argtype, &arg, NULL);
-	n = SPI_processed;
-	tt = SPI_tuptable;
+	tt = bg_dependent_foreign_keys(live, &n);
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -329,12 +376,7 @@ report_dependents(StringInfo buf, Oid live, List *live_attrs, List *changed_colu
 	}
 
 	/* publications that list it */
-	bg_spi_exec("SELECT p.pubname::text FROM pg_catalog.pg_publication_rel AS r"
-				"  JOIN pg_catalog.pg_publication AS p ON p.oid OPERATOR(pg_catalog.=) r.prpubid"
-				" WHERE r.prrelid OPERATOR(pg_catalog.=) $1 ORDER BY 1",
-				SPI_OK_SELECT, 1, &argtype, &arg, NULL);
-	n = SPI_processed;
-	tt = SPI_tuptable;
+	tt = bg_dependent_publications(live, &n);
 	for (uint64 i = 0; i < n; i++)
 	{
 		char	   *pub = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);

@@ -5,6 +5,7 @@
 #ifndef BLUEGREEN_BUILD_H
 #define BLUEGREEN_BUILD_H
 
+#include "executor/spi.h"
 #include "nodes/pg_list.h"
 #include "utils/hsearch.h"
 
@@ -83,6 +84,9 @@ extern int64 bg_copy_live_incremental(BgBuildContext *ctx, BgNode *n, bool live_
 									  const char *shadow_schema);
 
 /* audit.c */
+extern SPITupleTable *bg_dependent_views(Oid relid, uint64 *n);
+extern SPITupleTable *bg_dependent_foreign_keys(Oid relid, uint64 *n);
+extern SPITupleTable *bg_dependent_publications(Oid relid, uint64 *n);
 extern void bg_run_test(BgBuildContext *ctx, BgNode *test, BgTestResult *res);
 extern char *bg_compare_relations(Oid live, Oid shadow, Oid *managed, int n_managed,
 								  bool *breaking, char **summary);

@@ -470,30 +470,17 @@ foreign_key_backed(Oid conoid, Oid in)
 static void
 repoint_dependents(Switch *sw, Move *m, List *switched, List **refused)
 {
-	Datum		arg = ObjectIdGetDatum(m->out_oid);
-	Oid			type = OIDOID;
 	uint64		n;
 	SPITupleTable *tt;
 
 	/* definitions are read below, only for the views that are re-pointed */
-	bg_spi_exec("SELECT DISTINCT r.ev_class, c.relkind,"
-				"  pg_catalog.array_to_string(c.reloptions, ', ')"
-				"  FROM pg_catalog.pg_depend AS d"
-				"  JOIN pg_catalog.pg_rewrite AS r ON r.oid OPERATOR(pg_catalog.=) d.objid"
-				"  JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) r.ev_class"
-				" WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
-				"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-				"   AND d.refobjid OPERATOR(pg_catalog.=) $1 AND r.ev_class OPERATOR(pg_catalog.<>) $1"
-				" ORDER BY r.ev_class",
-				SPI_OK_SELECT, 1, &type, &arg, NULL);
-	n = SPI_processed;
-	tt = SPI_tuptable;
+	tt = bg_dependent_views(m->out_oid, &n);
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
 		Oid			dep = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
 		char		kind = DatumGetChar(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
-		char	   *options = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+		char	   *options = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
 		char	   *def;
 		List	   *why;
 
@@ -529,20 +516,14 @@ repoint_dependents(Switch *sw, Move *m, List *switched, List **refused)
 									options && options[0] ? ")" : "", def));
 	}
 
-	bg_spi_exec("SELECT c.conrelid, c.conname::text, pg_catalog.pg_get_constraintdef(c.oid), c.oid"
-				"  FROM pg_catalog.pg_constraint AS c"
-				" WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.confrelid OPERATOR(pg_catalog.=) $1"
-				"   AND c.conrelid OPERATOR(pg_catalog.<>) $1 ORDER BY c.conrelid, c.conname",
-				SPI_OK_SELECT, 1, &type, &arg, NULL);
-	n = SPI_processed;
-	tt = SPI_tuptable;
+	tt = bg_dependent_foreign_keys(m->out_oid, &n);
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
 		Oid			dep = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
 		char	   *conname = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
-		char	   *def = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
-		Oid			conoid = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull));
+		char	   *def = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
+		Oid			conoid = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull));
 
 		if (oid_in(switched, dep))
 			continue;
@@ -569,12 +550,7 @@ repoint_dependents(Switch *sw, Move *m, List *switched, List **refused)
 												qname(dep), quote_identifier(conname)));
 	}
 
-	bg_spi_exec("SELECT p.pubname::text FROM pg_catalog.pg_publication_rel AS r"
-				"  JOIN pg_catalog.pg_publication AS p ON p.oid OPERATOR(pg_catalog.=) r.prpubid"
-				" WHERE r.prrelid OPERATOR(pg_catalog.=) $1 ORDER BY 1",
-				SPI_OK_SELECT, 1, &type, &arg, NULL);
-	n = SPI_processed;
-	tt = SPI_tuptable;
+	tt = bg_dependent_publications(m->out_oid, &n);
 	for (uint64 i = 0; i < n; i++)
 	{
 		const char *pub = quote_identifier(SPI_getvalue(tt->vals[i], tt->tupdesc, 1));
