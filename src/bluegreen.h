@@ -195,7 +195,8 @@ extern char *bg_previous_schema_name(const char *live_schema, int64 deployment_i
 /* spi_util.c */
 extern void bg_spi_exec(const char *sql, int expected, int nargs, Oid *argtypes,
 						Datum *values, const char *nulls);
-extern ErrorData *bg_spi_exec_subxact(const char *sql, int expected);
+extern ErrorData *bg_in_subxact(void (*fn) (void *arg), void *arg);
+extern ErrorData *bg_spi_exec_subxact(const char *sql);
 extern Datum bg_text_array(char **items, int n);
 extern char *bg_qualified_name(const char *schema, const char *name);
 extern Oid	bg_namespace_owner(Oid nsp);

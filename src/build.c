@@ -1184,7 +1184,7 @@ persist_docs(BgNode *n, const char *target, const char *kind_word)
 		/* a documented column the code does not produce is skipped */
 		foreach(lc, comments)
 		{
-			ErrorData  *e = bg_spi_exec_subxact(lfirst(lc), SPI_OK_UTILITY);
+			ErrorData  *e = bg_spi_exec_subxact(lfirst(lc));
 
 			if (e)
 				FreeErrorData(e);

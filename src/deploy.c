@@ -782,15 +782,56 @@ step_error_context(void *arg)
 				   bg_qualified_name(s->shadow_schema, s->node->alias));
 }
 
+typedef struct StepCall
+{
+	Deployment *d;
+	Step	   *s;
+} StepCall;
+
+/* The step itself, as the owner role: run_step calls it in a subtransaction. */
+static void
+step_body(void *arg)
+{
+	Deployment *d = ((StepCall *) arg)->d;
+	Step	   *s = ((StepCall *) arg)->s;
+	BgUserSwitch sw;
+
+	bg_become_owner_role(&sw);
+	if (s->kind == STEP_BUILD && d->external)
+		s->rows = bg_copy_live_incremental(&d->ctx, s->node, s->live_exists, s->shadow_schema);
+	else if (s->kind == STEP_BUILD)
+	{
+		BgBuildResult res;
+
+		bg_build_model(&d->ctx, s->node, s->live_exists, s->shadow_schema, s->number, &res);
+		s->rows = res.rows;
+		s->relkind = res.relkind;
+		s->message = strncmp(res.how, "incremental (in full)", 21) != 0 &&
+			strncmp(res.how, "incremental", 11) == 0 ?
+			psprintf("%s: %s row%s from live, %s from the increment", res.how,
+					 thousands(res.carried_rows), res.carried_rows == 1 ? "" : "s",
+					 thousands(res.rows)) : pstrdup(res.how);
+	}
+	else
+	{
+		BgTestResult res;
+
+		bg_run_test(&d->ctx, s->node, &res);
+		s->failures = res.failures;
+		s->status = res.status;
+		s->severity = res.severity;
+	}
+	bg_restore_user(&sw);
+}
+
 /* Returns NULL on success, or the error (copied) on failure. */
 static ErrorData *
 run_step(Deployment *d, Step *s)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *volatile edata = NULL;
+	ErrorData  *edata;
 	ErrorContextCallback callback;
 	StepContextArg arg = {s};
+	StepCall	call = {d, s};
 	int			guc_level;
 
 	/*
@@ -805,50 +846,7 @@ run_step(Deployment *d, Step *s)
 	callback.previous = error_context_stack;
 	error_context_stack = &callback;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		BgUserSwitch sw;
-
-		bg_become_owner_role(&sw);
-		if (s->kind == STEP_BUILD && d->external)
-			s->rows = bg_copy_live_incremental(&d->ctx, s->node, s->live_exists, s->shadow_schema);
-		else if (s->kind == STEP_BUILD)
-		{
-			BgBuildResult res;
-
-			bg_build_model(&d->ctx, s->node, s->live_exists, s->shadow_schema, s->number, &res);
-			s->rows = res.rows;
-			s->relkind = res.relkind;
-			s->message = strncmp(res.how, "incremental (in full)", 21) != 0 &&
-				strncmp(res.how, "incremental", 11) == 0 ?
-				psprintf("%s: %s row%s from live, %s from the increment", res.how,
-						 thousands(res.carried_rows), res.carried_rows == 1 ? "" : "s",
-						 thousands(res.rows)) : pstrdup(res.how);
-		}
-		else
-		{
-			BgTestResult res;
-
-			bg_run_test(&d->ctx, s->node, &res);
-			s->failures = res.failures;
-			s->status = res.status;
-			s->severity = res.severity;
-		}
-		bg_restore_user(&sw);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
+	edata = bg_in_subxact(step_body, &call);
 	if (edata)
 	{
 		/* the step names the node: "model model.x.y: " need not open its message too */

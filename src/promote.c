@@ -1127,6 +1127,48 @@ print_statements(Switch *sw)
 	}
 }
 
+typedef struct PlanCall
+{
+	Switch	   *sw;
+	bool		rollback;
+	bool		force;
+	int64		deployment_id;
+} PlanCall;
+
+/* plan_switch's work, in its subtransaction */
+static void
+plan_body(void *arg)
+{
+	PlanCall   *call = (PlanCall *) arg;
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("lock_timeout", psprintf("%dms", bg_promote_deadline_ms),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	if (!call->rollback)
+	{
+		List	   *breaking = breaking_now(call->sw);
+
+		if (breaking != NIL && !call->force)
+		{
+			StringInfoData detail;
+			ListCell   *lc;
+
+			initStringInfo(&detail);
+			foreach(lc, breaking)
+				appendStringInfo(&detail, "\n  %s", (char *) lfirst(lc));
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot promote deployment " INT64_FORMAT ": %d breaking change%s",
+							call->deployment_id, list_length(breaking),
+							list_length(breaking) == 1 ? "" : "s"),
+					 errdetail_internal("%s", detail.data + 1),
+					 errhint("CALL bg.promote(force => true) to promote it anyway, or CALL bg.abandon().")));
+		}
+	}
+	build_switch(call->sw, call->force);
+	AtEOXact_GUC(true, level);
+}
+
 /*
  * What the switch will do, read from the catalogs and the relations themselves (their
  * columns, for the breaking check). Reading a relation waits for a session that holds it
@@ -1136,52 +1178,9 @@ print_statements(Switch *sw)
 static void
 plan_switch(Switch *sw, bool rollback, bool force, int64 deployment_id)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *volatile e = NULL;
-	int			level;
+	PlanCall	call = {sw, rollback, force, deployment_id};
+	ErrorData  *e = bg_in_subxact(plan_body, &call);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	level = NewGUCNestLevel();
-	(void) set_config_option("lock_timeout", psprintf("%dms", bg_promote_deadline_ms),
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	PG_TRY();
-	{
-		if (!rollback)
-		{
-			List	   *breaking = breaking_now(sw);
-
-			if (breaking != NIL && !force)
-			{
-				StringInfoData detail;
-				ListCell   *lc;
-
-				initStringInfo(&detail);
-				foreach(lc, breaking)
-					appendStringInfo(&detail, "\n  %s", (char *) lfirst(lc));
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("cannot promote deployment " INT64_FORMAT ": %d breaking change%s",
-								deployment_id, list_length(breaking), list_length(breaking) == 1 ? "" : "s"),
-						 errdetail_internal("%s", detail.data + 1),
-						 errhint("CALL bg.promote(force => true) to promote it anyway, or CALL bg.abandon().")));
-			}
-		}
-		build_switch(sw, force);
-		AtEOXact_GUC(true, level);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		e = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
 	if (e == NULL)
 		return;
 	if (e->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
@@ -1358,7 +1357,7 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 				bg_become_extension_owner(&us);
 				foreach(lc, sw->after)
 				{
-					ErrorData  *e = bg_spi_exec_subxact(lfirst(lc), SPI_OK_UTILITY);
+					ErrorData  *e = bg_spi_exec_subxact(lfirst(lc));
 
 					if (e)
 						ereport(WARNING,
@@ -1414,7 +1413,7 @@ bg_rollback(PG_FUNCTION_ARGS)
 static char *
 try_drop(const char *sql)
 {
-	ErrorData  *e = bg_spi_exec_subxact(sql, SPI_OK_UTILITY);
+	ErrorData  *e = bg_spi_exec_subxact(sql);
 
 	if (e == NULL)
 		return NULL;

@@ -70,13 +70,11 @@ bg_spi_exec(const char *sql, int expected, int nargs, Oid *argtypes, Datum *valu
 }
 
 /*
- * bg_spi_exec in a subtransaction of its own: NULL when the statement ran, or its error
- * (copied) when it failed and was rolled back. For the statements that may fail without
- * failing their caller: a comment on a column the code does not produce, a drop that
- * something else still needs, a VALIDATE after the switch.
+ * Run fn(arg) in a subtransaction of its own: NULL when it ran, or its error (copied)
+ * when it failed and the subtransaction was rolled back, undoing what it did.
  */
 ErrorData *
-bg_spi_exec_subxact(const char *sql, int expected)
+bg_in_subxact(void (*fn) (void *arg), void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -86,7 +84,7 @@ bg_spi_exec_subxact(const char *sql, int expected)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		bg_spi_exec(sql, expected, 0, NULL, NULL, NULL);
+		fn(arg);
 		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
@@ -100,6 +98,23 @@ bg_spi_exec_subxact(const char *sql, int expected)
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
 	return edata;
+}
+
+static void
+exec_utility(void *sql)
+{
+	bg_spi_exec((const char *) sql, SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+}
+
+/*
+ * A utility statement that may fail without failing its caller (a comment on a column
+ * the code does not produce, a drop that something else still needs, a VALIDATE after
+ * the switch): NULL when it ran, or its error.
+ */
+ErrorData *
+bg_spi_exec_subxact(const char *sql)
+{
+	return bg_in_subxact(exec_utility, (void *) sql);
 }
 
 /* A text[] Datum of n C strings; NULL items become SQL NULLs. */
