@@ -15,7 +15,9 @@ OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # The install script is assembled from one file per concern, in name order.
 SQL_PARTS    = $(sort $(wildcard src/sql/*.sql))
 DATA_built   = $(EXTENSION)--$(EXTVERSION).sql
-DATA         = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*--*.sql))
+# upgrade/: the frozen install scripts of earlier releases and the scripts from each
+# release to the next (README "Releases").
+DATA         = $(wildcard upgrade/$(EXTENSION)--*.sql)
 
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=.

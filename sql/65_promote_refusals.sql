@@ -410,6 +410,55 @@ CALL bg.rollback() \gset
 RESET ROLE;
 SELECT * FROM history;
 
+--
+-- One rule for what can back a foreign key
+--
+-- The compatibility report and promote ask one question (src/catalog.c) of the new
+-- table that reporting.returns must reference: does a unique index, not partial, not
+-- on expressions and not deferrable, have exactly the referenced columns as its key?
+-- INCLUDE columns are not key columns: an index on (order_id) INCLUDE (amount) backs
+-- it. The report says compatible, and promote re-points the foreign key.
+SELECT manifest(model('orders', 'select id as order_id, customer_id, amount from raw.orders where amount > 0',
+                      depends_on => '{source.shop.raw.orders}',
+                      config => '{"post-hook": ["create unique index on {{ this }} (order_id) include (amount)"]}')
+                || positive() || customers()) AS manifest \gset
+SET ROLE regress_bg_refusals_ci;
+CALL bg.deploy(:'manifest');
+RESET ROLE;
+SELECT relation, breaking, compatibility -> 'dependents' AS dependents
+  FROM bg.deployment_steps
+ WHERE deployment_id = (SELECT max(deployment_id) FROM bg.deployments) AND action = 'build'
+ ORDER BY step;
+SET ROLE regress_bg_refusals_ci;
+CALL bg.promote() \gset
+RESET ROLE;
+SELECT confrelid::regclass AS returns_references,
+       confrelid = 'analytics.orders'::regclass AS references_live_orders
+  FROM pg_constraint WHERE conrelid = 'reporting.returns'::regclass AND contype = 'f';
+
+-- A deferrable unique constraint cannot back a foreign key (ADD FOREIGN KEY refuses
+-- one): the report calls it breaking, and promote refuses without force, changing
+-- nothing.
+SELECT manifest(model('orders', 'select id as order_id, customer_id, amount from raw.orders where amount > 0',
+                      depends_on => '{source.shop.raw.orders}',
+                      config => '{"post-hook": ["alter table {{ this }} add unique (order_id) deferrable"]}')
+                || positive() || customers()) AS manifest \gset
+SET ROLE regress_bg_refusals_ci;
+CALL bg.deploy(:'manifest');
+RESET ROLE;
+SELECT relation, breaking, compatibility -> 'dependents' AS dependents
+  FROM bg.deployment_steps
+ WHERE deployment_id = (SELECT max(deployment_id) FROM bg.deployments) AND action = 'build'
+ ORDER BY step;
+SELECT save();
+SET ROLE regress_bg_refusals_ci;
+CALL bg.promote();
+RESET ROLE;
+SELECT * FROM changed();
+SET ROLE regress_bg_refusals_ci;
+CALL bg.abandon();
+RESET ROLE;
+
 \c :regress_database
 DROP DATABASE regress_bg_refusals;
 DROP ROLE regress_bg_refusals_ci, regress_bg_refusals_stranger;

@@ -13,8 +13,9 @@
  * The comparison reads the catalogs as the extension owner. A change breaks a live
  * object outside the project when that object reads a column that is dropped or retyped
  * (views and materialized views, through pg_depend's column-level entries), when a
- * foreign key's referenced columns lose their unique index or change, or when a
- * published table becomes something a publication cannot hold.
+ * foreign key's referenced columns change or the new table cannot back it (catalog.c,
+ * the same rule promote applies), or when a published table becomes something a
+ * publication cannot hold.
  */
 #include "postgres.h"
 
@@ -28,27 +29,24 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
-#include "bluegreen.h"
-#include "build.h"
+#include "audit.h"
+#include "catalog.h"
+#include "config.h"
 #include "redirect.h"
+#include "spi.h"
 
 void
 bg_run_test(BgBuildContext *ctx, BgNode *test, BgTestResult *res)
 {
 	char	   *what = bg_node_label(test);
-	BgModelConfig *c = bg_model_config(test);
+	BgModelConfig *c = bg_node_config(test);
 	char	   *code;
 	char	   *sql;
 	bool		isnull;
 	Datum		v;
 
 	memset(res, 0, sizeof(*res));
-	if (test->compiled_code == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s has no compiled code", what),
-				 errhint("Give bluegreen the manifest of dbt compile (or dbt build), not of dbt parse.")));
-	code = bg_redirect_select(what, test->compiled_code, ctx->redirects, ctx->database, NULL);
+	code = bg_redirect_select(what, bg_node_code(test), ctx->redirects, ctx->database, NULL);
 	sql = psprintf("SELECT (%s)::bigint AS failures,\n"
 				   "       (%s) %s AS should_warn,\n"
 				   "       (%s) %s AS should_error\n"
@@ -80,79 +78,6 @@ bg_run_test(BgBuildContext *ctx, BgNode *test, BgTestResult *res)
  * Compatibility
  * ------------------------------------------------------------------------
  */
-typedef struct Attr
-{
-	int			attnum;
-	char	   *name;
-	Oid			type;
-	int32		typmod;
-} Attr;
-
-static List *
-attrs_of(Oid relid)
-{
-	Relation	rel = relation_open(relid, AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	List	   *out = NIL;
-
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-		Attr	   *a;
-
-		if (att->attisdropped)
-			continue;
-		a = palloc(sizeof(Attr));
-		a->attnum = att->attnum;
-		a->name = pstrdup(NameStr(att->attname));
-		a->type = att->atttypid;
-		a->typmod = att->atttypmod;
-		out = lappend(out, a);
-	}
-	relation_close(rel, AccessShareLock);
-	return out;
-}
-
-static Attr *
-attr_named(List *attrs, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, attrs)
-		if (strcmp(((Attr *) lfirst(lc))->name, name) == 0)
-			return lfirst(lc);
-	return NULL;
-}
-
-static Attr *
-attr_numbered(List *attrs, int attnum)
-{
-	ListCell   *lc;
-
-	foreach(lc, attrs)
-		if (((Attr *) lfirst(lc))->attnum == attnum)
-			return lfirst(lc);
-	return NULL;
-}
-
-static const char *
-relkind_name(char relkind)
-{
-	switch (relkind)
-	{
-		case RELKIND_RELATION:
-		case RELKIND_PARTITIONED_TABLE:
-			return "table";
-		case RELKIND_VIEW:
-			return "view";
-		case RELKIND_MATVIEW:
-			return "materialized view";
-		case RELKIND_FOREIGN_TABLE:
-			return "foreign table";
-	}
-	return "relation";
-}
-
 static bool
 is_managed(Oid relid, Oid *managed, int n_managed)
 {
@@ -166,74 +91,6 @@ static void
 json_string(StringInfo buf, const char *s)
 {
 	escape_json(buf, s);
-}
-
-/* ------------------------------------------------------------------------
- * What depends on a relation, from outside it: read here for the compatibility
- * report and by promote (promote.c) to re-point it, with the same queries.
- * ------------------------------------------------------------------------
- */
-
-/*
- * Views and materialized views that read relid: (oid, relkind, attnums read as
- * integer[] (0: the whole row), reloptions as text).
- */
-SPITupleTable *
-bg_dependent_views(Oid relid, uint64 *n)
-{
-	Datum		arg = ObjectIdGetDatum(relid);
-	Oid			type = OIDOID;
-
-	bg_spi_exec("SELECT r.ev_class, c.relkind,"
-				"       pg_catalog.array_agg(DISTINCT d.refobjsubid::integer),"
-				"       pg_catalog.array_to_string(c.reloptions, ', ')"
-				"  FROM pg_catalog.pg_depend AS d"
-				"  JOIN pg_catalog.pg_rewrite AS r ON r.oid OPERATOR(pg_catalog.=) d.objid"
-				"  JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) r.ev_class"
-				" WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
-				"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-				"   AND d.refobjid OPERATOR(pg_catalog.=) $1"
-				"   AND r.ev_class OPERATOR(pg_catalog.<>) $1"
-				" GROUP BY r.ev_class, c.relkind, c.reloptions ORDER BY r.ev_class",
-				SPI_OK_SELECT, 1, &type, &arg, NULL);
-	*n = SPI_processed;
-	return SPI_tuptable;
-}
-
-/*
- * Foreign keys of other tables that reference relid: (table, name, referenced attnums
- * as integer[], definition, constraint oid).
- */
-SPITupleTable *
-bg_dependent_foreign_keys(Oid relid, uint64 *n)
-{
-	Datum		arg = ObjectIdGetDatum(relid);
-	Oid			type = OIDOID;
-
-	bg_spi_exec("SELECT c.conrelid, c.conname::text, c.confkey::integer[],"
-				"       pg_catalog.pg_get_constraintdef(c.oid), c.oid"
-				"  FROM pg_catalog.pg_constraint AS c"
-				" WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
-				"   AND c.confrelid OPERATOR(pg_catalog.=) $1"
-				"   AND c.conrelid OPERATOR(pg_catalog.<>) $1 ORDER BY c.conrelid, c.conname",
-				SPI_OK_SELECT, 1, &type, &arg, NULL);
-	*n = SPI_processed;
-	return SPI_tuptable;
-}
-
-/* Publications that list relid: (name). */
-SPITupleTable *
-bg_dependent_publications(Oid relid, uint64 *n)
-{
-	Datum		arg = ObjectIdGetDatum(relid);
-	Oid			type = OIDOID;
-
-	bg_spi_exec("SELECT p.pubname::text FROM pg_catalog.pg_publication_rel AS r"
-				"  JOIN pg_catalog.pg_publication AS p ON p.oid OPERATOR(pg_catalog.=) r.prpubid"
-				" WHERE r.prrelid OPERATOR(pg_catalog.=) $1 ORDER BY 1",
-				SPI_OK_SELECT, 1, &type, &arg, NULL);
-	*n = SPI_processed;
-	return SPI_tuptable;
 }
 
 /*
@@ -276,23 +133,23 @@ report_dependents(StringInfo buf, Oid live, List *live_attrs, List *changed_colu
 		else
 			for (int k = 0; k < nelems; k++)
 			{
-				Attr	   *a = attr_numbered(live_attrs, DatumGetInt32(elems[k]));
+				BgColumn   *a = bg_column_numbered(live_attrs, DatumGetInt32(elems[k]));
 
 				if (a && list_member_ptr(changed_columns, a))
 					appendStringInfo(&why, "%sreads column %s, which is %s", why.len ? "; " : "",
 									 quote_identifier(a->name),
-									 attr_named(shadow_attrs, a->name) ? "retyped" : "dropped");
+									 bg_column_named(shadow_attrs, a->name) ? "retyped" : "dropped");
 			}
 		appendStringInfo(buf, "%s{\"object\":", first ? "" : ",");
 		json_string(buf, name);
-		appendStringInfo(buf, ",\"kind\":\"%s\",\"breaks\":%s", relkind_name(kind),
+		appendStringInfo(buf, ",\"kind\":\"%s\",\"breaks\":%s", bg_relkind_name(kind),
 						 why.len ? "true" : "false");
 		if (why.len)
 		{
 			appendStringInfoString(buf, ",\"why\":");
 			json_string(buf, why.data);
 			*breaking = true;
-			appendStringInfo(summary, "%s%s %s %s", summary->len ? "; " : "", relkind_name(kind),
+			appendStringInfo(summary, "%s%s %s %s", summary->len ? "; " : "", bg_relkind_name(kind),
 							 name, why.data);
 		}
 		appendStringInfoChar(buf, '}');
@@ -306,6 +163,7 @@ report_dependents(StringInfo buf, Oid live, List *live_attrs, List *changed_colu
 		bool		isnull;
 		Oid			dep = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
 		char	   *conname = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		Oid			conoid = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull));
 		ArrayType  *cols = DatumGetArrayTypeP(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
 		Datum	   *elems;
 		int			nelems;
@@ -322,7 +180,7 @@ report_dependents(StringInfo buf, Oid live, List *live_attrs, List *changed_colu
 		if (shadow_kind == 0)
 			appendStringInfoString(&why, "references a table that is dropped");
 		else if (shadow_kind != RELKIND_RELATION)
-			appendStringInfo(&why, "references a table that becomes a %s", relkind_name(shadow_kind));
+			appendStringInfo(&why, "references a table that becomes a %s", bg_relkind_name(shadow_kind));
 		else
 		{
 			StringInfoData key;
@@ -330,36 +188,18 @@ report_dependents(StringInfo buf, Oid live, List *live_attrs, List *changed_colu
 			initStringInfo(&key);
 			for (int k = 0; k < nelems; k++)
 			{
-				Attr	   *a = attr_numbered(live_attrs, DatumGetInt32(elems[k]));
+				BgColumn   *a = bg_column_numbered(live_attrs, DatumGetInt32(elems[k]));
 
 				if (a && list_member_ptr(changed_columns, a))
 					appendStringInfo(&why, "%sreferences column %s, which is %s",
 									 why.len ? "; " : "", quote_identifier(a->name),
-									 attr_named(shadow_attrs, a->name) ? "retyped" : "dropped");
+									 bg_column_named(shadow_attrs, a->name) ? "retyped" : "dropped");
 				if (a)
 					appendStringInfo(&key, "%s%s", key.len ? "," : "", a->name);
 			}
-			if (why.len == 0)
-			{
-				/* the new table needs a unique index on exactly those columns */
-				Datum		args[2] = {ObjectIdGetDatum(shadow), CStringGetTextDatum(key.data)};
-				Oid			types[2] = {OIDOID, TEXTOID};
-
-				bg_spi_exec("SELECT 1 FROM pg_catalog.pg_index AS i"
-							" WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisunique"
-							"   AND i.indpred IS NULL AND i.indexprs IS NULL"
-							"   AND (SELECT pg_catalog.string_agg(a.attname::text, ',' ORDER BY a.attname)"
-							"          FROM pg_catalog.pg_attribute AS a"
-							"         WHERE a.attrelid OPERATOR(pg_catalog.=) $1"
-							"           AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::integer[]))"
-							"       OPERATOR(pg_catalog.=)"
-							"       (SELECT pg_catalog.string_agg(k, ',' ORDER BY k)"
-							"          FROM pg_catalog.unnest(pg_catalog.string_to_array($2, ',')) AS k)",
-							SPI_OK_SELECT, 2, types, args, NULL);
-				if (SPI_processed == 0)
-					appendStringInfo(&why, "references (%s), which has no unique index in the new table",
-									 key.data);
-			}
+			if (why.len == 0 && !bg_foreign_key_backed(conoid, shadow))
+				appendStringInfo(&why, "references (%s), which no unique index of the new table backs (on exactly those columns, not partial, not deferrable)",
+								 key.data);
 		}
 		appendStringInfo(buf, "%s{\"object\":", first ? "" : ",");
 		json_string(buf, name);
@@ -406,8 +246,8 @@ char *
 bg_compare_relations(Oid live, Oid shadow, Oid *managed, int n_managed, bool *breaking,
 					 char **summary)
 {
-	List	   *live_attrs = attrs_of(live);
-	List	   *shadow_attrs = attrs_of(shadow);
+	List	   *live_attrs = bg_relation_columns(live);
+	List	   *shadow_attrs = bg_relation_columns(shadow);
 	List	   *changed = NIL;
 	char		live_kind = get_rel_relkind(live);
 	char		shadow_kind = get_rel_relkind(shadow);
@@ -431,9 +271,9 @@ bg_compare_relations(Oid live, Oid shadow, Oid *managed, int n_managed, bool *br
 
 	foreach(lc, shadow_attrs)
 	{
-		Attr	   *s = lfirst(lc);
+		BgColumn   *s = lfirst(lc);
 
-		if (attr_named(live_attrs, s->name) == NULL)
+		if (bg_column_named(live_attrs, s->name) == NULL)
 		{
 			if (added.len)
 				appendStringInfoChar(&added, ',');
@@ -442,8 +282,8 @@ bg_compare_relations(Oid live, Oid shadow, Oid *managed, int n_managed, bool *br
 	}
 	foreach(lc, live_attrs)
 	{
-		Attr	   *l = lfirst(lc);
-		Attr	   *s = attr_named(shadow_attrs, l->name);
+		BgColumn   *l = lfirst(lc);
+		BgColumn   *s = bg_column_named(shadow_attrs, l->name);
 
 		if (s == NULL)
 		{
@@ -472,12 +312,12 @@ bg_compare_relations(Oid live, Oid shadow, Oid *managed, int n_managed, bool *br
 	}
 	appendStringInfo(&buf, "{\"added\":[%s],\"dropped\":[%s],\"retyped\":[%s]",
 					 added.data, dropped.data, retyped.data);
-	if (strcmp(relkind_name(live_kind), relkind_name(shadow_kind)) != 0)
+	if (strcmp(bg_relkind_name(live_kind), bg_relkind_name(shadow_kind)) != 0)
 	{
 		appendStringInfo(&buf, ",\"kind\":{\"from\":\"%s\",\"to\":\"%s\"}",
-						 relkind_name(live_kind), relkind_name(shadow_kind));
-		appendStringInfo(&line, "%s becomes a %s", relkind_name(live_kind),
-						 relkind_name(shadow_kind));
+						 bg_relkind_name(live_kind), bg_relkind_name(shadow_kind));
+		appendStringInfo(&line, "%s becomes a %s", bg_relkind_name(live_kind),
+						 bg_relkind_name(shadow_kind));
 		*breaking = true;
 	}
 	if (dropped.len)
@@ -508,7 +348,7 @@ bg_removed_relation_report(Oid live, Oid *managed, int n_managed, bool *breaking
 {
 	StringInfoData buf;
 	StringInfoData broken;
-	List	   *live_attrs = attrs_of(live);
+	List	   *live_attrs = bg_relation_columns(live);
 
 	initStringInfo(&buf);
 	initStringInfo(&broken);

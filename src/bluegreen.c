@@ -2,22 +2,24 @@
  * bluegreen.c
  *		Module entry: the library's magic block and its settings.
  *
- * bluegreen deploys dbt projects blue/green inside PostgreSQL. The parts live in files
- * of their own: manifest intake (manifest.c, manifest_store.c), selection
- * (selection.c), projects and plans (project.c), privilege switching (privilege.c) and
- * SPI helpers (spi_util.c).
+ * bluegreen deploys dbt projects blue/green inside PostgreSQL. Each stage of the data
+ * path has a file of its own, and each file calls only the files below it; the README's
+ * "Layout" lists them, and test/layout holds the code to that order. Every setting is
+ * defined here, so that no stage owns another's.
  */
 #include "postgres.h"
 
 #include "fmgr.h"
 #include "utils/guc.h"
 
-#include "privilege.h"
+#include "bluegreen.h"
 
 PG_MODULE_MAGIC;
 
 char	   *bg_model_search_path = NULL;
 bool		bg_show_timing = true;
+int			bg_lock_timeout_ms = 100;
+int			bg_promote_deadline_ms = 30000;
 
 void		_PG_init(void);
 

@@ -73,13 +73,11 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-#include "bluegreen.h"
 #include "privilege.h"
+#include "spi.h"
+#include "util.h"
 
 PG_FUNCTION_INFO_V1(bg_transfer_ownership);
-
-/* The owner role the extension creates (src/sql/00_schema.sql). */
-#define OWNER_ROLE "bluegreen"
 
 /* At most this many objects are named in one error or notice. */
 #define MAX_LISTED 50
@@ -372,7 +370,7 @@ xfer_check_caller(Oid caller, const char *nspname, bool schema_moves, Oid nspown
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied to transfer schema \"%s\" to role %s",
-					nspname, OWNER_ROLE),
+					nspname, BG_OWNER_ROLE),
 			 errdetail("Role \"%s\" may not hand over %s; nothing was changed:\n%s",
 					   xfer_role_name(caller), count_objects(denied), detail.data),
 			 errhint("The caller must own each object or have the privileges of its owner. "
@@ -421,10 +419,10 @@ xfer_report_summary(const char *nspname, bool dry_run, bool schema_moves, int n_
 	{
 		if (n_already == 0)
 			appendStringInfo(&msg, "schema \"%s\" already belongs to role %s and holds no other objects",
-							 nspname, OWNER_ROLE);
+							 nspname, BG_OWNER_ROLE);
 		else
 			appendStringInfo(&msg, "schema \"%s\" and its %s already belong to role %s",
-							 nspname, count_objects(n_already), OWNER_ROLE);
+							 nspname, count_objects(n_already), BG_OWNER_ROLE);
 		appendStringInfoString(&msg, "; nothing to do");
 		ereport(NOTICE, (errmsg("%s", msg.data)));
 		return;
@@ -437,7 +435,7 @@ xfer_report_summary(const char *nspname, bool dry_run, bool schema_moves, int n_
 		appendStringInfo(&msg, "schema \"%s\"", nspname);
 	else
 		appendStringInfo(&msg, "%s of schema \"%s\"", count_objects(n_moved), nspname);
-	appendStringInfo(&msg, " to role %s", OWNER_ROLE);
+	appendStringInfo(&msg, " to role %s", BG_OWNER_ROLE);
 	if (!schema_moves && n_already > 0)
 		appendStringInfo(&msg, " (the schema and %s already belonged to it)",
 						 count_objects(n_already));
@@ -532,13 +530,13 @@ bg_transfer_ownership(PG_FUNCTION_ARGS)
 	nspname = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	dry_run = PG_GETARG_BOOL(1);
 
-	owner_role = get_role_oid(OWNER_ROLE, true);
+	owner_role = get_role_oid(BG_OWNER_ROLE, true);
 	if (!OidIsValid(owner_role))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("role \"%s\" does not exist", OWNER_ROLE),
+				 errmsg("role \"%s\" does not exist", BG_OWNER_ROLE),
 				 errhint("CREATE EXTENSION bluegreen creates it; recreate it with CREATE ROLE %s NOLOGIN.",
-						 OWNER_ROLE)));
+						 BG_OWNER_ROLE)));
 
 	nspid = xfer_lookup_schema(nspname, &nspowner);
 	schema_moves = nspowner != owner_role;
@@ -567,13 +565,13 @@ bg_transfer_ownership(PG_FUNCTION_ARGS)
 	if (schema_moves)
 		statements[n_statements++] = psprintf("ALTER SCHEMA %s OWNER TO %s",
 											  quote_identifier(nspname),
-											  quote_identifier(OWNER_ROLE));
+											  quote_identifier(BG_OWNER_ROLE));
 	for (int i = 0; i < n; i++)
 		if (moves[i])
 			statements[n_statements++] = psprintf("ALTER %s %s OWNER TO %s",
 												  xfer_kinds[objects[i].kind].keyword,
 												  objects[i].name,
-												  quote_identifier(OWNER_ROLE));
+												  quote_identifier(BG_OWNER_ROLE));
 	bg_restore_user(&sw);
 
 	if (dry_run)

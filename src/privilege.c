@@ -6,7 +6,8 @@
  * otherwise a deployer could forge history or the live state. So the bookkeeping
  * statements run as the extension's owner, with search_path pinned to pg_catalog, and
  * nothing else does. (Manifest SQL runs as the owner role, never as the extension owner:
- * see build.c.)
+ * see build.c.) A function that needs another identity switches itself, around exactly
+ * its own statements, and says so.
  *
  * The switch is SetUserIdAndSecContext, as pg_cron does for its jobs, rather than
  * SECURITY DEFINER: a SECURITY DEFINER procedure cannot commit, and the deploy and
@@ -34,6 +35,7 @@
 
 #include "bluegreen.h"
 #include "privilege.h"
+#include "util.h"
 
 Oid
 bg_extension_owner(void)

@@ -12,14 +12,6 @@ typedef struct BgUserSwitch
 	int			guc_nestlevel;
 } BgUserSwitch;
 
-/* The owner role: owns managed schemas and relations, runs all manifest SQL. */
-#define BG_OWNER_ROLE "bluegreen"
-
-extern char *bg_model_search_path;
-extern bool bg_show_timing;
-extern int	bg_lock_timeout_ms;
-extern int	bg_promote_deadline_ms;
-
 extern Oid	bg_extension_owner(void);
 extern Oid	bg_owner_role(void);
 extern void bg_become_owner_role(BgUserSwitch *s);

@@ -3,8 +3,8 @@
  *		bg.create_project and bg.plan: register a live baseline, and compare a new
  *		manifest with it.
  *
- * Both parse the manifest as the caller (parsing touches nothing), then read and write
- * bluegreen's tables as the extension owner (privilege.c).
+ * Both parse the manifest as the caller (parsing touches nothing); bluegreen's tables
+ * are read and written by state.c, which switches to the extension owner itself.
  */
 #include "postgres.h"
 
@@ -15,73 +15,16 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
-#include "bluegreen.h"
-#include "privilege.h"
+#include "manifest.h"
+#include "selection.h"
+#include "spi.h"
+#include "state.h"
+#include "util.h"
 
 PG_FUNCTION_INFO_V1(bg_create_project_text);
 PG_FUNCTION_INFO_V1(bg_create_project_jsonb);
 PG_FUNCTION_INFO_V1(bg_plan_text);
 PG_FUNCTION_INFO_V1(bg_plan_jsonb);
-
-/*
- * The project named, or the only one when name is NULL. Needs SPI, as the extension
- * owner.
- */
-BgProject *
-bg_project_lookup(const char *name, bool missing_ok)
-{
-	BgProject  *p;
-	bool		isnull;
-	Datum		value;
-	Oid			type = TEXTOID;
-
-	if (name != NULL)
-	{
-		value = CStringGetTextDatum(name);
-		bg_spi_exec("SELECT project_id, name, live_manifest_id FROM bg.project"
-					" WHERE name OPERATOR(pg_catalog.=) $1",
-					SPI_OK_SELECT, 1, &type, &value, NULL);
-		if (SPI_processed == 0)
-		{
-			if (missing_ok)
-				return NULL;
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("bluegreen project \"%s\" does not exist", name),
-					 errhint("Register it with CALL bg.create_project(manifest).")));
-		}
-	}
-	else
-	{
-		bg_spi_exec("SELECT project_id, name, live_manifest_id FROM bg.project ORDER BY name",
-					SPI_OK_SELECT, 0, NULL, NULL, NULL);
-		if (SPI_processed == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("no bluegreen project exists"),
-					 errhint("Register one with CALL bg.create_project(manifest).")));
-		if (SPI_processed > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
-					 errmsg("%d bluegreen projects exist; say which one", (int) SPI_processed),
-					 errhint("Pass the project argument (see the bg.projects view).")));
-	}
-	p = palloc0(sizeof(BgProject));
-	p->project_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-												1, &isnull));
-	p->name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	value = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
-	p->live_manifest_id = isnull ? 0 : DatumGetInt64(value);
-	return p;
-}
-
-static char *
-optional_text_arg(FunctionCallInfo fcinfo, int n)
-{
-	if (PG_NARGS() <= n || PG_ARGISNULL(n))
-		return NULL;
-	return text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
 
 /* "12 models, 3 seeds, 20 tests, 4 sources" */
 static char *
@@ -115,10 +58,6 @@ create_project(FunctionCallInfo fcinfo, bool is_jsonb)
 	const char *json;
 	BgManifest *m;
 	char	   *name;
-	BgUserSwitch sw;
-	int64		project_id;
-	int64		manifest_id;
-	bool		isnull;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -127,7 +66,7 @@ create_project(FunctionCallInfo fcinfo, bool is_jsonb)
 	json = bg_text_arg_manifest(PG_GETARG_DATUM(0), is_jsonb, &len);
 	m = bg_manifest_parse(json, len);
 
-	name = optional_text_arg(fcinfo, 1);
+	name = bg_arg_text(fcinfo, 1);
 	if (name == NULL)
 		name = m->project_name;
 	if (name == NULL)
@@ -141,32 +80,7 @@ create_project(FunctionCallInfo fcinfo, bool is_jsonb)
 				 errmsg("project name must not be empty")));
 
 	SPI_connect();
-	bg_become_extension_owner(&sw);
-	if (bg_project_lookup(name, true) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("bluegreen project \"%s\" already exists", name),
-				 errhint("Deploy a new manifest with CALL bg.deploy(manifest).")));
-	{
-		Datum		value = CStringGetTextDatum(name);
-		Oid			type = TEXTOID;
-
-		bg_spi_exec("INSERT INTO bg.project (name, created_by) VALUES ($1, SESSION_USER)"
-					" RETURNING project_id",
-					SPI_OK_INSERT_RETURNING, 1, &type, &value, NULL);
-		project_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-												 SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	manifest_id = bg_manifest_store(m, project_id);
-	{
-		Datum		values[2] = {Int64GetDatum(manifest_id), Int64GetDatum(project_id)};
-		Oid			types[2] = {INT8OID, INT8OID};
-
-		bg_spi_exec("UPDATE bg.project SET live_manifest_id = $1"
-					" WHERE project_id OPERATOR(pg_catalog.=) $2",
-					SPI_OK_UPDATE, 2, types, values, NULL);
-	}
-	bg_restore_user(&sw);
+	(void) bg_project_create(name, m);
 	SPI_finish();
 
 	ereport(NOTICE,
@@ -234,7 +148,7 @@ emit_plan(ReturnSetInfo *rsinfo, BgPlan *plan)
 		bool		nulls[PLAN_COLUMNS];
 		char	   *selectors[BG_SEL_COUNT];
 		int			n_selectors = 0;
-		bool		relation = bg_node_has_relation(n) || strcmp(n->resource_type, "source") == 0;
+		bool		relation = bg_node_has_relation(n) || bg_node_is(n, "source");
 
 		memset(nulls, 0, sizeof(nulls));
 		values[0] = CStringGetTextDatum(n->unique_id);
@@ -249,7 +163,7 @@ emit_plan(ReturnSetInfo *rsinfo, BgPlan *plan)
 		}
 		else
 			values[4] = reasons_array(item);
-		values[5] = text_or_null(strcmp(n->resource_type, "source") == 0 ? NULL : n->materialized,
+		values[5] = text_or_null(bg_node_is(n, "source") ? NULL : n->materialized,
 								 &nulls[5]);
 		values[6] = text_or_null(relation ? bg_qualified_name(n->schema, n->alias) : NULL,
 								 &nulls[6]);
@@ -274,7 +188,6 @@ plan(FunctionCallInfo fcinfo, bool is_jsonb)
 	BgManifest *next;
 	BgManifest *live;
 	BgProject  *project;
-	BgUserSwitch sw;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -285,10 +198,8 @@ plan(FunctionCallInfo fcinfo, bool is_jsonb)
 	next = bg_manifest_parse(json, len);
 
 	SPI_connect();
-	bg_become_extension_owner(&sw);
-	project = bg_project_lookup(optional_text_arg(fcinfo, 1), false);
+	project = bg_project_lookup(bg_arg_text(fcinfo, 1), false);
 	live = bg_manifest_load(project->live_manifest_id, false);
-	bg_restore_user(&sw);
 
 	emit_plan(rsinfo, bg_plan_compute(live, next));
 	SPI_finish();

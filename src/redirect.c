@@ -13,6 +13,9 @@
  * parser recorded. Only schema-qualified references are candidates: dbt always qualifies,
  * and an unqualified name may be a CTE.
  *
+ * Statements bluegreen assembles around manifest fragments are parsed the same way
+ * before they run (bg_run_checked): one statement, of the kind intended.
+ *
  * What the code may be. A model's code is wrapped in CREATE TABLE/VIEW ... AS and run as
  * the owner role, so it must be exactly one SELECT: no second statement, no SELECT INTO,
  * no data-modifying WITH (which could write to a live table while production is meant to
@@ -31,8 +34,9 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
-#include "bluegreen.h"
 #include "redirect.h"
+#include "spi.h"
+#include "util.h"
 
 typedef struct Reference
 {
@@ -488,4 +492,25 @@ bg_check_single_select(const char *what, const char *sql)
 {
 	(void) redirect_select(what, sql, NULL, NULL, NULL,
 						   "the query bluegreen builds from its code and config (fail_calc, warn_if, error_if, limit)");
+}
+
+/*
+ * Parse a statement bluegreen assembled around manifest fragments (constraints,
+ * unique_key, predicates, test settings), insist it is one statement of the kind
+ * expected, then run it. Returns SPI_processed.
+ */
+uint64
+bg_run_checked(const char *what, const char *sql, NodeTag expected_tag, int expected_rc)
+{
+	List	   *stmts = bg_raw_parse(what, sql,
+									 "the statement bluegreen builds from its config (constraint, unique_key, predicate, index, grant)");
+
+	if (list_length(stmts) != 1 ||
+		nodeTag(linitial_node(RawStmt, stmts)->stmt) != expected_tag)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("%s: a config fragment (constraint, unique_key, predicate or test setting) does not fit the statement bluegreen builds", what),
+				 errdetail("Statement: %s", sql)));
+	bg_spi_exec(sql, expected_rc, 0, NULL, NULL, NULL);
+	return SPI_processed;
 }

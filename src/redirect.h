@@ -6,6 +6,7 @@
 #ifndef BLUEGREEN_REDIRECT_H
 #define BLUEGREEN_REDIRECT_H
 
+#include "nodes/nodes.h"
 #include "nodes/pg_list.h"
 #include "utils/hsearch.h"
 
@@ -20,5 +21,7 @@ extern char *bg_render_hook(const char *what, const char *hook, const char *sche
 							const char *name, const char *database);
 extern void bg_check_single_select(const char *what, const char *sql);
 extern List *bg_raw_parse(const char *what, const char *sql, const char *whose);
+extern uint64 bg_run_checked(const char *what, const char *sql, NodeTag expected_tag,
+							 int expected_rc);
 
 #endif							/* BLUEGREEN_REDIRECT_H */

@@ -29,7 +29,8 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
-#include "bluegreen.h"
+#include "selection.h"
+#include "util.h"
 
 static const char *const selector_names[BG_SEL_COUNT] = {
 	"new", "modified", "modified.body", "modified.configs", "modified.relation",
@@ -66,43 +67,6 @@ bg_action_name(BgAction action)
 	return "?";
 }
 
-/*
- * A schema beside live schema "live" named with "suffix". Names that would pass the
- * identifier limit keep a prefix and gain a digest of the full name, so two long schema
- * names never share one.
- */
-char *
-bg_side_schema_name(const char *live, const char *suffix)
-{
-	size_t		len = strlen(live);
-
-	if (len + strlen(suffix) <= BG_MAX_IDENTIFIER)
-		return psprintf("%s%s", live, suffix);
-	else
-	{
-		char	   *digest = bg_md5(live, len);
-		int			keep = BG_MAX_IDENTIFIER - (int) strlen(suffix) - 9;
-
-		/* cut at a character boundary */
-		keep = pg_mbcliplen(live, (int) len, keep);
-		return psprintf("%.*s_%.8s%s", keep, live, digest, suffix);
-	}
-}
-
-/* The schema a deployment builds into, beside live schema "live". */
-char *
-bg_shadow_schema_name(const char *live)
-{
-	return bg_side_schema_name(live, "__bg_shadow");
-}
-
-/* Where promote of deployment "id" keeps the relations it replaced, for rollback. */
-char *
-bg_previous_schema_name(const char *live, int64 id)
-{
-	return bg_side_schema_name(live, psprintf("__bg_p" INT64_FORMAT, id));
-}
-
 static bool
 str_eq(const char *a, const char *b)
 {
@@ -111,11 +75,6 @@ str_eq(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
-static bool
-is_type(const BgNode *n, const char *type)
-{
-	return strcmp(n->resource_type, type) == 0;
-}
 
 /* ------------------------------------------------------------------------
  * Macros: modified ones, and whether a node reaches one
@@ -139,11 +98,7 @@ string_set(const char *name, long size)
 static void
 set_add(HTAB *set, const char *key)
 {
-	bool		found;
-	BgIndexEntry *e = hash_search(set, &key, HASH_ENTER, &found);
-
-	e->key = key;
-	e->value = (void *) key;
+	bg_index_set(set, key, (void *) key);
 }
 
 static bool
@@ -336,7 +291,7 @@ static int
 state_selectors(MacroCheck *mc, BgNode *n, BgNode *o)
 {
 	int			sel = 0;
-	bool		source = is_type(n, "source");
+	bool		source = bg_node_is(n, "source");
 
 	if (o == NULL)
 	{
@@ -368,7 +323,7 @@ state_selectors(MacroCheck *mc, BgNode *n, BgNode *o)
 			same_descriptions = false;
 		if (n->persist_column_docs && !str_eq(n->column_docs_digest, o->column_docs_digest))
 			same_descriptions = false;
-		if (is_type(n, "model") && is_type(o, "model"))
+		if (bg_node_is(n, "model") && bg_node_is(o, "model"))
 			contract_same = same_contract(n, o);
 
 		if (!same_body)
@@ -390,7 +345,7 @@ state_selectors(MacroCheck *mc, BgNode *n, BgNode *o)
 		{
 			different = !same_body || !same_config || !same_descriptions || !same_fqn ||
 				!same_relation || !contract_same;
-			if (is_type(n, "model") && !str_eq(n->ref_canon, o->ref_canon))
+			if (bg_node_is(n, "model") && !str_eq(n->ref_canon, o->ref_canon))
 				different = true;
 		}
 		if (different || macros || !contract_same)
@@ -599,11 +554,11 @@ bg_plan_compute(BgManifest *live, BgManifest *next)
 		item->selectors = sel[i];
 		if (!selected[i])
 			item->action = BG_ACTION_SKIP;
-		else if (is_type(n, "model"))
+		else if (bg_node_is(n, "model"))
 			item->action = BG_ACTION_BUILD;
-		else if (is_type(n, "seed") || is_type(n, "snapshot"))
+		else if (bg_node_is(n, "seed") || bg_node_is(n, "snapshot"))
 			item->action = BG_ACTION_CARRY;
-		else if (is_type(n, "test"))
+		else if (bg_node_is(n, "test"))
 			item->action = BG_ACTION_TEST;
 		else
 			item->action = BG_ACTION_NONE;

@@ -88,8 +88,11 @@ CREATE INDEX ON bg.manifest (project_id);
 ALTER TABLE bg.project
     ADD FOREIGN KEY (live_manifest_id) REFERENCES bg.manifest DEFERRABLE INITIALLY DEFERRED;
 
--- The compact per-node state of a manifest (see src/bluegreen.h, BgNode). The *_canon
--- and *_digest columns are what dbt's state comparison looks at.
+-- The compact per-node state of a manifest (see src/manifest.h, BgNode; the columns are
+-- listed once more in src/state_manifest.c, node_fields). The *_canon and *_digest
+-- columns are what dbt's state comparison looks at. config, columns, constraints and
+-- test_metadata are json, not jsonb: kept as dbt wrote them, in dbt's key order (a
+-- contract's column order is the table's).
 CREATE TABLE bg.node (
     manifest_id            bigint NOT NULL REFERENCES bg.manifest ON DELETE CASCADE,
     unique_id              text NOT NULL,
@@ -119,10 +122,10 @@ CREATE TABLE bg.node (
     contract_checksum      text,
     depends_on_nodes       text[] NOT NULL,
     depends_on_macros      text[] NOT NULL,
-    config                 jsonb,
-    columns                jsonb,
-    constraints            jsonb,
-    test_metadata          jsonb,
+    config                 json,
+    columns                json,
+    constraints            json,
+    test_metadata          json,
     attached_node          text,
     compiled_code          text,
     original_file_path     text,

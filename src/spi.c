@@ -1,6 +1,7 @@
 /*
- * spi_util.c
- *		One way to run SQL through SPI, and small helpers for building its inputs.
+ * spi.c
+ *		One way to run SQL through SPI, one way to run work in a subtransaction, and
+ *		small helpers for building SPI's inputs.
  *
  * Every statement bluegreen runs goes through bg_spi_exec, which checks the exact return
  * code expected and, when a statement fails in a way the caller did not expect, reports
@@ -11,7 +12,6 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
-#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
@@ -19,9 +19,9 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
-#include "utils/syscache.h"
 
-#include "bluegreen.h"
+#include "spi.h"
+#include "util.h"
 
 /*
  * Parameterized statements are bluegreen's own fixed catalog and bookkeeping queries,
@@ -117,6 +117,19 @@ bg_spi_exec_subxact(const char *sql)
 	return bg_in_subxact(exec_utility, (void *) sql);
 }
 
+/* An oid[] Datum of a List of Oids. */
+Datum
+bg_oid_array(List *oids)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(oids), 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, oids)
+		elems[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	return PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+}
+
 /* A text[] Datum of n C strings; NULL items become SQL NULLs. */
 Datum
 bg_text_array(char **items, int n)
@@ -136,25 +149,4 @@ bg_text_array(char **items, int n)
 		return PointerGetDatum(construct_empty_array(TEXTOID));
 	return PointerGetDatum(construct_md_array(elems, isnull, 1, dims, lbs, TEXTOID, -1,
 											  false, TYPALIGN_INT));
-}
-
-/* schema.name, each part quoted as needed */
-char *
-bg_qualified_name(const char *schema, const char *name)
-{
-	return quote_qualified_identifier(schema, name);
-}
-
-/* The owner of a schema. */
-Oid
-bg_namespace_owner(Oid nsp)
-{
-	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for schema %u", nsp);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	return owner;
 }

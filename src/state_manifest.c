@@ -1,6 +1,7 @@
 /*
- * manifest_store.c
- *		A BgManifest written to and read back from bg.manifest, bg.node and bg.macro.
+ * state_manifest.c
+ *		A BgManifest written to and read back from bg.manifest, bg.node and bg.macro:
+ *		the only code that reads or writes those tables.
  *
  * Writing goes column-wise: each batch of nodes becomes one INSERT ... SELECT FROM
  * unnest(array, array, ...), so registering ten thousand nodes is a handful of
@@ -17,7 +18,10 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
-#include "bluegreen.h"
+#include "manifest.h"
+#include "privilege.h"
+#include "spi.h"
+#include "state.h"
 
 /* Nodes per INSERT: bounds the memory the column arrays take at once. */
 #define STORE_BATCH 2000
@@ -78,113 +82,180 @@ array_literal(char **items, int n)
 	return OidOutputFunctionCall(out, bg_text_array(items, n));
 }
 
-#define NODE_TEXT_COLUMNS 28
-#define NODE_BOOL_COLUMNS 6
+/*
+ * The columns of bg.node, each with the BgNode field it holds: writing and reading both
+ * go by this list, so a new field is one line here and one column in the table.
+ */
+typedef enum FieldKind
+{
+	FIELD_TEXT,
+	FIELD_JSON,					/* JSON text, kept as json: verbatim, in dbt's key order */
+	FIELD_TEXT_ARRAY,			/* char ** with its count */
+	FIELD_BOOL
+} FieldKind;
 
-static const char *const node_insert_sql =
-"INSERT INTO bg.node (manifest_id, ordinal, unique_id, resource_type, package_name, name, version,"
-"  database_name, schema_name, alias, materialized, body_digest, config_canon, relation_canon,"
-"  fqn_canon, ref_canon, source_canon, description_digest, column_docs_digest,"
-"  contract_checksum, depends_on_nodes, depends_on_macros, config, columns, constraints,"
-"  test_metadata, attached_node, compiled_code, original_file_path, description,"
-"  disabled, generic_test, persist_relation_docs, persist_column_docs, contract_enforced, listed)"
-" SELECT $1, $2 + u.ord::integer, u.c1, u.c2, u.c3, u.c4, u.c5, u.c6, u.c7, u.c8, u.c9, u.c10,"
-"  u.c11, u.c12, u.c13, u.c14, u.c15, u.c16, u.c17, u.c18,"
-"  u.c19::text[], u.c20::text[], u.c21::jsonb, u.c22::jsonb, u.c23::jsonb, u.c24::jsonb,"
-"  u.c25, u.c26, u.c27, u.c28, u.b1, u.b2, u.b3, u.b4, u.b5, u.b6"
-"  FROM ROWS FROM (pg_catalog.unnest($3::text[]), pg_catalog.unnest($4::text[]), "
-"    pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::text[]), "
-"    pg_catalog.unnest($7::text[]), pg_catalog.unnest($8::text[]), "
-"    pg_catalog.unnest($9::text[]), pg_catalog.unnest($10::text[]), "
-"    pg_catalog.unnest($11::text[]), pg_catalog.unnest($12::text[]), "
-"    pg_catalog.unnest($13::text[]), pg_catalog.unnest($14::text[]), "
-"    pg_catalog.unnest($15::text[]), pg_catalog.unnest($16::text[]), "
-"    pg_catalog.unnest($17::text[]), pg_catalog.unnest($18::text[]), "
-"    pg_catalog.unnest($19::text[]), pg_catalog.unnest($20::text[]), "
-"    pg_catalog.unnest($21::text[]), pg_catalog.unnest($22::text[]), "
-"    pg_catalog.unnest($23::text[]), pg_catalog.unnest($24::text[]), "
-"    pg_catalog.unnest($25::text[]), pg_catalog.unnest($26::text[]), "
-"    pg_catalog.unnest($27::text[]), pg_catalog.unnest($28::text[]), "
-"    pg_catalog.unnest($29::text[]), pg_catalog.unnest($30::text[]), "
-"    pg_catalog.unnest($31::bool[]), pg_catalog.unnest($32::bool[]), "
-"    pg_catalog.unnest($33::bool[]), pg_catalog.unnest($34::bool[]), "
-"    pg_catalog.unnest($35::bool[]), pg_catalog.unnest($36::bool[]))"
-"    WITH ORDINALITY AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15,"
-"      c16, c17, c18, c19, c20, c21, c22, c23, c24, c25, c26, c27, c28, b1, b2, b3, b4, b5, b6, ord)";
+typedef struct NodeField
+{
+	const char *column;
+	FieldKind	kind;
+	size_t		offset;
+	size_t		count_offset;	/* FIELD_TEXT_ARRAY: the int that counts the items */
+	bool		code;			/* read only when the caller asks for compiled code */
+} NodeField;
+
+#define TEXT(c, f) {c, FIELD_TEXT, offsetof(BgNode, f), 0, false}
+#define JSON(c, f) {c, FIELD_JSON, offsetof(BgNode, f), 0, false}
+#define BOOL(c, f) {c, FIELD_BOOL, offsetof(BgNode, f), 0, false}
+#define ARRAY(c, f, n) {c, FIELD_TEXT_ARRAY, offsetof(BgNode, f), offsetof(BgNode, n), false}
+
+static const NodeField node_fields[] = {
+	TEXT("unique_id", unique_id),
+	TEXT("resource_type", resource_type),
+	TEXT("package_name", package_name),
+	TEXT("name", name),
+	TEXT("version", version),
+	BOOL("disabled", disabled),
+	BOOL("listed", listed),
+	BOOL("generic_test", generic_test),
+	TEXT("database_name", database),
+	TEXT("schema_name", schema),
+	TEXT("alias", alias),
+	TEXT("materialized", materialized),
+	TEXT("body_digest", body_digest),
+	TEXT("config_canon", config_canon),
+	TEXT("relation_canon", relation_canon),
+	TEXT("fqn_canon", fqn_canon),
+	TEXT("ref_canon", ref_canon),
+	TEXT("source_canon", source_canon),
+	BOOL("persist_relation_docs", persist_relation_docs),
+	BOOL("persist_column_docs", persist_column_docs),
+	TEXT("description_digest", description_digest),
+	TEXT("column_docs_digest", column_docs_digest),
+	BOOL("contract_enforced", contract_enforced),
+	TEXT("contract_checksum", contract_checksum),
+	ARRAY("depends_on_nodes", depends_nodes, n_depends_nodes),
+	ARRAY("depends_on_macros", depends_macros, n_depends_macros),
+	JSON("config", config_json),
+	JSON("columns", columns_json),
+	JSON("constraints", constraints_json),
+	JSON("test_metadata", test_metadata_json),
+	TEXT("attached_node", attached_node),
+	{"compiled_code", FIELD_TEXT, offsetof(BgNode, compiled_code), 0, true},
+	TEXT("original_file_path", original_file_path),
+	TEXT("description", description),
+};
+
+#define N_NODE_FIELDS lengthof(node_fields)
+
+#define FIELD(node, f) ((char *) (node) + (f)->offset)
+
+static char *node_insert_sql = NULL;
+static char *node_select_sql = NULL;
+
+/*
+ * INSERT INTO bg.node (manifest_id, ordinal, <columns>)
+ *   SELECT $1, $2 + u.ord, u.c1, u.c2::text[], u.c3::json, ...
+ *     FROM ROWS FROM (unnest($3::text[]), unnest($4::bool[]), ...) WITH ORDINALITY AS u
+ * and the SELECT that reads the same columns back in the same order; made once.
+ */
+static void
+make_node_sql(void)
+{
+	StringInfoData ins;
+	StringInfoData sel;
+	StringInfoData from;
+	MemoryContext old;
+
+	if (node_insert_sql != NULL)
+		return;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	initStringInfo(&ins);
+	initStringInfo(&sel);
+	initStringInfo(&from);
+	appendStringInfoString(&ins, "INSERT INTO bg.node (manifest_id, ordinal");
+	appendStringInfoString(&sel, "SELECT ");
+	for (int k = 0; k < N_NODE_FIELDS; k++)
+	{
+		const NodeField *f = &node_fields[k];
+
+		appendStringInfo(&ins, ", %s", f->column);
+		appendStringInfo(&from, "%spg_catalog.unnest($%d::%s[])", k ? ", " : "", k + 3,
+						 f->kind == FIELD_BOOL ? "bool" : "text");
+		appendStringInfo(&sel, "%s%s%s%s%s", k ? ", " : "",
+						 f->code ? "CASE WHEN $2 THEN " : "", f->column,
+						 f->kind == FIELD_JSON ? "::text" : "", f->code ? " END" : "");
+	}
+	appendStringInfoString(&ins, ") SELECT $1, $2 OPERATOR(pg_catalog.+) u.ord::integer");
+	for (int k = 0; k < N_NODE_FIELDS; k++)
+	{
+		const NodeField *f = &node_fields[k];
+
+		appendStringInfo(&ins, ", u.c%d%s", k + 1,
+						 f->kind == FIELD_JSON ? "::json" :
+						 f->kind == FIELD_TEXT_ARRAY ? "::text[]" : "");
+	}
+	appendStringInfo(&ins, " FROM ROWS FROM (%s) WITH ORDINALITY AS u(", from.data);
+	for (int k = 0; k < N_NODE_FIELDS; k++)
+		appendStringInfo(&ins, "c%d, ", k + 1);
+	appendStringInfoString(&ins, "ord)");
+	appendStringInfoString(&sel, " FROM bg.node WHERE manifest_id OPERATOR(pg_catalog.=) $1"
+						   " ORDER BY ordinal");
+	node_select_sql = sel.data;
+	node_insert_sql = ins.data;
+	MemoryContextSwitchTo(old);
+}
 
 static void
 store_nodes(BgManifest *m, int64 manifest_id, int from, int to)
 {
 	int			n = to - from;
-	Column		t[NODE_TEXT_COLUMNS];
-	Column		b[NODE_BOOL_COLUMNS];
-	Datum		values[2 + NODE_TEXT_COLUMNS + NODE_BOOL_COLUMNS];
-	Oid			types[2 + NODE_TEXT_COLUMNS + NODE_BOOL_COLUMNS];
+	Column		col[N_NODE_FIELDS];
+	Datum		values[2 + N_NODE_FIELDS];
+	Oid			types[2 + N_NODE_FIELDS];
 	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "bluegreen store batch",
 												ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(batch);
 
-	for (int k = 0; k < NODE_TEXT_COLUMNS; k++)
-		column_init(&t[k], TEXTOID, n);
-	for (int k = 0; k < NODE_BOOL_COLUMNS; k++)
-		column_init(&b[k], BOOLOID, n);
+	make_node_sql();
+	for (int k = 0; k < N_NODE_FIELDS; k++)
+		column_init(&col[k], node_fields[k].kind == FIELD_BOOL ? BOOLOID : TEXTOID, n);
 
 	for (int i = 0; i < n; i++)
 	{
 		BgNode	   *x = m->nodes[from + i];
 
-		column_text(&t[0], i, x->unique_id);
-		column_text(&t[1], i, x->resource_type);
-		column_text(&t[2], i, x->package_name);
-		column_text(&t[3], i, x->name);
-		column_text(&t[4], i, x->version);
-		column_text(&t[5], i, x->database);
-		column_text(&t[6], i, x->schema);
-		column_text(&t[7], i, x->alias);
-		column_text(&t[8], i, x->materialized);
-		column_text(&t[9], i, x->body_digest);
-		column_text(&t[10], i, x->config_canon);
-		column_text(&t[11], i, x->relation_canon);
-		column_text(&t[12], i, x->fqn_canon);
-		column_text(&t[13], i, x->ref_canon);
-		column_text(&t[14], i, x->source_canon);
-		column_text(&t[15], i, x->description_digest);
-		column_text(&t[16], i, x->column_docs_digest);
-		column_text(&t[17], i, x->contract_checksum);
-		column_text(&t[18], i, array_literal(x->depends_nodes, x->n_depends_nodes));
-		column_text(&t[19], i, array_literal(x->depends_macros, x->n_depends_macros));
-		column_text(&t[20], i, x->config_json);
-		column_text(&t[21], i, x->columns_json);
-		column_text(&t[22], i, x->constraints_json);
-		column_text(&t[23], i, x->test_metadata_json);
-		column_text(&t[24], i, x->attached_node);
-		column_text(&t[25], i, x->compiled_code);
-		column_text(&t[26], i, x->original_file_path);
-		column_text(&t[27], i, x->description);
-		column_bool(&b[0], i, x->disabled);
-		column_bool(&b[1], i, x->generic_test);
-		column_bool(&b[2], i, x->persist_relation_docs);
-		column_bool(&b[3], i, x->persist_column_docs);
-		column_bool(&b[4], i, x->contract_enforced);
-		column_bool(&b[5], i, x->listed);
+		for (int k = 0; k < N_NODE_FIELDS; k++)
+		{
+			const NodeField *f = &node_fields[k];
+
+			switch (f->kind)
+			{
+				case FIELD_TEXT:
+				case FIELD_JSON:
+					column_text(&col[k], i, *(char **) FIELD(x, f));
+					break;
+				case FIELD_TEXT_ARRAY:
+					column_text(&col[k], i,
+								array_literal(*(char ***) FIELD(x, f),
+											  *(int *) ((char *) x + f->count_offset)));
+					break;
+				case FIELD_BOOL:
+					column_bool(&col[k], i, *(bool *) FIELD(x, f));
+					break;
+			}
+		}
 	}
 
 	values[0] = Int64GetDatum(manifest_id);
 	types[0] = INT8OID;
 	values[1] = Int32GetDatum(from);
 	types[1] = INT4OID;
-	for (int k = 0; k < NODE_TEXT_COLUMNS; k++)
+	for (int k = 0; k < N_NODE_FIELDS; k++)
 	{
-		values[2 + k] = column_array(&t[k], n);
-		types[2 + k] = TEXTARRAYOID;
+		values[2 + k] = column_array(&col[k], n);
+		types[2 + k] = node_fields[k].kind == FIELD_BOOL ? BOOLARRAYOID : TEXTARRAYOID;
 	}
-	for (int k = 0; k < NODE_BOOL_COLUMNS; k++)
-	{
-		values[2 + NODE_TEXT_COLUMNS + k] = column_array(&b[k], n);
-		types[2 + NODE_TEXT_COLUMNS + k] = BOOLARRAYOID;
-	}
-	bg_spi_exec(node_insert_sql, SPI_OK_INSERT, 2 + NODE_TEXT_COLUMNS + NODE_BOOL_COLUMNS,
-				types, values, NULL);
+	bg_spi_exec(node_insert_sql, SPI_OK_INSERT, 2 + N_NODE_FIELDS, types, values, NULL);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(batch);
 }
@@ -220,8 +291,8 @@ store_macros(BgManifest *m, int64 manifest_id)
 				SPI_OK_INSERT, 4, types, values, NULL);
 }
 
-int64
-bg_manifest_store(BgManifest *m, int64 project_id)
+static int64
+manifest_store(BgManifest *m, int64 project_id)
 {
 	Datum		values[10];
 	Oid			types[10] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
@@ -267,14 +338,14 @@ bg_manifest_store(BgManifest *m, int64 project_id)
  */
 typedef struct Row
 {
-	Datum		values[40];
-	bool		nulls[40];
+	Datum		values[N_NODE_FIELDS];
+	bool		nulls[N_NODE_FIELDS];
 } Row;
 
 static void
 row_deform(Row *row, HeapTuple tup, TupleDesc desc)
 {
-	Assert(desc->natts <= 40);
+	Assert(desc->natts <= N_NODE_FIELDS);
 	heap_deform_tuple(tup, desc, row->values, row->nulls);
 }
 
@@ -308,8 +379,8 @@ get_text_array(Row *row, int col, int *n)
 	return items;
 }
 
-BgManifest *
-bg_manifest_load(int64 manifest_id, bool with_code)
+static BgManifest *
+manifest_load(int64 manifest_id, bool with_code)
 {
 	BgManifest *m = bg_manifest_create();
 	MemoryContext old;
@@ -336,16 +407,8 @@ bg_manifest_load(int64 manifest_id, bool with_code)
 	}
 	MemoryContextSwitchTo(old);
 
-	bg_spi_exec("SELECT unique_id, resource_type, package_name, name, version, database_name,"
-				"  schema_name, alias, materialized, body_digest, config_canon, relation_canon,"
-				"  fqn_canon, ref_canon, source_canon, description_digest, column_docs_digest,"
-				"  contract_checksum, depends_on_nodes, depends_on_macros, config::text,"
-				"  columns::text, constraints::text, test_metadata::text, attached_node,"
-				"  CASE WHEN $2 THEN compiled_code END, original_file_path, description,"
-				"  disabled, generic_test, persist_relation_docs, persist_column_docs,"
-				"  contract_enforced, listed"
-				"  FROM bg.node WHERE manifest_id OPERATOR(pg_catalog.=) $1 ORDER BY ordinal",
-				SPI_OK_SELECT, 2, types, values, NULL);
+	make_node_sql();
+	bg_spi_exec(node_select_sql, SPI_OK_SELECT, 2, types, values, NULL);
 	old = MemoryContextSwitchTo(m->cxt);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -353,41 +416,25 @@ bg_manifest_load(int64 manifest_id, bool with_code)
 		BgNode	   *x = palloc0(sizeof(BgNode));
 
 		row_deform(&row, SPI_tuptable->vals[r], SPI_tuptable->tupdesc);
+		for (int k = 0; k < N_NODE_FIELDS; k++)
+		{
+			const NodeField *f = &node_fields[k];
 
-		x->unique_id = get_text(&row, 1);
-		x->resource_type = get_text(&row, 2);
-		x->package_name = get_text(&row, 3);
-		x->name = get_text(&row, 4);
-		x->version = get_text(&row, 5);
-		x->database = get_text(&row, 6);
-		x->schema = get_text(&row, 7);
-		x->alias = get_text(&row, 8);
-		x->materialized = get_text(&row, 9);
-		x->body_digest = get_text(&row, 10);
-		x->config_canon = get_text(&row, 11);
-		x->relation_canon = get_text(&row, 12);
-		x->fqn_canon = get_text(&row, 13);
-		x->ref_canon = get_text(&row, 14);
-		x->source_canon = get_text(&row, 15);
-		x->description_digest = get_text(&row, 16);
-		x->column_docs_digest = get_text(&row, 17);
-		x->contract_checksum = get_text(&row, 18);
-		x->depends_nodes = get_text_array(&row, 19, &x->n_depends_nodes);
-		x->depends_macros = get_text_array(&row, 20, &x->n_depends_macros);
-		x->config_json = get_text(&row, 21);
-		x->columns_json = get_text(&row, 22);
-		x->constraints_json = get_text(&row, 23);
-		x->test_metadata_json = get_text(&row, 24);
-		x->attached_node = get_text(&row, 25);
-		x->compiled_code = get_text(&row, 26);
-		x->original_file_path = get_text(&row, 27);
-		x->description = get_text(&row, 28);
-		x->disabled = get_bool(&row, 29);
-		x->generic_test = get_bool(&row, 30);
-		x->persist_relation_docs = get_bool(&row, 31);
-		x->persist_column_docs = get_bool(&row, 32);
-		x->contract_enforced = get_bool(&row, 33);
-		x->listed = get_bool(&row, 34);
+			switch (f->kind)
+			{
+				case FIELD_TEXT:
+				case FIELD_JSON:
+					*(char **) FIELD(x, f) = get_text(&row, k + 1);
+					break;
+				case FIELD_TEXT_ARRAY:
+					*(char ***) FIELD(x, f) =
+						get_text_array(&row, k + 1, (int *) ((char *) x + f->count_offset));
+					break;
+				case FIELD_BOOL:
+					*(bool *) FIELD(x, f) = get_bool(&row, k + 1);
+					break;
+			}
+		}
 		bg_manifest_add_node(m, x);
 	}
 	MemoryContextSwitchTo(old);
@@ -409,5 +456,31 @@ bg_manifest_load(int64 manifest_id, bool with_code)
 		bg_manifest_add_macro(m, x);
 	}
 	MemoryContextSwitchTo(old);
+	return m;
+}
+
+/* Store manifest m of the project; returns its manifest_id. */
+int64
+bg_manifest_store(BgManifest *m, int64 project_id)
+{
+	BgUserSwitch sw;
+	int64		id;
+
+	bg_become_extension_owner(&sw);
+	id = manifest_store(m, project_id);
+	bg_restore_user(&sw);
+	return id;
+}
+
+/* Manifest manifest_id as it was stored; compiled code only when asked for. */
+BgManifest *
+bg_manifest_load(int64 manifest_id, bool with_code)
+{
+	BgUserSwitch sw;
+	BgManifest *m;
+
+	bg_become_extension_owner(&sw);
+	m = manifest_load(manifest_id, with_code);
+	bg_restore_user(&sw);
 	return m;
 }

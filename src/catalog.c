@@ -1,0 +1,332 @@
+/*
+ * catalog.c
+ *		What bluegreen reads of the system catalogs about relations and schemas.
+ *
+ * Each question has one answer here, asked alike by the stages that need it: whether a
+ * relation exists and what it is, its columns, what reads it from outside (views,
+ * foreign keys, publications), and whether a table can back a foreign key. The
+ * compatibility report (audit.c) and the switch (switch.c) must never disagree on
+ * those, so neither has a copy of its own.
+ *
+ * Catalog queries run with whatever search_path the caller pinned; every operator is
+ * qualified, so a hostile path cannot change their meaning.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "catalog.h"
+#include "spi.h"
+
+/* ------------------------------------------------------------------------
+ * Relations and schemas
+ * ------------------------------------------------------------------------
+ */
+bool
+bg_relation_exists(const char *schema, const char *name, Oid *relid, char *relkind)
+{
+	Oid			nsp = get_namespace_oid(schema, true);
+	Oid			rel;
+
+	if (relid)
+		*relid = InvalidOid;
+	if (!OidIsValid(nsp))
+		return false;
+	rel = get_relname_relid(name, nsp);
+	if (relid)
+		*relid = rel;
+	if (relkind && OidIsValid(rel))
+		*relkind = get_rel_relkind(rel);
+	return OidIsValid(rel);
+}
+
+Oid
+bg_relation_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+Oid
+bg_namespace_owner(Oid nsp)
+{
+	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for schema %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* "schema"."name" of a relation, as it is named now */
+char *
+bg_relation_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+/* The keyword of ALTER/DROP/COMMENT ON for a relation of this kind. */
+const char *
+bg_relkind_keyword(char relkind)
+{
+	switch (relkind)
+	{
+		case RELKIND_VIEW:
+			return "VIEW";
+		case RELKIND_MATVIEW:
+			return "MATERIALIZED VIEW";
+		case RELKIND_FOREIGN_TABLE:
+			return "FOREIGN TABLE";
+		default:
+			return "TABLE";
+	}
+}
+
+/* The kind of a relation, in words. */
+const char *
+bg_relkind_name(char relkind)
+{
+	switch (relkind)
+	{
+		case RELKIND_RELATION:
+		case RELKIND_PARTITIONED_TABLE:
+			return "table";
+		case RELKIND_VIEW:
+			return "view";
+		case RELKIND_MATVIEW:
+			return "materialized view";
+		case RELKIND_FOREIGN_TABLE:
+			return "foreign table";
+	}
+	return "relation";
+}
+
+/* ------------------------------------------------------------------------
+ * Columns
+ * ------------------------------------------------------------------------
+ */
+
+/* The columns of a relation, in order, dropped ones left out. */
+List *
+bg_relation_columns(Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *out = NIL;
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		BgColumn   *c;
+
+		if (att->attisdropped)
+			continue;
+		c = palloc(sizeof(BgColumn));
+		c->attnum = att->attnum;
+		c->name = pstrdup(NameStr(att->attname));
+		c->type = att->atttypid;
+		c->typmod = att->atttypmod;
+		c->type_name = format_type_with_typemod(att->atttypid, att->atttypmod);
+		out = lappend(out, c);
+	}
+	relation_close(rel, AccessShareLock);
+	return out;
+}
+
+BgColumn *
+bg_column_named(List *columns, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, columns)
+		if (strcmp(((BgColumn *) lfirst(lc))->name, name) == 0)
+			return lfirst(lc);
+	return NULL;
+}
+
+BgColumn *
+bg_column_numbered(List *columns, int attnum)
+{
+	ListCell   *lc;
+
+	foreach(lc, columns)
+		if (((BgColumn *) lfirst(lc))->attnum == attnum)
+			return lfirst(lc);
+	return NULL;
+}
+
+/* "a", "b", "c" (each quoted), optionally each prefixed with "prefix." */
+char *
+bg_column_list(List *columns, const char *prefix)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, columns)
+	{
+		BgColumn   *c = lfirst(lc);
+
+		if (buf.len > 0)
+			appendStringInfoString(&buf, ", ");
+		if (prefix)
+			appendStringInfo(&buf, "%s.", prefix);
+		appendStringInfoString(&buf, quote_identifier(c->name));
+	}
+	return buf.data;
+}
+
+/* ------------------------------------------------------------------------
+ * What depends on a relation, from outside it
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Views and materialized views that read relid: (oid, relkind, attnums read as
+ * integer[] (0: the whole row), reloptions as text).
+ */
+SPITupleTable *
+bg_dependent_views(Oid relid, uint64 *n)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	Oid			type = OIDOID;
+
+	bg_spi_exec("SELECT r.ev_class, c.relkind,"
+				"       pg_catalog.array_agg(DISTINCT d.refobjsubid::integer),"
+				"       pg_catalog.array_to_string(c.reloptions, ', ')"
+				"  FROM pg_catalog.pg_depend AS d"
+				"  JOIN pg_catalog.pg_rewrite AS r ON r.oid OPERATOR(pg_catalog.=) d.objid"
+				"  JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) r.ev_class"
+				" WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+				"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+				"   AND d.refobjid OPERATOR(pg_catalog.=) $1"
+				"   AND r.ev_class OPERATOR(pg_catalog.<>) $1"
+				" GROUP BY r.ev_class, c.relkind, c.reloptions ORDER BY r.ev_class",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	*n = SPI_processed;
+	return SPI_tuptable;
+}
+
+/*
+ * Foreign keys of other tables that reference relid: (table, name, referenced attnums
+ * as integer[], definition, constraint oid).
+ */
+SPITupleTable *
+bg_dependent_foreign_keys(Oid relid, uint64 *n)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	Oid			type = OIDOID;
+
+	bg_spi_exec("SELECT c.conrelid, c.conname::text, c.confkey::integer[],"
+				"       pg_catalog.pg_get_constraintdef(c.oid), c.oid"
+				"  FROM pg_catalog.pg_constraint AS c"
+				" WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
+				"   AND c.confrelid OPERATOR(pg_catalog.=) $1"
+				"   AND c.conrelid OPERATOR(pg_catalog.<>) $1 ORDER BY c.conrelid, c.conname",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	*n = SPI_processed;
+	return SPI_tuptable;
+}
+
+/* Publications that list relid: (name). */
+SPITupleTable *
+bg_dependent_publications(Oid relid, uint64 *n)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	Oid			type = OIDOID;
+
+	bg_spi_exec("SELECT p.pubname::text FROM pg_catalog.pg_publication_rel AS r"
+				"  JOIN pg_catalog.pg_publication AS p ON p.oid OPERATOR(pg_catalog.=) r.prpubid"
+				" WHERE r.prrelid OPERATOR(pg_catalog.=) $1 ORDER BY 1",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	*n = SPI_processed;
+	return SPI_tuptable;
+}
+
+/*
+ * Whether table relid can back foreign key conoid, which references another relation
+ * (the one relid replaces): relid has each referenced column, by name, with the same
+ * type, and a unique index whose key columns are exactly those, as ADD CONSTRAINT
+ * requires (tablecmds.c, transformFkeyCheckAttrs): not partial, no expressions, not
+ * deferrable, valid; INCLUDE columns do not count as key columns.
+ */
+bool
+bg_foreign_key_backed(Oid conoid, Oid relid)
+{
+	Datum		args[2] = {ObjectIdGetDatum(conoid), ObjectIdGetDatum(relid)};
+	Oid			types[2] = {OIDOID, OIDOID};
+	char		kind = get_rel_relkind(relid);
+	bool		isnull;
+
+	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
+		return false;
+	bg_spi_exec("SELECT NOT EXISTS (SELECT FROM pg_catalog.unnest(c.confkey) AS k"
+				"         JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) c.confrelid"
+				"              AND a.attnum OPERATOR(pg_catalog.=) k"
+				"        WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS b"
+				"              WHERE b.attrelid OPERATOR(pg_catalog.=) $2 AND b.attname OPERATOR(pg_catalog.=) a.attname"
+				"                AND NOT b.attisdropped AND b.atttypid OPERATOR(pg_catalog.=) a.atttypid))"
+				"   AND EXISTS (SELECT FROM pg_catalog.pg_index AS i"
+				"        WHERE i.indrelid OPERATOR(pg_catalog.=) $2 AND i.indisunique AND i.indimmediate"
+				"          AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL"
+				"          AND i.indnkeyatts OPERATOR(pg_catalog.=) pg_catalog.cardinality(c.confkey)"
+				"          AND (SELECT pg_catalog.array_agg(b.attname::text ORDER BY b.attname)"
+				"                 FROM pg_catalog.pg_attribute AS b WHERE b.attrelid OPERATOR(pg_catalog.=) $2"
+				"                  AND b.attnum OPERATOR(pg_catalog.=) ANY"
+				"                      ((i.indkey::pg_catalog.int2[])[0:i.indnkeyatts OPERATOR(pg_catalog.-) 1]))"
+				"              OPERATOR(pg_catalog.=)"
+				"              (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attname)"
+				"                 FROM pg_catalog.pg_attribute AS a WHERE a.attrelid OPERATOR(pg_catalog.=) c.confrelid"
+				"                  AND a.attnum OPERATOR(pg_catalog.=) ANY (c.confkey)))"
+				"  FROM pg_catalog.pg_constraint AS c WHERE c.oid OPERATOR(pg_catalog.=) $1",
+				SPI_OK_SELECT, 2, types, args, NULL);
+	return SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* ------------------------------------------------------------------------
+ * Who holds a lock
+ * ------------------------------------------------------------------------
+ */
+
+/* "backend 123 (user alice, application psql, active for 00:01:02: SELECT ...)" */
+char *
+bg_lock_holders(List *relids)
+{
+	StringInfoData buf;
+	Datum		arg = bg_oid_array(relids);
+	Oid			type = OIDARRAYOID;
+
+	bg_spi_exec("SELECT pg_catalog.format('backend %s (user %s, application %s, %s for %s: %s)',"
+				"    a.pid, a.usename, pg_catalog.quote_literal(a.application_name), a.state,"
+				"    pg_catalog.date_trunc('second', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) a.xact_start),"
+				"    pg_catalog.left(a.query, 60))"
+				"  FROM pg_catalog.pg_stat_activity AS a"
+				" WHERE a.pid IN (SELECT l.pid FROM pg_catalog.pg_locks AS l"
+				"      WHERE l.relation OPERATOR(pg_catalog.=) ANY ($1) AND l.granted"
+				"        AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())"
+				" ORDER BY a.xact_start",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	initStringInfo(&buf);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		appendStringInfo(&buf, "\n  %s", SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	return buf.len ? buf.data + 1 : pstrdup("(they have finished since)");
+}

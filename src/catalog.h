@@ -1,0 +1,44 @@
+/*
+ * catalog.h
+ *		What bluegreen reads of the system catalogs about relations and schemas: one
+ *		definition of each question, asked by build, audit and promote alike (catalog.c).
+ */
+#ifndef BLUEGREEN_CATALOG_H
+#define BLUEGREEN_CATALOG_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "nodes/pg_list.h"
+
+/* One column of a relation. */
+typedef struct BgColumn
+{
+	int			attnum;
+	char	   *name;
+	Oid			type;
+	int32		typmod;
+	char	   *type_name;		/* format_type_with_typemod */
+} BgColumn;
+
+extern bool bg_relation_exists(const char *schema, const char *name, Oid *relid, char *relkind);
+extern Oid	bg_relation_owner(Oid relid);
+extern Oid	bg_namespace_owner(Oid nsp);
+extern char *bg_relation_name(Oid relid);
+extern const char *bg_relkind_keyword(char relkind);
+extern const char *bg_relkind_name(char relkind);
+
+extern List *bg_relation_columns(Oid relid);
+extern BgColumn *bg_column_named(List *columns, const char *name);
+extern BgColumn *bg_column_numbered(List *columns, int attnum);
+extern char *bg_column_list(List *columns, const char *prefix);
+
+/* What reads a relation from outside it: one set of queries for audit and promote. */
+extern SPITupleTable *bg_dependent_views(Oid relid, uint64 *n);
+extern SPITupleTable *bg_dependent_foreign_keys(Oid relid, uint64 *n);
+extern SPITupleTable *bg_dependent_publications(Oid relid, uint64 *n);
+extern bool bg_foreign_key_backed(Oid conoid, Oid relid);
+
+extern char *bg_lock_holders(List *relids);
+
+#endif							/* BLUEGREEN_CATALOG_H */

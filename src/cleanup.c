@@ -1,0 +1,265 @@
+/*
+ * cleanup.c
+ *		Dropping what deployments leave beside production: the shadow relations of a
+ *		deployment nobody promoted (bg.abandon, and every new deployment first), and the
+ *		previous relations of promotes past retention (bg.cleanup).
+ *
+ * Drops run as the extension owner, never with CASCADE: whatever outside bluegreen
+ * still reads a relation keeps it, and the caller is told. bg.cleanup is best effort:
+ * each drop has a subtransaction of its own, and what cannot be dropped is reported and
+ * kept for the next call.
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+
+#include "catalog.h"
+#include "cleanup.h"
+#include "privilege.h"
+#include "spi.h"
+#include "state.h"
+#include "util.h"
+
+PG_FUNCTION_INFO_V1(bg_abandon);
+PG_FUNCTION_INFO_V1(bg_cleanup);
+
+
+/*
+ * Drop one relation in a subtransaction of its own; on failure return the error
+ * message, and go on with the rest (cleanup is best effort).
+ */
+static char *
+try_drop(const char *sql)
+{
+	ErrorData  *e = bg_spi_exec_subxact(sql);
+
+	if (e == NULL)
+		return NULL;
+	return e->detail ? psprintf("%s (%s)", e->message, e->detail) : e->message;
+}
+
+/*
+ * Drop every relation in the side schemas of one deployment, then each schema that this
+ * leaves empty. Relations read one another, across these schemas too (a view of staging
+ * reads a table of analytics, a view reads a view): each pass drops what it can, views
+ * first, and the next pass tries the rest again, until one drops nothing; only what is
+ * left then is reported. Returns the number of failures.
+ */
+static int
+drop_side_schemas(List *schemas, int *dropped, StringInfo failures)
+{
+	char	  **names = palloc(sizeof(char *) * Max(list_length(schemas), 1));
+	Datum		arg;
+	Oid			type = TEXTARRAYOID;
+	StringInfoData left;
+	List	   *stuck = NIL;	/* schemas still holding a relation */
+	int			failed = 0;
+	int			k = 0;
+	ListCell   *lc;
+
+	foreach(lc, schemas)
+		names[k++] = lfirst(lc);
+	arg = bg_text_array(names, k);
+	initStringInfo(&left);
+	for (;;)
+	{
+		uint64		n;
+		SPITupleTable *tt;
+		int			dropped_now = 0;
+
+		failed = 0;
+		stuck = NIL;
+		resetStringInfo(&left);
+		bg_spi_exec("SELECT s.nspname::text, c.relname::text, c.relkind FROM pg_catalog.pg_class AS c"
+					"  JOIN pg_catalog.pg_namespace AS s ON s.oid OPERATOR(pg_catalog.=) c.relnamespace"
+					" WHERE s.nspname OPERATOR(pg_catalog.=) ANY ($1)"
+					"   AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f}')"
+					"   AND NOT c.relispartition"
+					" ORDER BY c.relkind OPERATOR(pg_catalog.=) ANY ('{v,m}') DESC, 1, 2",
+					SPI_OK_SELECT, 1, &type, &arg, NULL);
+		n = SPI_processed;
+		tt = SPI_tuptable;
+		for (uint64 i = 0; i < n; i++)
+		{
+			char	   *schema = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+			char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+			bool		isnull;
+			char		kind = DatumGetChar(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+			char	   *relation = quote_qualified_identifier(schema, name);
+			char	   *failure = try_drop(psprintf("DROP %s %s", bg_relkind_keyword(kind), relation));
+
+			if (failure)
+			{
+				failed++;
+				stuck = lappend(stuck, schema);
+				appendStringInfo(&left, "\n  %s: %s", relation, failure);
+			}
+			else
+			{
+				(*dropped)++;
+				dropped_now++;
+			}
+		}
+		if (failed == 0 || dropped_now == 0)
+			break;
+	}
+	appendStringInfoString(failures, left.data);
+	foreach(lc, schemas)
+	{
+		const char *schema = lfirst(lc);
+		char	   *failure;
+		bool		empty = true;
+		ListCell   *lc2;
+
+		foreach(lc2, stuck)
+			if (strcmp(lfirst(lc2), schema) == 0)
+				empty = false;
+		if (!empty || !OidIsValid(get_namespace_oid(schema, true)))
+			continue;
+		failure = try_drop(psprintf("DROP SCHEMA %s", quote_identifier(schema)));
+		if (failure)
+		{
+			failed++;
+			appendStringInfo(failures, "\n  schema %s: %s", quote_identifier(schema), failure);
+		}
+	}
+	return failed;
+}
+
+/*
+ * Drop the shadow relations that deployments of the project left and nobody promoted,
+ * and mark them (new_status, why). No CASCADE: an object outside bluegreen that reads a
+ * shadow relation stops the drop with an error. Returns how many were dropped. The
+ * caller holds the project lock.
+ */
+int
+bg_drop_unpromoted(BgProject *project, const char *new_status, const char *why)
+{
+	List	   *relations = bg_unpromoted_shadow_relations(project, why);
+	int			dropped = 0;
+	BgUserSwitch sw;
+	ListCell   *lc;
+
+	bg_become_extension_owner(&sw);
+	foreach(lc, relations)
+	{
+		BgShadowRelation *r = lfirst(lc);
+		char		relkind;
+		Oid			relid;
+
+		if (!bg_relation_exists(r->schema, r->name, &relid, &relkind))
+			continue;
+		bg_spi_exec(psprintf("DROP %s %s", bg_relkind_keyword(relkind),
+							 quote_qualified_identifier(r->schema, r->name)),
+					SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+		dropped++;
+	}
+	bg_restore_user(&sw);
+	bg_unpromoted_dropped(project, new_status, why);
+	return dropped;
+}
+
+/* ------------------------------------------------------------------------
+ * bg.abandon
+ * ------------------------------------------------------------------------
+ */
+Datum
+bg_abandon(PG_FUNCTION_ARGS)
+{
+	BgProject  *project;
+	volatile int dropped = 0;
+
+	SPI_connect();
+	project = bg_project_lookup(bg_arg_text(fcinfo, 0), false);
+	bg_lock_project(project, "abandon a deployment of");
+	PG_TRY();
+	{
+		dropped = bg_drop_unpromoted(project, "abandoned", "abandoned by bg.abandon");
+	}
+	PG_FINALLY();
+	{
+		bg_unlock_project(project);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	ereport(NOTICE,
+			(errmsg("project \"%s\": %d shadow relation%s dropped; production is untouched",
+					project->name, dropped, dropped == 1 ? "" : "s")));
+	PG_RETURN_VOID();
+}
+
+/* ------------------------------------------------------------------------
+ * bg.cleanup
+ * ------------------------------------------------------------------------
+ */
+Datum
+bg_cleanup(PG_FUNCTION_ARGS)
+{
+	char	   *project_name = bg_arg_text(fcinfo, 0);
+	int			keep = PG_ARGISNULL(1) ? 1 : PG_GETARG_INT32(1);
+	BgUserSwitch us;
+	BgProject  *project;
+	volatile int dropped = 0;
+	volatile int failed = 0;
+	volatile int deployments = 0;
+	StringInfoData failures;
+
+	if (keep < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("keep must be 0 or more, not %d", keep)));
+	initStringInfo(&failures);
+	SPI_connect();
+	project = bg_project_lookup(project_name, false);
+	bg_lock_project(project, "clean up");
+	PG_TRY();
+	{
+		List	   *retired = bg_deployments_past_retention(project, keep,
+															PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2),
+															PG_ARGISNULL(2));
+		ListCell   *lc;
+
+		foreach(lc, retired)
+		{
+			BgRetired  *r = lfirst(lc);
+			int			before = failed;
+			List	   *side = NIL;
+			ListCell   *k;
+
+			foreach(k, r->live_schemas)
+			{
+				side = lappend(side, bg_previous_schema_name(lfirst(k), r->deployment_id));
+				if (r->rolled_back)
+					side = lappend(side, bg_rollback_schema_name(lfirst(k), r->deployment_id));
+			}
+			bg_become_extension_owner(&us);
+			failed += drop_side_schemas(side, (int *) &dropped, &failures);
+			bg_restore_user(&us);
+			if (failed == before)
+			{
+				bg_deployment_previous_dropped(r->deployment_id);
+				deployments++;
+			}
+		}
+	}
+	PG_FINALLY();
+	{
+		bg_unlock_project(project);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	if (failed > 0)
+		ereport(WARNING,
+				(errmsg("project \"%s\": %d previous relation%s or schema%s could not be dropped",
+						project->name, failed, failed == 1 ? "" : "s", failed == 1 ? "" : "s"),
+				 errdetail_internal("%s", failures.data + 1),
+				 errhint("They are kept; drop what reads them, then CALL bg.cleanup() again.")));
+	ereport(NOTICE,
+			(errmsg("project \"%s\": dropped %d previous relation%s of %d deployment%s%s",
+					project->name, dropped, dropped == 1 ? "" : "s", deployments,
+					deployments == 1 ? "" : "s",
+					failed ? psprintf("; %d could not be dropped", failed) : "")));
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,241 @@
+/*
+ * deploy_check.c
+ *		What a deployment will do, and everything that can be checked before it does
+ *		anything: bad input stops here, with nothing changed.
+ *
+ * The steps: builds first, in dependency order; then tests; then seeds and snapshots
+ * carried from live and relations removed at promote. The checks: each model's code
+ * parses as one SELECT and its references can be redirected; bluegreen can build its
+ * materialization; a new model takes no name outside the project; an incremental model
+ * built in full was compiled for a full build; the shadow schema is bluegreen's; what
+ * the code reads live exists.
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+
+#include "catalog.h"
+#include "config.h"
+#include "deploy.h"
+#include "privilege.h"
+#include "redirect.h"
+#include "util.h"
+
+static bool
+has_relation_to_build(BgNode *n)
+{
+	return bg_node_has_relation(n) && bg_node_is(n, "model");
+}
+
+void
+bg_deploy_collect_steps(Deployment *d)
+{
+	BgPlan	   *plan = d->plan;
+	int			n = 0;
+
+	d->steps = palloc0(sizeof(BgStep) * (plan->n_items + 1));
+	/* builds first, in dependency order; then tests; then carried and removed nodes */
+	for (int pass = 0; pass < 3; pass++)
+		for (int i = 0; i < plan->n_items; i++)
+		{
+			BgPlanItem *item = &plan->items[i];
+			BgStep	   *s;
+			BgStepKind	kind;
+
+			if (item->action == BG_ACTION_BUILD && has_relation_to_build(item->node))
+				kind = BG_STEP_BUILD;
+			else if (item->action == BG_ACTION_TEST)
+				kind = BG_STEP_TEST;
+			else if (item->action == BG_ACTION_CARRY)
+				kind = BG_STEP_CARRY;
+			else if (item->action == BG_ACTION_REMOVE && bg_node_has_relation(item->node))
+				kind = BG_STEP_REMOVE;
+			else if (item->action == BG_ACTION_BUILD && item->old != NULL &&
+					 bg_node_has_relation(item->old))
+				kind = BG_STEP_REMOVE; /* a model that became ephemeral: its relation goes */
+			else
+				continue;
+			if (pass == 0 ? kind != BG_STEP_BUILD :
+				pass == 1 ? kind != BG_STEP_TEST :
+				(kind == BG_STEP_BUILD || kind == BG_STEP_TEST))
+				continue;
+			s = &d->steps[n];
+			s->number = ++n;
+			s->kind = kind;
+			s->node = kind == BG_STEP_REMOVE && item->old ? item->old : item->node;
+			s->old = item->old;
+			s->status = "pending";
+			if (kind == BG_STEP_BUILD)
+			{
+				d->n_build++;
+				s->shadow_schema = bg_shadow_schema_name(s->node->schema);
+			}
+			if (kind == BG_STEP_TEST)
+				d->n_test++;
+			if (kind == BG_STEP_BUILD || kind == BG_STEP_REMOVE)
+				s->live_exists = bg_relation_exists(s->node->schema, s->node->alias,
+													&s->live_oid, &s->live_relkind);
+		}
+	d->n_steps = n;
+}
+
+/* The schemas the project's relations live in, as they exist: hooks must leave them be. */
+List *
+bg_deploy_live_schemas(Deployment *d)
+{
+	BgManifest *manifests[2] = {d->live, d->next};
+	List	   *out = NIL;
+
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; manifests[k] && i < manifests[k]->n_nodes; i++)
+		{
+			BgNode	   *n = manifests[k]->nodes[i];
+			Oid			nsp;
+
+			if (!bg_node_has_relation(n))
+				continue;
+			nsp = get_namespace_oid(n->schema, true);
+			if (OidIsValid(nsp))
+				out = list_append_unique_oid(out, nsp);
+		}
+	return out;
+}
+
+/* ------------------------------------------------------------------------
+ * Checks made before anything changes
+ * ------------------------------------------------------------------------
+ */
+static bool
+is_relation_of(BgNode *o, BgNode *n)
+{
+	return o != NULL && bg_node_has_relation(o) && strcmp(o->schema, n->schema) == 0 &&
+		strcmp(o->alias, n->alias) == 0;
+}
+
+void
+bg_deploy_check(Deployment *d)
+{
+	const char *database = get_database_name(MyDatabaseId);
+	Oid			owner = bg_owner_role();
+
+	for (int i = 0; i < d->n_steps; i++)
+	{
+		BgStep	   *s = &d->steps[i];
+		BgNode	   *n = s->node;
+		char	   *what = bg_node_label(n);
+
+		if (s->kind != BG_STEP_BUILD && s->kind != BG_STEP_TEST)
+			continue;
+		if (d->external && s->kind == BG_STEP_TEST)
+			continue;			/* dbt runs the tests */
+		if (!d->external && n->database && strcmp(n->database, database) != 0 && bg_node_has_relation(n))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s is compiled for database \"%s\", but this is database \"%s\"",
+							what, n->database, database),
+					 errhint("Compile with a dbt target whose dbname is this database.")));
+		/* the code: one SELECT, references redirected (raises on anything else) */
+		if (!d->external)
+			(void) bg_redirect_select(what, bg_node_code(n), d->ctx.redirects, database, NULL);
+
+		if (s->kind == BG_STEP_BUILD)
+		{
+			const char *m = n->materialized;
+			BgModelConfig *c = bg_node_config(n);
+
+			if (!d->external)
+				bg_check_buildable(n);
+
+			/* a new relation must not take the name of something outside the project */
+			if (s->live_exists && !is_relation_of(s->old, n))
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_TABLE),
+						 errmsg("%s would be built as %s, which already exists and is not part of project \"%s\"",
+								what, bg_qualified_name(n->schema, n->alias), d->project->name),
+						 errhint("Rename the model (alias) or move the existing object.")));
+			if (s->live_exists && s->live_relkind != RELKIND_RELATION &&
+				s->live_relkind != RELKIND_VIEW && s->live_relkind != RELKIND_MATVIEW &&
+				s->live_relkind != RELKIND_PARTITIONED_TABLE)
+				ereport(ERROR,
+						(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						 errmsg("%s: live relation %s is not a table, view or materialized view",
+								what, bg_qualified_name(n->schema, n->alias))));
+			if (strcmp(m, "incremental") == 0 && s->live_exists &&
+				s->live_relkind != RELKIND_RELATION &&
+				!bg_incremental_in_full(&d->ctx, n, s->live_exists))
+				ereport(ERROR,
+						(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+						 errmsg("%s is incremental, but live %s is not a table to start from",
+								what, bg_qualified_name(n->schema, n->alias)),
+						 errhint("Deploy with full_refresh => true to build it in full.")));
+
+			/*
+			 * Built in full, an incremental model needs its full query: code that reads
+			 * {{ this }} was compiled for an incremental run (is_incremental() true), and
+			 * would read the relation it is creating.
+			 */
+			if (!d->external && strcmp(m, "incremental") == 0 &&
+				bg_incremental_in_full(&d->ctx, n, s->live_exists))
+			{
+				HTAB	   *self = bg_redirect_map_create(CurrentMemoryContext);
+				int			reads_itself = 0;
+
+				bg_redirect_map_add(self, n->schema, n->alias, n->alias);
+				(void) bg_redirect_select(what, bg_node_code(n), self, database, &reads_itself);
+				hash_destroy(self);
+				if (reads_itself > 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("%s is built in full (%s), but its compiled code reads %s, its own relation: it was compiled for an incremental run",
+									what,
+									!s->live_exists ? "it has no live table" :
+									c->full_refresh ? "full_refresh: true in its config" :
+									"full_refresh => true",
+									bg_qualified_name(n->schema, n->alias)),
+							 errhint("%s", s->live_exists ?
+									 "Give the manifest of dbt compile --full-refresh for a full refresh." :
+									 "Compile against the database where it is to be built: dbt compiles a new incremental model to its full query.")));
+			}
+
+			/* the shadow schema: bluegreen's, or absent */
+			{
+				Oid			nsp = get_namespace_oid(s->shadow_schema, true);
+
+				if (OidIsValid(nsp) && !has_privs_of_role(owner, bg_namespace_owner(nsp)))
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("shadow schema \"%s\" of %s exists and is not owned by the owner role \"%s\"",
+									s->shadow_schema, what, BG_OWNER_ROLE),
+							 errhint("Drop or rename it: bluegreen builds there.")));
+			}
+		}
+
+		/* what the code reads live must be there */
+		for (int k = 0; k < n->n_depends_nodes; k++)
+		{
+			BgNode	   *up = bg_manifest_node(d->next, n->depends_nodes[k]);
+			bool		rebuilt = false;
+
+			if (up == NULL ||
+				(!bg_node_has_relation(up) && strcmp(up->resource_type, "source") != 0))
+				continue;
+			for (int j = 0; j < d->n_steps; j++)
+				if (d->steps[j].kind == BG_STEP_BUILD && d->steps[j].node == up)
+					rebuilt = true;
+			if (rebuilt || bg_relation_exists(up->schema, up->alias, NULL, NULL))
+				continue;
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("%s reads %s %s (%s), which does not exist", what, up->resource_type,
+							up->unique_id, bg_qualified_name(up->schema, up->alias)),
+					 errhint(strcmp(up->resource_type, "source") == 0 ?
+							 "Load the source table first, or fix its schema and identifier in the dbt sources." :
+							 "It is not part of this deployment: build it live first (dbt seed, dbt snapshot) or deploy a manifest that selects it.")));
+		}
+	}
+}
+

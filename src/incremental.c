@@ -1,0 +1,385 @@
+/*
+ * incremental.c
+ *		Incremental models, the way dbt-postgres runs them: an increment computed by the
+ *		model's code and applied to the latest live data by the model's strategy
+ *		(append, delete+insert, merge), with on_schema_change honoured.
+ *
+ * Built in full (like a table, build.c) when the model is new, has no live table, its
+ * live relation is a view, it says full_refresh: true, or the deployment is a full
+ * refresh. Otherwise the shadow starts as a copy of the live table, the code (its
+ * is_incremental() branch, which reads {{ this }}, redirected to that copy) is the
+ * increment, and the increment is applied to the copy with dbt-postgres's statements.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "nodes/parsenodes.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "build.h"
+#include "catalog.h"
+#include "config.h"
+#include "redirect.h"
+#include "spi.h"
+
+/* The columns of relation schema.name, in order. */
+static List *
+columns_of(const char *schema, const char *name)
+{
+	Oid			relid;
+
+	if (!bg_relation_exists(schema, name, &relid, NULL))
+		elog(ERROR, "relation %s does not exist", quote_qualified_identifier(schema, name));
+	return bg_relation_columns(relid);
+}
+
+/* dbt's Column.is_string() and string_size(): text, or a size not given, counts as 256 */
+static bool
+is_string_column(BgColumn *col)
+{
+	return col->type == TEXTOID || col->type == VARCHAROID || col->type == BPCHAROID;
+}
+
+static int
+string_size(BgColumn *col)
+{
+	return col->type == TEXTOID || col->typmod < 0 ? 256 : col->typmod - VARHDRSZ;
+}
+
+/*
+ * dbt's alter_column_type: a new column of the type, filled from the old one (an
+ * assignment cast), the old one dropped, the new one renamed; so the column moves to
+ * the end of the table.
+ */
+static void
+dbt_alter_column_type(const char *target, const char *name, const char *type_name)
+{
+	const char *col = quote_identifier(name);
+	const char *tmp = quote_identifier(psprintf("%s__dbt_alter", name));
+
+	bg_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s %s", target, tmp, type_name),
+				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	bg_spi_exec(psprintf("UPDATE %s SET %s = %s", target, tmp, col),
+				SPI_OK_UPDATE, 0, NULL, NULL, NULL);
+	bg_spi_exec(psprintf("ALTER TABLE %s DROP COLUMN %s", target, col),
+				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	bg_spi_exec(psprintf("ALTER TABLE %s RENAME COLUMN %s TO %s", target, tmp, col),
+				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+}
+
+/*
+ * on_schema_change: which columns the increment writes, after adding (or dropping)
+ * columns of the target as the setting asks.
+ */
+static List *
+reconcile_columns(const char *what, BgModelConfig *c, const char *target,
+				  const char *shadow_schema, const char *name, const char *incr_schema,
+				  const char *incr_name)
+{
+	List	   *dest = columns_of(shadow_schema, name);
+	List	   *source = columns_of(incr_schema, incr_name);
+	List	   *added = NIL,
+			   *removed = NIL,
+			   *retyped = NIL;
+	ListCell   *lc;
+	const char *mode = c->on_schema_change;
+
+	foreach(lc, source)
+	{
+		BgColumn   *s = lfirst(lc);
+		BgColumn   *d = bg_column_named(dest, s->name);
+
+		if (d == NULL)
+			added = lappend(added, s);
+		else if ((d->type != s->type || d->typmod != s->typmod) &&
+				 !(is_string_column(s) && is_string_column(d) &&
+				   string_size(d) > string_size(s)))
+			retyped = lappend(retyped, s);	/* dbt: a shorter string is no change */
+	}
+	foreach(lc, dest)
+		if (bg_column_named(source, ((BgColumn *) lfirst(lc))->name) == NULL)
+			removed = lappend(removed, lfirst(lc));
+
+	if (strcmp(mode, "ignore") == 0)
+	{
+		/* the table's columns are written; one the increment lacks fails, as in dbt */
+		if (removed != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("%s: the increment lacks column%s %s of the table, and on_schema_change is \"ignore\"",
+							what, list_length(removed) == 1 ? "" : "s", bg_column_list(removed, NULL)),
+					 errhint("Set on_schema_change to append_new_columns (the column stays, empty in new rows) or sync_all_columns (it is dropped), or deploy with full_refresh => true.")));
+		return dest;
+	}
+	if (added == NIL && removed == NIL && retyped == NIL)
+		return source;
+	if (strcmp(mode, "fail") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s: the increment's columns differ from the table's, and on_schema_change is \"fail\"", what),
+				 errdetail("Added: %s. Removed: %s. Retyped: %s.",
+						   added ? bg_column_list(added, NULL) : "none",
+						   removed ? bg_column_list(removed, NULL) : "none",
+						   retyped ? bg_column_list(retyped, NULL) : "none")));
+	if (strcmp(mode, "append_new_columns") != 0 && strcmp(mode, "sync_all_columns") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: on_schema_change \"%s\" is not one of ignore, fail, append_new_columns, sync_all_columns", what, mode)));
+	foreach(lc, added)
+	{
+		BgColumn   *s = lfirst(lc);
+
+		bg_spi_exec(psprintf("ALTER TABLE %s ADD COLUMN %s %s", target,
+							 quote_identifier(s->name), s->type_name),
+					SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	}
+	if (strcmp(mode, "sync_all_columns") == 0)
+	{
+		foreach(lc, removed)
+			bg_spi_exec(psprintf("ALTER TABLE %s DROP COLUMN %s", target,
+								 quote_identifier(((BgColumn *) lfirst(lc))->name)),
+						SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+		foreach(lc, retyped)
+			dbt_alter_column_type(target, ((BgColumn *) lfirst(lc))->name,
+								  ((BgColumn *) lfirst(lc))->type_name);
+	}
+	return source;
+}
+
+static char *
+predicates_sql(List *predicates)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, predicates)
+		appendStringInfo(&buf, "\n  AND (%s)", (char *) lfirst(lc));
+	return buf.data;
+}
+
+static uint64
+apply_increment(const char *what, BgModelConfig *c, const char *strategy, const char *target,
+				const char *increment, List *dest)
+{
+	char	   *cols = bg_column_list(dest, NULL);
+	ListCell   *lc;
+
+	/*
+	 * The aliases are dbt's, unquoted as dbt writes them (so they fold to lower case):
+	 * incremental_predicates written for dbt, such as DBT_INTERNAL_DEST.col > x, must
+	 * find them.
+	 */
+	if (strcmp(strategy, "merge") == 0)
+	{
+		StringInfoData sql;
+		List	   *update = NIL;
+
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "MERGE INTO %s AS DBT_INTERNAL_DEST\nUSING %s AS DBT_INTERNAL_SOURCE\nON ",
+						 target, increment);
+		if (c->unique_key == NIL)
+			appendStringInfoString(&sql, "FALSE");
+		foreach(lc, c->unique_key)
+		{
+			const char *k = lfirst(lc);
+
+			if (c->unique_key_is_list)
+				appendStringInfo(&sql, "%sDBT_INTERNAL_SOURCE.%s = DBT_INTERNAL_DEST.%s",
+								 lc == list_head(c->unique_key) ? "" : " AND ",
+								 quote_identifier(k), quote_identifier(k));
+			else
+				appendStringInfo(&sql, "DBT_INTERNAL_SOURCE.%s = DBT_INTERNAL_DEST.%s", k, k);
+		}
+		appendStringInfoString(&sql, predicates_sql(c->incremental_predicates));
+		foreach(lc, dest)
+		{
+			BgColumn   *col = lfirst(lc);
+			bool		keep = c->merge_update_columns == NIL;
+			ListCell   *m;
+
+			foreach(m, c->merge_update_columns)
+				if (strcmp(lfirst(m), col->name) == 0)
+					keep = true;
+			foreach(m, c->merge_exclude_columns)
+				if (strcmp(lfirst(m), col->name) == 0)
+					keep = false;
+			if (keep)
+				update = lappend(update, col);
+		}
+		if (c->unique_key != NIL && update != NIL)
+		{
+			appendStringInfoString(&sql, "\nWHEN MATCHED THEN UPDATE SET ");
+			foreach(lc, update)
+			{
+				const char *q = quote_identifier(((BgColumn *) lfirst(lc))->name);
+
+				appendStringInfo(&sql, "%s%s = DBT_INTERNAL_SOURCE.%s",
+								 lc == list_head(update) ? "" : ", ", q, q);
+			}
+		}
+		appendStringInfo(&sql, "\nWHEN NOT MATCHED THEN INSERT (%s) VALUES (%s)", cols,
+						 bg_column_list(dest, "DBT_INTERNAL_SOURCE"));
+		return bg_run_checked(what, sql.data, T_MergeStmt, SPI_OK_MERGE);
+	}
+	if (strcmp(strategy, "delete+insert") == 0 && c->unique_key != NIL)
+	{
+		StringInfoData sql;
+		StringInfoData keys;
+
+		/*
+		 * dbt's default__get_delete_insert_merge_sql: the key (a column, a list, or an
+		 * expression as dbt splices it) IN the increment's distinct keys, the table
+		 * named DBT_INTERNAL_DEST for the predicates, which may also name its columns
+		 * unqualified
+		 */
+		initStringInfo(&keys);
+		foreach(lc, c->unique_key)
+			appendStringInfo(&keys, "%s%s", lc == list_head(c->unique_key) ? "" : ", ",
+							 c->unique_key_is_list ? quote_identifier(lfirst(lc)) :
+							 (const char *) lfirst(lc));
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "DELETE FROM %s AS DBT_INTERNAL_DEST\nWHERE (%s) IN (SELECT DISTINCT %s FROM %s AS DBT_INTERNAL_SOURCE)",
+						 target, keys.data, keys.data, increment);
+		appendStringInfoString(&sql, predicates_sql(c->incremental_predicates));
+		bg_run_checked(what, sql.data, T_DeleteStmt, SPI_OK_DELETE);
+	}
+	return bg_run_checked(what, psprintf("INSERT INTO %s (%s)\nSELECT %s FROM %s", target, cols,
+									  cols, increment),
+					   T_InsertStmt, SPI_OK_INSERT);
+}
+
+/*
+ * dbt's should_full_refresh(): the model's full_refresh config when it sets one (true or
+ * false), otherwise the run's --full-refresh. With full_refresh: false dbt compiled the
+ * incremental branch even under --full-refresh, and runs it as an increment. And as in
+ * dbt's incremental materialization, a live view (a model that was one) is replaced in
+ * full: is_incremental() was false over it, so its full query was compiled.
+ */
+bool
+bg_incremental_in_full(BgBuildContext *ctx, BgNode *n, bool live_exists)
+{
+	BgModelConfig *c = bg_node_config(n);
+	bool		full = c->full_refresh_set ? c->full_refresh : ctx->full_refresh;
+	char		relkind = 0;
+
+	if (live_exists && bg_relation_exists(n->schema, n->alias, NULL, &relkind) &&
+		relkind == RELKIND_VIEW)
+		return true;
+	return !live_exists || full;
+}
+
+/*
+ * dbt's expand_target_column_types, which its incremental materialization runs before
+ * on_schema_change on a model without an enforced contract: a string column that the
+ * increment has longer becomes character varying(<the increment's size>), by
+ * dbt_alter_column_type.
+ */
+static void
+expand_string_columns(const char *target, const char *schema, const char *name,
+					  const char *incr_name)
+{
+	List	   *source = columns_of(schema, incr_name);
+	ListCell   *lc;
+
+	foreach(lc, columns_of(schema, name))
+	{
+		BgColumn   *d = lfirst(lc);
+		BgColumn   *s = bg_column_named(source, d->name);
+
+		if (s == NULL || !is_string_column(d) || !is_string_column(s) ||
+			string_size(s) <= string_size(d))
+			continue;
+		dbt_alter_column_type(target, d->name,
+							  psprintf("character varying(%d)", string_size(s)));
+	}
+}
+
+void
+bg_build_incremental(const char *what, BgBuildContext *ctx, BgNode *n,
+					 const char *select_sql, const char *shadow_schema, int step,
+					 BgBuildResult *res)
+{
+	BgModelConfig *c = bg_node_config(n);
+	const char *target = quote_qualified_identifier(shadow_schema, n->alias);
+	const char *strategy = bg_incremental_strategy(n);
+	char	   *incr_name = psprintf("__bg_increment_%d", step);
+	char	   *increment = quote_qualified_identifier(shadow_schema, incr_name);
+	List	   *dest;
+	Oid			live_oid = InvalidOid;
+	bool		unlogged;
+
+	/* start from the latest live data, logged or not as the live table is */
+	(void) bg_relation_exists(n->schema, n->alias, &live_oid, NULL);
+	unlogged = OidIsValid(live_oid) && get_rel_persistence(live_oid) == RELPERSISTENCE_UNLOGGED;
+	if (n->contract_enforced)
+	{
+		char	   *ddl = bg_contract_table_sql(what, n, target, unlogged);
+
+		ddl = bg_redirect_ddl(what, ddl, ctx->redirects, ctx->database);
+		bg_run_checked(what, ddl, T_CreateStmt, SPI_OK_UTILITY);
+		dest = columns_of(n->schema, n->alias);
+		res->carried_rows = bg_run_checked(what,
+										psprintf("INSERT INTO %s (%s) SELECT %s FROM %s", target,
+												 bg_column_list(dest, NULL), bg_column_list(dest, NULL),
+												 quote_qualified_identifier(n->schema, n->alias)),
+										T_InsertStmt, SPI_OK_INSERT);
+	}
+	else
+	{
+		/*
+		 * with the live table's indexes, as dbt's incremental run keeps the table's: dbt
+		 * creates the indexes config only with the table (or at a full refresh)
+		 */
+		bg_run_checked(what, psprintf("CREATE %sTABLE %s (LIKE %s INCLUDING ALL)",
+								   unlogged ? "UNLOGGED " : "",
+								   target, quote_qualified_identifier(n->schema, n->alias)),
+					T_CreateStmt, SPI_OK_UTILITY);
+		res->carried_rows = bg_run_checked(what,
+										psprintf("INSERT INTO %s SELECT * FROM %s", target,
+												 quote_qualified_identifier(n->schema, n->alias)),
+										T_InsertStmt, SPI_OK_INSERT);
+	}
+
+	/*
+	 * Pre-hooks see {{ this }} as dbt's see the existing table: the latest live data,
+	 * here its copy, before the increment is computed.
+	 */
+	bg_run_hooks(ctx, what, c->pre_hooks, shadow_schema, n->alias, n->database);
+
+	/* the increment, reading {{ this }} as the copy just made */
+	bg_run_checked(what, psprintf("CREATE TABLE %s AS\n%s", increment, select_sql),
+				T_CreateTableAsStmt, SPI_OK_UTILITY);
+	if (n->contract_enforced)
+		bg_check_contract(what, psprintf("SELECT * FROM %s", increment), n);
+	else
+		expand_string_columns(target, shadow_schema, n->alias, incr_name);
+	dest = reconcile_columns(what, c, target, shadow_schema, n->alias, shadow_schema, incr_name);
+	res->rows = apply_increment(what, c, strategy, target, increment, dest);
+	bg_spi_exec(psprintf("DROP TABLE %s", increment), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	res->how = psprintf("incremental (%s)", strategy);
+}
+
+/*
+ * For a deployment that dbt builds (bg.deploy_begin): an incremental model with a live
+ * table starts in shadow as a copy of it, so that dbt's is_incremental() finds the
+ * relation and applies its increment to the latest live data, not to nothing. Returns
+ * the rows copied, or -1 when the model is built in full (nothing to copy).
+ */
+int64
+bg_copy_live_incremental(BgBuildContext *ctx, BgNode *n, bool live_exists,
+						 const char *shadow_schema)
+{
+	char	   *what = bg_node_label(n);
+	const char *target = quote_qualified_identifier(shadow_schema, n->alias);
+	const char *live = quote_qualified_identifier(n->schema, n->alias);
+
+	if (strcmp(n->materialized, "incremental") != 0 || bg_incremental_in_full(ctx, n, live_exists))
+		return -1;
+	bg_run_checked(what, psprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)", target, live),
+				T_CreateStmt, SPI_OK_UTILITY);
+	return (int64) bg_run_checked(what, psprintf("INSERT INTO %s SELECT * FROM %s", target, live),
+							   T_InsertStmt, SPI_OK_INSERT);
+}

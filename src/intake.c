@@ -1,0 +1,844 @@
+/*
+ * intake.c
+ *		Manifest intake: a dbt manifest.json reduced to a compact BgManifest.
+ *
+ * Manifests of large projects run to hundreds of megabytes, and a json-c tree of a whole
+ * document takes several times its size. So the document is read entry by entry: this
+ * file walks the few top-level levels itself ("{", keys, ":", ",", "}") and hands each
+ * value -- one node, one source, one macro, or a whole minor section -- to json-c, which
+ * validates and parses just that value. Each value's tree is reduced to a BgNode and
+ * freed before the next one is read, so memory stays proportional to the compact state,
+ * not to the document. Every byte still passes through json-c's strict tokenizer, so a
+ * malformed document is rejected wherever the fault is.
+ *
+ * What a node keeps is what dbt's state comparison (selector_methods.py,
+ * contracts/graph/nodes.py) looks at, reduced to canonical strings and digests, plus what
+ * a deployment needs: compiled code, rendered config, columns and constraints, tests.
+ *
+ * Bad input never gets further than this file: every error names the node and the field.
+ */
+#include "postgres.h"
+
+#include "jsonc.h"
+
+#include <math.h>
+
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+
+#include "intake_json.h"
+#include "manifest.h"
+#include "util.h"
+
+/* json-c objects nest deeper than this only in hostile documents. */
+#define BG_MAX_UNIQUE_ID 1024
+
+#define BG_JSON_MAX_DEPTH 64
+
+typedef struct ManifestReader
+{
+	const char *buf;
+	size_t		len;
+	size_t		pos;
+	json_tokener *tok;
+	json_object *current;		/* the value being reduced; freed on any exit */
+	BgManifest *manifest;
+	bool		saw_metadata;
+	bool		saw_nodes;
+} ManifestReader;
+
+typedef enum EntryKind
+{
+	ENTRY_NODE,
+	ENTRY_SOURCE,
+	ENTRY_MACRO,
+	ENTRY_DISABLED
+} EntryKind;
+
+/* Config keys that dbt's config comparison skips (CompareBehavior.Exclude). */
+static const char *const config_compare_excluded[] = {
+	"alias", "schema", "database", "tags", "group", NULL
+};
+
+/* The only config keys dbt compares for tests (TestConfig.same_contents). */
+static const char *const test_config_compared[] = {
+	"severity", "where", "limit", "fail_calc", "warn_if", "error_if", "store_failures",
+	"store_failures_as", NULL
+};
+
+static void read_document(ManifestReader *r);
+static void read_entries(ManifestReader *r, EntryKind kind, const char *section);
+static BgNode *node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source,
+							  bool disabled, bool listed);
+static BgMacro *macro_from_json(json_object *o, const char *key);
+static void read_metadata(ManifestReader *r, json_object *o);
+static void check_graph(BgManifest *m);
+
+/* ------------------------------------------------------------------------
+ * The document skeleton
+ * ------------------------------------------------------------------------
+ */
+static void
+skip_ws(ManifestReader *r)
+{
+	while (r->pos < r->len)
+	{
+		char		c = r->buf[r->pos];
+
+		if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+			r->pos++;
+		else
+			break;
+	}
+}
+
+static pg_attribute_noreturn() void
+syntax_error(ManifestReader *r, const char *expected, const char *where)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("manifest is not valid JSON: expected %s %s", expected, where),
+			 errdetail("The document ends or has something else at byte %zu of %zu.",
+					   r->pos, r->len)));
+}
+
+/* Consume c if it comes next; say whether it did. */
+static bool
+accept(ManifestReader *r, char c)
+{
+	skip_ws(r);
+	if (r->pos < r->len && r->buf[r->pos] == c)
+	{
+		r->pos++;
+		return true;
+	}
+	return false;
+}
+
+static void
+expect(ManifestReader *r, char c, const char *expected, const char *where)
+{
+	if (!accept(r, c))
+		syntax_error(r, expected, where);
+}
+
+static void
+drop_current(ManifestReader *r)
+{
+	if (r->current)
+	{
+		json_object_put(r->current);
+		r->current = NULL;
+	}
+}
+
+/*
+ * Parse one JSON value with json-c, starting at the current position. The tree becomes
+ * r->current (NULL for JSON null) so that an error anywhere frees it.
+ */
+static json_object *
+read_value(ManifestReader *r, const char *where)
+{
+	enum json_tokener_error jerr;
+	json_object *obj;
+
+	drop_current(r);
+	skip_ws(r);
+	if (r->pos >= r->len)
+		syntax_error(r, "a value", where);
+
+	json_tokener_reset(r->tok);
+	obj = json_tokener_parse_ex(r->tok, r->buf + r->pos, (int) Min(r->len - r->pos, PG_INT32_MAX));
+	jerr = json_tokener_get_error(r->tok);
+	if (jerr != json_tokener_success)
+	{
+		size_t		at = r->pos + json_tokener_get_parse_end(r->tok);
+
+		if (obj)
+			json_object_put(obj);
+		if (jerr == json_tokener_continue)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("manifest is not valid JSON: the document ends inside %s", where),
+					 errdetail("The document is %zu bytes long; it looks truncated.", r->len)));
+		ereport(ERROR,
+				(errcode(jerr == json_tokener_error_parse_utf8_string ?
+						 ERRCODE_CHARACTER_NOT_IN_REPERTOIRE : ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("manifest is not valid JSON: %s in %s",
+						json_tokener_error_desc(jerr), where),
+				 errdetail("The error is near byte %zu of %zu.", at, r->len)));
+	}
+	r->pos += json_tokener_get_parse_end(r->tok);
+	r->current = obj;
+	return obj;
+}
+
+/* Read an object key; the result is palloc'd. */
+static char *
+read_key(ManifestReader *r, const char *where)
+{
+	json_object *k;
+	char	   *key;
+	int			len;
+
+	skip_ws(r);
+	if (r->pos >= r->len || r->buf[r->pos] != '"')
+		syntax_error(r, "a quoted key", where);
+	k = read_value(r, where);
+	len = json_object_get_string_len(k);
+	key = pnstrdup(json_object_get_string(k), len);
+	drop_current(r);
+	if (strlen(key) != (size_t) len)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("manifest key in %s contains a \\u0000 character", where)));
+	return key;
+}
+
+BgManifest *
+bg_manifest_parse(const char *json, Size len)
+{
+	ManifestReader r;
+	MemoryContext oldcxt;
+
+	if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("bluegreen needs a database with UTF8 encoding"),
+				 errdetail("dbt manifests are UTF-8; this database is %s.",
+						   GetDatabaseEncodingName())));
+
+	memset(&r, 0, sizeof(r));
+	r.buf = json;
+	r.len = len;
+	r.manifest = bg_manifest_create();
+	r.manifest->source_bytes = len;
+
+	oldcxt = MemoryContextSwitchTo(r.manifest->cxt);
+	r.tok = json_tokener_new_ex(BG_JSON_MAX_DEPTH);
+	if (r.tok == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	json_tokener_set_flags(r.tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
+						   JSON_TOKENER_VALIDATE_UTF8);
+	PG_TRY();
+	{
+		read_document(&r);
+	}
+	PG_FINALLY();
+	{
+		drop_current(&r);
+		json_tokener_free(r.tok);
+	}
+	PG_END_TRY();
+
+	if (!r.saw_metadata)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("manifest has no \"metadata\" object"),
+				 errhint("Pass the target/manifest.json that dbt writes.")));
+	if (!r.saw_nodes)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("manifest has no \"nodes\" object"),
+				 errhint("Pass the target/manifest.json that dbt writes.")));
+
+	check_graph(r.manifest);
+	MemoryContextSwitchTo(oldcxt);
+	return r.manifest;
+}
+
+static void
+read_document(ManifestReader *r)
+{
+	skip_ws(r);
+	if (r->pos == r->len)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("manifest is empty")));
+	expect(r, '{', "\"{\"", "at the start of the manifest");
+	if (accept(r, '}'))
+		return;
+	do
+	{
+		char	   *key = read_key(r, "the manifest's top level");
+
+		expect(r, ':', "\":\"", "after a top-level key");
+		if (strcmp(key, "metadata") == 0)
+		{
+			json_object *o = read_value(r, "\"metadata\"");
+
+			read_metadata(r, o);
+			drop_current(r);
+		}
+		else if (strcmp(key, "nodes") == 0)
+		{
+			read_entries(r, ENTRY_NODE, "nodes");
+			r->saw_nodes = true;
+		}
+		else if (strcmp(key, "sources") == 0)
+			read_entries(r, ENTRY_SOURCE, "sources");
+		else if (strcmp(key, "macros") == 0)
+			read_entries(r, ENTRY_MACRO, "macros");
+		else if (strcmp(key, "disabled") == 0)
+			read_entries(r, ENTRY_DISABLED, "disabled");
+		else
+		{
+			/* docs, exposures, parent_map and the rest: validated, not kept */
+			char	   *where = psprintf("\"%s\"", key);
+
+			read_value(r, where);
+			drop_current(r);
+			pfree(where);
+		}
+		pfree(key);
+	} while (accept(r, ','));
+	expect(r, '}', "\",\" or \"}\"", "between top-level keys");
+	skip_ws(r);
+	if (r->pos != r->len)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("manifest is not valid JSON: unexpected text after the top-level object"),
+				 errdetail("Byte %zu of %zu follows the closing brace.", r->pos, r->len)));
+}
+
+static void
+read_entries(ManifestReader *r, EntryKind kind, const char *section)
+{
+	char	   *where = psprintf("\"%s\"", section);
+
+	skip_ws(r);
+	if (r->pos < r->len && r->buf[r->pos] != '{')
+	{
+		if (kind == ENTRY_DISABLED && strncmp(r->buf + r->pos, "null", 4) == 0)
+		{
+			read_value(r, where);
+			return;
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("manifest field \"%s\" must be an object", section)));
+	}
+	expect(r, '{', "\"{\"", where);
+	if (accept(r, '}'))
+		return;
+	do
+	{
+		char	   *key = read_key(r, where);
+		char	   *entry_where;
+		json_object *o;
+
+		/* every message names the node: keep that readable */
+		if (strlen(key) > BG_MAX_UNIQUE_ID)
+			ereport(ERROR,
+					(errcode(ERRCODE_NAME_TOO_LONG),
+					 errmsg("manifest %s key \"%s\" is %zu bytes long; bluegreen accepts unique_ids of at most %d bytes",
+							section, bg_shorten(key), strlen(key), BG_MAX_UNIQUE_ID)));
+		entry_where = psprintf("%s entry \"%s\"", section, key);
+
+		expect(r, ':', "\":\"", entry_where);
+		o = read_value(r, entry_where);
+
+		if (kind == ENTRY_DISABLED)
+		{
+			/* disabled: unique_id -> [variants of the node]; the first is what dbt uses */
+			if (o == NULL || !json_object_is_type(o, json_type_array) ||
+				json_object_array_length(o) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("manifest disabled entry \"%s\" must be a non-empty array of nodes",
+								key)));
+			for (size_t i = 0; i < json_object_array_length(o); i++)
+			{
+				json_object *v = json_object_array_get_idx(o, i);
+				bool		is_source = false;
+				json_object *rt;
+
+				if (v == NULL || !json_object_is_type(v, json_type_object))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("manifest disabled entry \"%s\" must be a non-empty array of nodes",
+									key)));
+				if (json_object_object_get_ex(v, "resource_type", &rt) &&
+					json_object_is_type(rt, json_type_string) &&
+					strcmp(json_object_get_string(rt), "source") == 0)
+					is_source = true;
+				bg_manifest_add_node(r->manifest,
+									 node_from_json(r->manifest, v, key, is_source, true, false));
+			}
+		}
+		else
+		{
+			const char *what = kind == ENTRY_MACRO ? "macro" :
+				kind == ENTRY_SOURCE ? "source" : "node";
+
+			if (o == NULL || !json_object_is_type(o, json_type_object))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("manifest %s \"%s\" must be a JSON object", what, key)));
+			if (kind == ENTRY_MACRO)
+				bg_manifest_add_macro(r->manifest, macro_from_json(o, key));
+			else
+			{
+				/*
+				 * dbt leaves the tests of a disabled model in "nodes" with
+				 * config.enabled false; dbt ls treats them as absent, and so do we.
+				 */
+				json_object *config;
+				json_object *enabled;
+				bool		disabled = false;
+
+				if (json_object_object_get_ex(o, "config", &config) &&
+					json_object_is_type(config, json_type_object) &&
+					json_object_object_get_ex(config, "enabled", &enabled) &&
+					json_object_is_type(enabled, json_type_boolean) &&
+					!json_object_get_boolean(enabled))
+					disabled = true;
+				bg_manifest_add_node(r->manifest,
+									 node_from_json(r->manifest, o, key,
+													kind == ENTRY_SOURCE, disabled, true));
+			}
+		}
+		drop_current(r);
+		pfree(entry_where);
+		pfree(key);
+	} while (accept(r, ','));
+	expect(r, '}', "\",\" or \"}\"", where);
+	pfree(where);
+}
+
+/* ------------------------------------------------------------------------
+ * Nodes, sources, macros, metadata
+ * ------------------------------------------------------------------------
+ */
+static BgNode *
+node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, bool disabled,
+			   bool listed)
+{
+	const char *what = is_source ? "source" : "node";
+	BgNode	   *n = palloc0(sizeof(BgNode));
+	json_object *config;
+	json_object *unrendered;
+	json_object *depends_on;
+	json_object *contract;
+	json_object *columns;
+	json_object *v;
+	static const char *const relation_keys[] = {"database", "schema", "alias", NULL};
+	static const char *const source_relation_keys[] = {"database", "schema", "identifier", NULL};
+	static const char *const ref_keys[] = {"latest_version", "access", "deprecation_date", NULL};
+	static const char *const source_keys[] = {"quoting", "freshness", "loaded_at_field",
+	"external", NULL};
+
+	n->unique_id = bg_json_req_string(o, "unique_id", what, key);
+	if (strcmp(n->unique_id, key) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("manifest %s \"%s\": field \"unique_id\" is \"%s\", not the key it is listed under",
+						what, key, bg_shorten(n->unique_id))));
+	n->disabled = disabled;
+	n->listed = listed;
+	n->resource_type = bg_json_req_string(o, "resource_type", what, key);
+	if (is_source ? strcmp(n->resource_type, "source") != 0 :
+		!(strcmp(n->resource_type, "model") == 0 ||
+		  strcmp(n->resource_type, "seed") == 0 ||
+		  strcmp(n->resource_type, "snapshot") == 0 ||
+		  strcmp(n->resource_type, "test") == 0 ||
+		  strcmp(n->resource_type, "analysis") == 0 ||
+		  strcmp(n->resource_type, "operation") == 0 ||
+		  strcmp(n->resource_type, "sql_operation") == 0 ||
+		  (disabled && (strcmp(n->resource_type, "source") == 0 ||
+						strcmp(n->resource_type, "unit_test") == 0 ||
+						strcmp(n->resource_type, "exposure") == 0 ||
+						strcmp(n->resource_type, "metric") == 0 ||
+						strcmp(n->resource_type, "semantic_model") == 0 ||
+						strcmp(n->resource_type, "saved_query") == 0))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("manifest %s \"%s\": field \"resource_type\" has the unknown value \"%s\"",
+						what, key, bg_shorten(n->resource_type))));
+	n->package_name = bg_json_req_string(o, "package_name", what, key);
+	n->name = bg_json_req_string(o, "name", what, key);
+	n->original_file_path = bg_json_opt_string(o, "original_file_path", what, key, NULL);
+
+	if (disabled && !listed)
+		return n;				/* only its identity matters: "was disabled" */
+
+	n->database = bg_json_opt_string(o, "database", what, key, NULL);
+	n->schema = bg_json_req_string(o, "schema", what, key);
+	n->alias = is_source ? bg_json_req_string(o, "identifier", what, key)
+		: bg_json_opt_string(o, "alias", what, key, NULL);
+	if (n->alias == NULL)
+		n->alias = pstrdup(n->name);
+
+	config = bg_json_opt_object(o, "config", what, key, NULL);
+	unrendered = bg_json_opt_object(o, "unrendered_config", what, key, NULL);
+	bg_json_check_values(config, what, key, "config");
+	bg_json_check_values(unrendered, what, key, "unrendered_config");
+	n->config_json = bg_json_plain(config);
+	if (strcmp(n->resource_type, "test") == 0)
+		n->config_canon = bg_json_canon_subset(unrendered, test_config_compared);
+	else
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		bg_json_canon_append(&buf, unrendered, is_source ? NULL : (const char **) config_compare_excluded);
+		n->config_canon = buf.data;
+	}
+	if (!is_source)
+	{
+		n->materialized = bg_json_opt_string(config, "materialized", what, key, "config.materialized");
+		if (n->materialized == NULL)
+			n->materialized = pstrdup(strcmp(n->resource_type, "model") == 0 ? "view" :
+									  n->resource_type);
+	}
+
+	n->fqn_canon = bg_json_canon(bg_json_get(o, "fqn"));
+	if (is_source)
+	{
+		n->relation_canon = bg_json_canon_fields(o, source_relation_keys);
+		n->source_canon = bg_json_canon_fields(o, source_keys);
+	}
+	else
+	{
+		json_object *persist = bg_json_opt_object(config, "persist_docs", what, key,
+										  "config.persist_docs");
+		const char *raw_code;
+
+		n->relation_canon = bg_json_canon_fields(unrendered, relation_keys);
+
+		/* seeds are compared by file checksum, everything else by raw code */
+		if (strcmp(n->resource_type, "seed") == 0)
+			n->body_digest = bg_json_canon(bg_json_get(o, "checksum"));
+		else
+		{
+			v = bg_json_get(o, "raw_code");
+			if (v == NULL)
+				v = bg_json_get(o, "raw_sql");	/* manifests before v7 named it so */
+			if (v != NULL && !json_object_is_type(v, json_type_string))
+				bg_json_field_error(what, key, "raw_code", "a string");
+			raw_code = v ? json_object_get_string(v) : "";
+			n->body_digest = bg_md5(raw_code, v ? json_object_get_string_len(v) : 0);
+		}
+
+		n->persist_relation_docs = bg_json_truthy(bg_json_get(persist, "relation"));
+		n->persist_column_docs = bg_json_truthy(bg_json_get(persist, "columns"));
+
+		if (strcmp(n->resource_type, "model") == 0)
+			n->ref_canon = bg_json_canon_fields(o, ref_keys);
+
+		v = bg_json_get(o, "version");
+		if (v != NULL && !json_object_is_type(v, json_type_null))
+			n->version = bg_json_canon(v);
+
+		depends_on = bg_json_opt_object(o, "depends_on", what, key, NULL);
+		n->depends_nodes = bg_json_string_array(depends_on, "nodes", what, key, "depends_on.nodes",
+										&n->n_depends_nodes);
+		n->depends_macros = bg_json_string_array(depends_on, "macros", what, key, "depends_on.macros",
+										 &n->n_depends_macros);
+
+		contract = bg_json_opt_object(o, "contract", what, key, NULL);
+		n->contract_enforced = bg_json_opt_bool(contract, "enforced", what, key, "contract.enforced");
+		n->contract_checksum = bg_json_opt_string(contract, "checksum", what, key, "contract.checksum");
+
+		v = bg_json_get(o, "compiled_code");
+		if (v == NULL)
+			v = bg_json_get(o, "compiled_sql");
+		if (v != NULL && !json_object_is_type(v, json_type_null))
+		{
+			if (!json_object_is_type(v, json_type_string))
+				bg_json_field_error(what, key, "compiled_code", "a string");
+			n->compiled_code = bg_json_copy_string(v, what, key, "compiled_code");
+		}
+
+		v = bg_json_get(o, "test_metadata");
+		if (v != NULL && !json_object_is_type(v, json_type_null))
+		{
+			if (!json_object_is_type(v, json_type_object))
+				bg_json_field_error(what, key, "test_metadata", "an object");
+			n->generic_test = true;
+			bg_json_check_values(v, what, key, "test_metadata");
+			n->test_metadata_json = bg_json_plain(v);
+		}
+		n->attached_node = bg_json_opt_string(o, "attached_node", what, key, NULL);
+		v = bg_json_get(o, "constraints");
+		if (v != NULL && !json_object_is_type(v, json_type_null))
+		{
+			if (!json_object_is_type(v, json_type_array))
+				bg_json_field_error(what, key, "constraints", "an array");
+			bg_json_check_values(v, what, key, "constraints");
+			n->constraints_json = bg_json_plain(v);
+		}
+	}
+
+	/* descriptions: dbt compares them only where they are persisted */
+	v = bg_json_get(o, "description");
+	if (v != NULL && !json_object_is_type(v, json_type_null) &&
+		!json_object_is_type(v, json_type_string))
+		bg_json_field_error(what, key, "description", "a string");
+	n->description_digest = bg_md5(v ? json_object_get_string(v) : "",
+								   v ? json_object_get_string_len(v) : 0);
+	if (n->persist_relation_docs && v != NULL && json_object_is_type(v, json_type_string))
+		n->description = bg_json_copy_string(v, what, key, "description");
+
+	columns = bg_json_opt_object(o, "columns", what, key, NULL);
+	if (columns != NULL)
+	{
+		StringInfoData docs;
+		int			ncol = json_object_object_length(columns);
+		const char **names = palloc(sizeof(char *) * Max(ncol, 1));
+		int			k = 0;
+
+		json_object_object_foreach(columns, cname, cval)
+		{
+			char	   *path = psprintf("columns.%s", cname);
+
+			if (cval == NULL || !json_object_is_type(cval, json_type_object))
+				bg_json_field_error(what, key, path, "an object");
+			v = bg_json_get(cval, "description");
+			if (v != NULL && !json_object_is_type(v, json_type_string))
+				bg_json_field_error(what, key, psprintf("%s.description", path), "a string");
+			v = bg_json_get(cval, "data_type");
+			if (v != NULL && !json_object_is_type(v, json_type_null) &&
+				!json_object_is_type(v, json_type_string))
+				bg_json_field_error(what, key, psprintf("%s.data_type", path), "a string");
+			names[k++] = cname;
+			pfree(path);
+		}
+		qsort(names, k, sizeof(char *), bg_cmp_cstring);
+		initStringInfo(&docs);
+		appendStringInfoChar(&docs, '{');
+		for (int i = 0; i < k; i++)
+		{
+			if (i > 0)
+				appendStringInfoChar(&docs, ',');
+			escape_json(&docs, names[i]);
+			appendStringInfoChar(&docs, ':');
+			bg_json_canon_append(&docs, bg_json_get(bg_json_get(columns, names[i]), "description"), NULL);
+		}
+		appendStringInfoChar(&docs, '}');
+		n->column_docs_digest = bg_md5(docs.data, docs.len);
+		pfree(docs.data);
+		pfree(names);
+		bg_json_check_values(columns, what, key, "columns");
+		n->columns_json = bg_json_plain(columns);
+	}
+	else
+		n->column_docs_digest = bg_md5("{}", 2);
+
+	if (bg_node_has_relation(n) || is_source)
+	{
+		bg_check_identifier(n->schema, key, "schema");
+		bg_check_identifier(n->alias, key, is_source ? "identifier" : "alias");
+		if (n->database)
+			bg_check_identifier(n->database, key, "database");
+	}
+	return n;
+}
+
+static BgMacro *
+macro_from_json(json_object *o, const char *key)
+{
+	BgMacro    *mac = palloc0(sizeof(BgMacro));
+	json_object *sql;
+	json_object *depends_on;
+
+	mac->unique_id = bg_json_req_string(o, "unique_id", "macro", key);
+	if (strcmp(mac->unique_id, key) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("manifest macro \"%s\": field \"unique_id\" is \"%s\", not the key it is listed under",
+						key, mac->unique_id)));
+	sql = bg_json_get(o, "macro_sql");
+	if (sql == NULL || !json_object_is_type(sql, json_type_string))
+		bg_json_field_error("macro", key, "macro_sql", "a string");
+	mac->sql_digest = bg_md5(json_object_get_string(sql), json_object_get_string_len(sql));
+	depends_on = bg_json_opt_object(o, "depends_on", "macro", key, NULL);
+	mac->depends_macros = bg_json_string_array(depends_on, "macros", "macro", key, "depends_on.macros",
+									   &mac->n_depends_macros);
+	return mac;
+}
+
+static void
+read_metadata(ManifestReader *r, json_object *o)
+{
+	BgManifest *m = r->manifest;
+	char	   *schema_url;
+	const char *v;
+	int			version = 0;
+
+	if (o == NULL || !json_object_is_type(o, json_type_object))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("manifest field \"metadata\" must be an object")));
+	schema_url = bg_json_opt_string(o, "dbt_schema_version", "field", "metadata", "metadata.dbt_schema_version");
+	if (schema_url == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("manifest field \"metadata.dbt_schema_version\" is missing"),
+				 errhint("Pass the target/manifest.json that dbt writes.")));
+
+	/* https://schemas.getdbt.com/dbt/manifest/v12.json */
+	v = strstr(schema_url, "/manifest/v");
+	if (v == NULL || sscanf(v, "/manifest/v%d.json", &version) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("manifest field \"metadata.dbt_schema_version\" is \"%s\", which is not a dbt manifest schema",
+						bg_shorten(schema_url))));
+	if (version < BG_MANIFEST_MIN_VERSION || version > BG_MANIFEST_MAX_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("dbt manifest schema v%d is not supported", version),
+				 errdetail("bluegreen reads manifest schemas v%d to v%d (dbt 1.5 to 1.11).",
+						   BG_MANIFEST_MIN_VERSION, BG_MANIFEST_MAX_VERSION)));
+	m->schema_version = version;
+	m->dbt_version = bg_json_opt_string(o, "dbt_version", "field", "metadata", "metadata.dbt_version");
+	m->project_name = bg_json_opt_string(o, "project_name", "field", "metadata", "metadata.project_name");
+	m->adapter_type = bg_json_opt_string(o, "adapter_type", "field", "metadata", "metadata.adapter_type");
+	m->invocation_id = bg_json_opt_string(o, "invocation_id", "field", "metadata", "metadata.invocation_id");
+	m->generated_at = bg_json_opt_string(o, "generated_at", "field", "metadata", "metadata.generated_at");
+	r->saw_metadata = true;
+}
+
+/*
+ * Whole-graph checks, once every node is in: dependencies exist, no cycles, and no two
+ * nodes claim the same relation.
+ */
+static void
+check_graph(BgManifest *m)
+{
+	HTAB	   *relations = bg_string_index("bluegreen relations", CurrentMemoryContext, m->n_nodes + 1);
+	int		   *state;			/* 0 unvisited, 1 on the DFS stack, 2 done */
+	int		   *stack_node;
+	int		   *stack_edge;
+
+	for (int i = 0; i < m->n_nodes; i++)
+	{
+		BgNode	   *n = m->nodes[i];
+		char	   *rel;
+		BgIndexEntry *e;
+		bool		found;
+
+		if (n->disabled)
+			continue;
+		for (int d = 0; d < n->n_depends_nodes; d++)
+		{
+			if (bg_manifest_node(m, n->depends_nodes[d]) == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("manifest node \"%s\": field \"depends_on.nodes\" names \"%s\", which is not an enabled node or source of the manifest",
+								n->unique_id, n->depends_nodes[d])));
+		}
+		if (!bg_node_has_relation(n))
+			continue;
+		rel = bg_qualified_name(n->schema, n->alias);
+		e = hash_search(relations, &rel, HASH_ENTER, &found);
+		if (found)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("manifest nodes \"%s\" and \"%s\" both build the relation %s",
+							((BgNode *) e->value)->unique_id, n->unique_id,
+							bg_qualified_name(n->schema, n->alias))));
+		e->key = rel;
+		e->value = n;
+	}
+	hash_destroy(relations);
+
+	/* iterative depth-first search, so a deep chain cannot exhaust the C stack */
+	state = palloc0(sizeof(int) * m->n_nodes);
+	stack_node = palloc(sizeof(int) * m->n_nodes);
+	stack_edge = palloc(sizeof(int) * m->n_nodes);
+	{
+		HTAB	   *position = bg_string_index("bluegreen node positions", CurrentMemoryContext,
+										  m->n_nodes + 1);
+
+		for (int i = 0; i < m->n_nodes; i++)
+		{
+			BgIndexEntry *e = hash_search(position, &m->nodes[i]->unique_id, HASH_ENTER, NULL);
+
+			e->key = m->nodes[i]->unique_id;
+			e->value = (void *) (intptr_t) i;
+		}
+		for (int start = 0; start < m->n_nodes; start++)
+		{
+			int			depth = 0;
+
+			if (state[start] != 0 || m->nodes[start]->disabled)
+				continue;
+			stack_node[0] = start;
+			stack_edge[0] = 0;
+			state[start] = 1;
+			while (depth >= 0)
+			{
+				BgNode	   *n = m->nodes[stack_node[depth]];
+
+				if (stack_edge[depth] < n->n_depends_nodes)
+				{
+					const char *dep = n->depends_nodes[stack_edge[depth]++];
+					int			j = (int) (intptr_t) bg_index_lookup(position, dep);
+
+					if (state[j] == 1)
+					{
+						StringInfoData path;
+						int			k = depth;
+
+						while (stack_node[k] != j)
+							k--;
+						initStringInfo(&path);
+						for (; k <= depth; k++)
+							appendStringInfo(&path, "%s -> ", m->nodes[stack_node[k]]->unique_id);
+						appendStringInfoString(&path, dep);
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+								 errmsg("manifest has a dependency cycle through node \"%s\"", dep),
+								 errdetail("Each node depends on the next: %s.", path.data)));
+					}
+					if (state[j] == 0)
+					{
+						state[j] = 1;
+						depth++;
+						stack_node[depth] = j;
+						stack_edge[depth] = 0;
+					}
+				}
+				else
+				{
+					state[stack_node[depth]] = 2;
+					depth--;
+				}
+			}
+		}
+		hash_destroy(position);
+	}
+	pfree(state);
+	pfree(stack_node);
+	pfree(stack_edge);
+}
+
+/*
+ * The manifest argument of a SQL call, as UTF-8 JSON text. jsonb arguments are printed
+ * back to text: jsonb is capped near 256 MB, so the text overloads are the way for big
+ * manifests, and both share one parser.
+ */
+const char *
+bg_text_arg_manifest(Datum arg, bool is_jsonb, Size *len)
+{
+	if (is_jsonb)
+	{
+		Jsonb	   *jb = DatumGetJsonbP(arg);
+		char	   *s = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+
+		*len = strlen(s);
+		return s;
+	}
+	else
+	{
+		text	   *t = DatumGetTextPP(arg);
+
+		*len = VARSIZE_ANY_EXHDR(t);
+		return VARDATA_ANY(t);
+	}
+}

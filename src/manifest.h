@@ -1,0 +1,127 @@
+/*
+ * manifest.h
+ *		The compact state kept for a dbt manifest (manifest.c), and manifest intake,
+ *		which reduces a manifest.json to it (intake.c).
+ *
+ * A manifest.json is never stored whole. Intake reduces every node to a BgNode: the
+ * fields that dbt's state comparison looks at, reduced to canonical strings or digests,
+ * plus what a deployment needs to build and test the node. The same struct is read back
+ * from bg.node (state_manifest.c), so that a new manifest can be compared with the live
+ * one (selection.c) without the old document.
+ */
+#ifndef BLUEGREEN_MANIFEST_H
+#define BLUEGREEN_MANIFEST_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/hsearch.h"
+
+/* dbt manifest schema versions this release reads (dbt 1.5 to 1.11). */
+#define BG_MANIFEST_MIN_VERSION 9
+#define BG_MANIFEST_MAX_VERSION 12
+
+struct BgModelConfig;
+
+typedef struct BgNode
+{
+	char	   *unique_id;
+	char	   *resource_type;	/* model, seed, snapshot, test, analysis, operation,
+								 * sql_operation, source */
+	char	   *package_name;
+	char	   *name;
+	char	   *version;		/* versioned models: canonical JSON of "version" */
+	bool		disabled;		/* listed under "disabled", or config.enabled false */
+	bool		listed;			/* listed under "nodes" (dbt finds it as previous state) */
+	bool		generic_test;	/* a test with test_metadata */
+
+	/* the relation dbt builds (or reads, for sources), as rendered */
+	char	   *database;
+	char	   *schema;
+	char	   *alias;			/* alias for nodes, identifier for sources */
+	char	   *materialized;
+
+	/* what dbt's state comparison looks at, reduced */
+	char	   *body_digest;	/* md5 of raw_code; seeds: their file checksum */
+	char	   *config_canon;	/* unrendered_config without the keys dbt ignores */
+	char	   *relation_canon; /* unrendered database/schema/alias (sources: rendered) */
+	char	   *fqn_canon;
+	char	   *ref_canon;		/* models: latest_version, access, deprecation_date */
+	char	   *source_canon;	/* sources: quoting, freshness, loaded_at_field, external */
+	bool		persist_relation_docs;
+	bool		persist_column_docs;
+	char	   *description_digest;
+	char	   *description;	/* kept only where persist_docs.relation asks for it */
+	char	   *column_docs_digest;
+	bool		contract_enforced;
+	char	   *contract_checksum;
+
+	int			n_depends_nodes;
+	char	  **depends_nodes;
+	int			n_depends_macros;
+	char	  **depends_macros;
+
+	/* what a deployment needs, as JSON text in dbt's own order */
+	char	   *config_json;	/* rendered config */
+	char	   *columns_json;	/* name -> {data_type, constraints, description} */
+	char	   *constraints_json;	/* model-level constraints */
+	char	   *test_metadata_json;
+	char	   *attached_node;
+	char	   *compiled_code;
+	char	   *original_file_path;
+
+	/* config.c: the JSON above parsed once, when first asked for */
+	struct BgModelConfig *config;
+} BgNode;
+
+typedef struct BgMacro
+{
+	char	   *unique_id;
+	char	   *sql_digest;
+	int			n_depends_macros;
+	char	  **depends_macros;
+} BgMacro;
+
+typedef struct BgManifest
+{
+	MemoryContext cxt;			/* everything below lives here */
+	int			schema_version;
+	char	   *dbt_version;
+	char	   *project_name;
+	char	   *adapter_type;
+	char	   *invocation_id;
+	char	   *generated_at;
+	Size		source_bytes;
+
+	int			n_nodes;		/* enabled nodes and sources, then disabled ones */
+	int			max_nodes;
+	BgNode	  **nodes;
+	int			n_macros;
+	int			max_macros;
+	BgMacro   **macros;
+
+	HTAB	   *node_index;		/* enabled nodes and sources */
+	HTAB	   *disabled_index;
+	HTAB	   *macro_index;
+} BgManifest;
+
+/* manifest.c: the container */
+extern BgManifest *bg_manifest_create(void);
+extern void bg_manifest_add_node(BgManifest *m, BgNode *node);
+extern void bg_manifest_add_macro(BgManifest *m, BgMacro *macro);
+extern BgNode *bg_manifest_node(BgManifest *m, const char *unique_id);
+extern BgNode *bg_manifest_previous_node(BgManifest *m, const char *unique_id);
+extern BgMacro *bg_manifest_macro(BgManifest *m, const char *unique_id);
+extern bool bg_manifest_is_disabled(BgManifest *m, const char *unique_id);
+
+/* manifest.c: what a node is */
+extern bool bg_node_is(const BgNode *node, const char *resource_type);
+extern bool bg_node_has_relation(const BgNode *node);
+extern char *bg_node_label(const BgNode *node);
+extern const char *bg_node_code(const BgNode *node);
+
+/* intake.c */
+extern BgManifest *bg_manifest_parse(const char *json, Size len);
+extern const char *bg_text_arg_manifest(Datum arg, bool is_jsonb, Size *len);
+
+#endif							/* BLUEGREEN_MANIFEST_H */

@@ -1,0 +1,20 @@
+/*
+ * spi.h
+ *		Running SQL through SPI, and work in subtransactions (spi.c).
+ */
+#ifndef BLUEGREEN_SPI_H
+#define BLUEGREEN_SPI_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "nodes/pg_list.h"
+
+extern void bg_spi_exec(const char *sql, int expected, int nargs, Oid *argtypes,
+						Datum *values, const char *nulls);
+extern ErrorData *bg_in_subxact(void (*fn) (void *arg), void *arg);
+extern ErrorData *bg_spi_exec_subxact(const char *sql);
+extern Datum bg_text_array(char **items, int n);
+extern Datum bg_oid_array(List *oids);
+
+#endif							/* BLUEGREEN_SPI_H */

@@ -1,0 +1,124 @@
+/*
+ * state.h
+ *		bluegreen's own tables: projects, the project lock, manifests, deployments and
+ *		their steps. state.c and state_manifest.c are the only files that read or write
+ *		them, and each of their functions switches to the extension owner itself.
+ */
+#ifndef BLUEGREEN_STATE_H
+#define BLUEGREEN_STATE_H
+
+#include "postgres.h"
+
+#include "nodes/pg_list.h"
+#include "utils/timestamp.h"
+
+#include "manifest.h"
+
+typedef struct BgProject
+{
+	int64		project_id;
+	char	   *name;
+	int64		live_manifest_id;
+} BgProject;
+
+/* projects */
+extern BgProject *bg_project_lookup(const char *name, bool missing_ok);
+extern BgProject *bg_project_create(const char *name, BgManifest *baseline);
+
+/* one deployment, promote, rollback, abandon or cleanup of a project at a time */
+extern void bg_lock_project(BgProject *project, const char *operation);
+extern void bg_unlock_project(BgProject *project);
+
+/* manifests (state_manifest.c) */
+extern int64 bg_manifest_store(BgManifest *m, int64 project_id);
+extern BgManifest *bg_manifest_load(int64 manifest_id, bool with_code);
+
+/* deployments */
+typedef struct BgDeploymentRow
+{
+	int64		id;
+	char	   *kind;			/* deploy, refresh, dbt */
+	char	   *status;
+	int64		manifest_id;
+	int64		base_manifest_id;
+	char	   *failed_node;
+	char	   *error;
+	bool		previous_dropped;
+} BgDeploymentRow;
+
+typedef enum BgStepKind
+{
+	BG_STEP_BUILD,
+	BG_STEP_TEST,
+	BG_STEP_CARRY,
+	BG_STEP_REMOVE
+} BgStepKind;
+
+/* One step of a deployment: what it is, and how it went. */
+typedef struct BgStep
+{
+	int			number;			/* 1-based */
+	BgStepKind	kind;
+	BgNode	   *node;			/* loaded steps: a node with only its identity */
+	BgNode	   *old;
+	char	   *shadow_schema;	/* builds */
+	char	   *previous_schema;	/* loaded: where promote moved the live relation */
+	bool		live_exists;
+	Oid			live_oid;
+	char		live_relkind;
+	/* outcome */
+	const char *status;
+	int64		rows;
+	int64		failures;
+	const char *severity;
+	double		seconds;
+	char	   *message;
+	char	   *compatibility;
+	bool		breaking;
+	char		relkind;
+} BgStep;
+
+typedef struct BgDeploymentTotals
+{
+	int			built;
+	int			passed;
+	int			warned;
+	int			failed_tests;
+	bool		breaking;
+} BgDeploymentTotals;
+
+extern int64 bg_deployment_insert(BgProject *project, int64 manifest_id, const char *kind,
+								  bool full_refresh, const char *caller,
+								  BgStep *steps, int n_steps);
+extern void bg_step_update(int64 deployment_id, BgStep *s, TimestampTz started);
+extern void bg_deployment_finish(int64 deployment_id, const char *status,
+								 const char *failed_node, const char *error,
+								 BgDeploymentTotals *totals);
+extern BgDeploymentRow *bg_deployment_latest(BgProject *project, const char *status);
+extern BgStep *bg_deployment_steps(int64 deployment_id, bool relations_only, int *n);
+extern void bg_deployment_switched(BgProject *project, int64 deployment_id, bool rollback,
+								   int64 live_manifest_id, List *previous_schemas);
+
+/* what bg.abandon and a new deployment drop: shadow relations not promoted */
+typedef struct BgShadowRelation
+{
+	char	   *schema;
+	char	   *name;
+} BgShadowRelation;
+
+extern List *bg_unpromoted_shadow_relations(BgProject *project, const char *why);
+extern void bg_unpromoted_dropped(BgProject *project, const char *new_status, const char *why);
+
+/* what bg.cleanup drops: the side schemas of deployments past retention */
+typedef struct BgRetired
+{
+	int64		deployment_id;
+	bool		rolled_back;
+	List	   *live_schemas;	/* char * */
+} BgRetired;
+
+extern List *bg_deployments_past_retention(BgProject *project, int keep, Datum older_than,
+										   bool older_than_null);
+extern void bg_deployment_previous_dropped(int64 deployment_id);
+
+#endif							/* BLUEGREEN_STATE_H */

@@ -1,0 +1,685 @@
+/*
+ * switch.c
+ *		The statements of one switch between live and a deployment's relations, and
+ *		running them under short lock timeouts that readers never wait long behind.
+ *
+ * The switch, for a deployment D, in one transaction (promote.c drives it):
+ *	- prepare (touches no live relation): create the previous schema of each live schema
+ *	  (<schema>__bg_p<D>); carry ownership, grants, comments and row-level security from
+ *	  each relation being replaced to its replacement in shadow;
+ *	- swap, under a short lock_timeout: each replaced relation moves from the live schema
+ *	  to the previous one (ALTER ... SET SCHEMA), its replacement from shadow to live;
+ *	  removed models move to previous, new ones from shadow to live; objects outside the
+ *	  project that read a replaced relation are pointed at its replacement: views with
+ *	  CREATE OR REPLACE VIEW (their definition read before the moves, names qualified),
+ *	  foreign keys dropped and added again NOT VALID (validated after the commit),
+ *	  publications given the new table.
+ * Readers see the old relations until the commit and the new ones after it: a reader
+ * queued behind the switch looks the name up again when it gets its lock (PostgreSQL
+ * does so after any invalidation), so it reads the new relation, never a missing one.
+ *
+ * Locks. Moving a relation takes an ACCESS EXCLUSIVE lock on it, which queues behind
+ * every running reader and makes every new reader queue behind it. So the swap runs in a
+ * subtransaction with lock_timeout = bluegreen.lock_timeout: if a lock is not granted in
+ * time, the subtransaction rolls back (releasing every lock it took, so queued readers go
+ * on), and the switch tries again, until bluegreen.promote_deadline; then it gives up,
+ * having changed nothing, and names the sessions that held the locks. (A schema rename
+ * takes no relation lock, but moves every object of the schema, including the relations
+ * a deployment does not replace; per-relation moves are used instead.)
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "bluegreen.h"
+#include "catalog.h"
+#include "privilege.h"
+#include "promote.h"
+#include "spi.h"
+#include "util.h"
+
+static void
+add_schema(BgSwitch *sw, const char *schema)
+{
+	ListCell   *lc;
+
+	foreach(lc, sw->schemas)
+		if (strcmp(lfirst(lc), schema) == 0)
+			return;
+	sw->schemas = lappend(sw->schemas, pstrdup(schema));
+}
+
+/* ------------------------------------------------------------------------
+ * What carries from a replaced relation to its replacement
+ * ------------------------------------------------------------------------
+ */
+static void
+carry_over(BgSwitch *sw, BgMove *m)
+{
+	Datum		args[2] = {ObjectIdGetDatum(m->out_oid), ObjectIdGetDatum(m->in_oid)};
+	Oid			types[2] = {OIDOID, OIDOID};
+	char	   *target = bg_relation_name(m->in_oid);
+	char		kind = get_rel_relkind(m->in_oid);
+	uint64		n;
+	SPITupleTable *tt;
+
+	/* ownership */
+	bg_spi_exec("SELECT o.relowner::pg_catalog.regrole::text FROM pg_catalog.pg_class AS o,"
+				"  pg_catalog.pg_class AS i WHERE o.oid OPERATOR(pg_catalog.=) $1"
+				"  AND i.oid OPERATOR(pg_catalog.=) $2 AND o.relowner OPERATOR(pg_catalog.<>) i.relowner",
+				SPI_OK_SELECT, 2, types, args, NULL);
+	if (SPI_processed == 1)
+		sw->prepare = lappend(sw->prepare,
+							  psprintf("ALTER %s %s OWNER TO %s", bg_relkind_keyword(kind), target,
+									   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)));
+
+	/* grants the replaced relation had, each kept with its grant option */
+	bg_spi_exec("SELECT a.privilege_type,"
+				"  CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
+				"       ELSE pg_catalog.quote_ident(a.grantee::pg_catalog.regrole::text) END,"
+				"  a.is_grantable"
+				"  FROM pg_catalog.pg_class AS c, pg_catalog.aclexplode(c.relacl) AS a"
+				" WHERE c.oid OPERATOR(pg_catalog.=) $1"
+				"   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner"
+				" ORDER BY 2, 1",
+				SPI_OK_SELECT, 1, types, args, NULL);
+	n = SPI_processed;
+	tt = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		const char *privilege = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+
+		/* only what the new kind of relation can be granted */
+		if (kind == RELKIND_VIEW && strcmp(privilege, "TRUNCATE") == 0)
+			continue;
+		sw->prepare = lappend(sw->prepare,
+							  psprintf("GRANT %s ON %s TO %s%s", privilege, target,
+									   SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
+									   DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull)) ?
+									   " WITH GRANT OPTION" : ""));
+	}
+
+	/* column grants, on the columns the replacement has too */
+	bg_spi_exec("SELECT x.privilege_type, pg_catalog.quote_ident(a.attname::text),"
+				"  CASE WHEN x.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
+				"       ELSE pg_catalog.quote_ident(x.grantee::pg_catalog.regrole::text) END,"
+				"  x.is_grantable"
+				"  FROM pg_catalog.pg_class AS c"
+				"  JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) c.oid"
+				"  CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) AS x"
+				" WHERE c.oid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0"
+				"   AND NOT a.attisdropped AND x.grantee OPERATOR(pg_catalog.<>) c.relowner"
+				"   AND EXISTS (SELECT FROM pg_catalog.pg_attribute AS b"
+				"        WHERE b.attrelid OPERATOR(pg_catalog.=) $2 AND b.attname OPERATOR(pg_catalog.=) a.attname"
+				"          AND NOT b.attisdropped)"
+				" ORDER BY 3, 1, a.attnum",
+				SPI_OK_SELECT, 2, types, args, NULL);
+	n = SPI_processed;
+	tt = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		sw->prepare = lappend(sw->prepare,
+							  psprintf("GRANT %s (%s) ON %s TO %s%s",
+									   SPI_getvalue(tt->vals[i], tt->tupdesc, 1),
+									   SPI_getvalue(tt->vals[i], tt->tupdesc, 2), target,
+									   SPI_getvalue(tt->vals[i], tt->tupdesc, 3),
+									   DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)) ?
+									   " WITH GRANT OPTION" : ""));
+	}
+
+	/* comments, where the replacement has none of its own */
+	bg_spi_exec("SELECT o.objsubid, a.attname::text, o.description"
+				"  FROM pg_catalog.pg_description AS o"
+				"  LEFT JOIN pg_catalog.pg_attribute AS oa ON oa.attrelid OPERATOR(pg_catalog.=) $1"
+				"       AND oa.attnum OPERATOR(pg_catalog.=) o.objsubid AND o.objsubid OPERATOR(pg_catalog.>) 0"
+				"  LEFT JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) $2"
+				"       AND a.attname OPERATOR(pg_catalog.=) oa.attname AND NOT a.attisdropped"
+				" WHERE o.objoid OPERATOR(pg_catalog.=) $1"
+				"   AND o.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+				"   AND (o.objsubid OPERATOR(pg_catalog.=) 0 OR a.attnum IS NOT NULL)"
+				"   AND NOT EXISTS (SELECT FROM pg_catalog.pg_description AS n"
+				"        WHERE n.objoid OPERATOR(pg_catalog.=) $2"
+				"          AND n.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+				"          AND n.objsubid OPERATOR(pg_catalog.=) COALESCE(a.attnum, 0))"
+				" ORDER BY 1",
+				SPI_OK_SELECT, 2, types, args, NULL);
+	n = SPI_processed;
+	tt = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *column = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		char	   *text = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
+
+		if (column)
+			sw->prepare = lappend(sw->prepare,
+								  psprintf("COMMENT ON COLUMN %s.%s IS %s", target,
+										   quote_identifier(column), quote_literal_cstr(text)));
+		else
+			sw->prepare = lappend(sw->prepare,
+								  psprintf("COMMENT ON %s %s IS %s", bg_relkind_keyword(kind), target,
+										   quote_literal_cstr(text)));
+	}
+
+	/* row-level security and its policies, on tables */
+	if (kind != RELKIND_RELATION)
+		return;
+	bg_spi_exec("SELECT relrowsecurity, relforcerowsecurity FROM pg_catalog.pg_class"
+				" WHERE oid OPERATOR(pg_catalog.=) $1",
+				SPI_OK_SELECT, 1, types, args, NULL);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			sw->prepare = lappend(sw->prepare,
+								  psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", target));
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+			sw->prepare = lappend(sw->prepare,
+								  psprintf("ALTER TABLE %s FORCE ROW LEVEL SECURITY", target));
+	}
+	bg_spi_exec("SELECT pg_catalog.format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s',"
+				"    p.polname, $3,"
+				"    CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,"
+				"    CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT'"
+				"         WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,"
+				"    (SELECT pg_catalog.string_agg(CASE WHEN r OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
+				"             ELSE pg_catalog.quote_ident(r::pg_catalog.regrole::text) END, ', ')"
+				"       FROM pg_catalog.unnest(p.polroles) AS r),"
+				"    ' USING (' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(p.polqual, p.polrelid) OPERATOR(pg_catalog.||) ')',"
+				"    ' WITH CHECK (' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) OPERATOR(pg_catalog.||) ')')"
+				"  FROM pg_catalog.pg_policy AS p"
+				" WHERE p.polrelid OPERATOR(pg_catalog.=) $1"
+				"   AND NOT EXISTS (SELECT FROM pg_catalog.pg_policy AS q"
+				"        WHERE q.polrelid OPERATOR(pg_catalog.=) $2 AND q.polname OPERATOR(pg_catalog.=) p.polname)"
+				" ORDER BY p.polname",
+				SPI_OK_SELECT, 3, (Oid[]) {OIDOID, OIDOID, TEXTOID},
+				(Datum[]) {args[0], args[1], CStringGetTextDatum(target)}, NULL);
+	n = SPI_processed;
+	tt = SPI_tuptable;
+	for (uint64 i = 0; i < n; i++)
+		sw->prepare = lappend(sw->prepare, SPI_getvalue(tt->vals[i], tt->tupdesc, 1));
+}
+
+/* ------------------------------------------------------------------------
+ * Objects outside the switch that read a relation leaving live
+ * ------------------------------------------------------------------------
+ */
+/*
+ * The columns of "out" that view "view" reads and "in" lacks or has with another type
+ * ("column a" / "columns a, b"), or NULL when the view can read "in" instead: CREATE OR
+ * REPLACE VIEW would fail on such a column.
+ */
+static char *
+columns_lost(Oid view, Oid out, Oid in)
+{
+	Datum		args[3] = {ObjectIdGetDatum(view), ObjectIdGetDatum(out), ObjectIdGetDatum(in)};
+	Oid			types[3] = {OIDOID, OIDOID, OIDOID};
+	bool		isnull;
+	int64		count;
+	char	   *columns;
+
+	bg_spi_exec("SELECT pg_catalog.count(DISTINCT a.attname),"
+				"  pg_catalog.string_agg(DISTINCT pg_catalog.quote_ident(a.attname::text), ', ')"
+				"  FROM pg_catalog.pg_rewrite AS r"
+				"  JOIN pg_catalog.pg_depend AS d ON d.objid OPERATOR(pg_catalog.=) r.oid"
+				"       AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+				"  JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) d.refobjid"
+				"       AND a.attnum OPERATOR(pg_catalog.=) d.refobjsubid"
+				" WHERE r.ev_class OPERATOR(pg_catalog.=) $1"
+				"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+				"   AND d.refobjid OPERATOR(pg_catalog.=) $2 AND d.refobjsubid OPERATOR(pg_catalog.>) 0"
+				"   AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS b"
+				"        WHERE b.attrelid OPERATOR(pg_catalog.=) $3 AND b.attname OPERATOR(pg_catalog.=) a.attname"
+				"          AND NOT b.attisdropped AND b.atttypid OPERATOR(pg_catalog.=) a.atttypid"
+				"          AND b.atttypmod OPERATOR(pg_catalog.=) a.atttypmod)",
+				SPI_OK_SELECT, 3, types, args, NULL);
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	columns = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (count == 0)
+		return NULL;
+	return psprintf("column%s %s", count == 1 ? "" : "s", columns);
+}
+
+/*
+ * Why view "view" cannot be pointed at the relations that take the names of those it
+ * reads, one line each, or NIL: it reads a relation that is removed, or a column that
+ * the replacement lacks or has with another type (CREATE OR REPLACE VIEW would fail).
+ */
+static List *
+view_refusals(BgSwitch *sw, Oid view)
+{
+	Datum		arg = ObjectIdGetDatum(view);
+	Oid			type = OIDOID;
+	List	   *reads = NIL;
+	List	   *why = NIL;
+	ListCell   *lc;
+
+	bg_spi_exec("SELECT DISTINCT d.refobjid FROM pg_catalog.pg_depend AS d"
+				"  JOIN pg_catalog.pg_rewrite AS r ON r.oid OPERATOR(pg_catalog.=) d.objid"
+				" WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+				"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+				"   AND r.ev_class OPERATOR(pg_catalog.=) $1 AND d.refobjid OPERATOR(pg_catalog.<>) $1",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		reads = lappend_oid(reads, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																  SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	foreach(lc, sw->moves)
+	{
+		BgMove	   *m = lfirst(lc);
+		char	   *lost;
+
+		if (!OidIsValid(m->out_oid) || !list_member_oid(reads, m->out_oid))
+			continue;
+		if (m->kind == BG_MOVE_REMOVE)
+			why = lappend(why, psprintf("view %s reads %s, which is removed", bg_relation_name(view),
+										bg_relation_name(m->out_oid)));
+		else if ((lost = columns_lost(view, m->out_oid, m->in_oid)) != NULL)
+			why = lappend(why, psprintf("view %s reads %s of %s, which its replacement does not have with the same type",
+										bg_relation_name(view), lost, bg_relation_name(m->out_oid)));
+	}
+	return why;
+}
+
+/*
+ * Point what reads "out" (leaving live) at "in" (taking its name): views by
+ * CREATE OR REPLACE VIEW with their definition as it reads now (names qualified, since
+ * search_path is pg_catalog), foreign keys dropped and added NOT VALID, publications.
+ * Materialized views cannot be re-pointed without being dropped: refused.
+ */
+static void
+repoint_dependents(BgSwitch *sw, BgMove *m, List *switched, List **refused)
+{
+	uint64		n;
+	SPITupleTable *tt;
+
+	/* definitions are read below, only for the views that are re-pointed */
+	tt = bg_dependent_views(m->out_oid, &n);
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Oid			dep = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		char		kind = DatumGetChar(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+		char	   *options = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
+		char	   *def;
+		List	   *why;
+
+		if (list_member_oid(switched, dep))
+			continue;			/* moves with the switch */
+		def = TextDatumGetCString(DirectFunctionCall2(pg_get_viewdef_ext, ObjectIdGetDatum(dep),
+													  BoolGetDatum(false)));
+		/* a view that reads several relations of the switch: once, for all of them */
+		if (list_member_oid(sw->views, dep))
+			continue;
+		sw->views = lappend_oid(sw->views, dep);
+		if (kind == RELKIND_MATVIEW)
+		{
+			*refused = lappend(*refused, psprintf("materialized view %s reads %s", bg_relation_name(dep),
+												  bg_relation_name(m->out_oid)));
+			continue;
+		}
+		/* a view that would not compile against the new relations stays where it is */
+		why = view_refusals(sw, dep);
+		if (why != NIL)
+		{
+			*refused = list_concat(*refused, why);
+			continue;
+		}
+		sw->locked = lappend_oid(sw->locked, dep);
+		/* pg_get_viewdef ends the query with a semicolon */
+		if (def && strlen(def) > 0 && def[strlen(def) - 1] == ';')
+			def[strlen(def) - 1] = '\0';
+		sw->swap = lappend(sw->swap,
+						   psprintf("CREATE OR REPLACE VIEW %s%s%s%s AS %s", bg_relation_name(dep),
+									options && options[0] ? " WITH (" : "",
+									options && options[0] ? options : "",
+									options && options[0] ? ")" : "", def));
+	}
+
+	tt = bg_dependent_foreign_keys(m->out_oid, &n);
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Oid			dep = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		char	   *conname = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+		char	   *def = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
+		Oid			conoid = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull));
+
+		if (list_member_oid(switched, dep))
+			continue;
+		if (m->kind == BG_MOVE_REMOVE)
+		{
+			*refused = lappend(*refused, psprintf("foreign key %s on %s references %s, which is removed",
+												  quote_identifier(conname), bg_relation_name(dep),
+												  bg_relation_name(m->out_oid)));
+			continue;
+		}
+		if (!bg_foreign_key_backed(conoid, m->in_oid))
+		{
+			*refused = lappend(*refused, psprintf("foreign key %s on %s references %s, whose replacement has no unique index on the columns it references",
+												  quote_identifier(conname), bg_relation_name(dep),
+												  bg_relation_name(m->out_oid)));
+			continue;
+		}
+		sw->locked = lappend_oid(sw->locked, dep);
+		sw->swap = lappend(sw->swap, psprintf("ALTER TABLE %s DROP CONSTRAINT %s", bg_relation_name(dep),
+											  quote_identifier(conname)));
+		sw->swap = lappend(sw->swap, psprintf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID",
+											  bg_relation_name(dep), quote_identifier(conname), def));
+		sw->after = lappend(sw->after, psprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s",
+												bg_relation_name(dep), quote_identifier(conname)));
+	}
+
+	tt = bg_dependent_publications(m->out_oid, &n);
+	for (uint64 i = 0; i < n; i++)
+	{
+		const char *pub = quote_identifier(SPI_getvalue(tt->vals[i], tt->tupdesc, 1));
+
+		if (m->kind == BG_MOVE_REPLACE && get_rel_relkind(m->in_oid) == RELKIND_RELATION)
+		{
+			sw->swap = lappend(sw->swap, psprintf("ALTER PUBLICATION %s DROP TABLE %s", pub,
+												  quote_qualified_identifier(m->away_schema, m->name)));
+			sw->swap = lappend(sw->swap, psprintf("ALTER PUBLICATION %s ADD TABLE %s", pub,
+												  quote_qualified_identifier(m->live_schema, m->name)));
+		}
+		else
+			*refused = lappend(*refused, psprintf(m->kind == BG_MOVE_REMOVE ?
+												  "publication %s holds %s, which is removed" :
+												  "publication %s holds %s, whose replacement is not a table",
+												  pub, bg_relation_name(m->out_oid)));
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Building the switch
+ * ------------------------------------------------------------------------
+ */
+void
+bg_switch_plan(BgSwitch *sw, bool force)
+{
+	List	   *switched = NIL;
+	List	   *refused = NIL;
+	ListCell   *lc;
+
+	foreach(lc, sw->moves)
+	{
+		BgMove	   *m = lfirst(lc);
+
+		if (OidIsValid(m->out_oid))
+			switched = lappend_oid(switched, m->out_oid);
+	}
+
+	foreach(lc, sw->moves)
+	{
+		BgMove	   *m = lfirst(lc);
+
+		/* what dbt built in shadow is its role's: live relations are the owner role's */
+		if (!sw->rollback && OidIsValid(m->in_oid) &&
+			bg_relation_owner(m->in_oid) != bg_owner_role())
+			sw->prepare = lappend(sw->prepare,
+								  psprintf("ALTER %s %s OWNER TO %s",
+										   bg_relkind_keyword(get_rel_relkind(m->in_oid)), bg_relation_name(m->in_oid),
+										   quote_identifier(BG_OWNER_ROLE)));
+		if (m->kind == BG_MOVE_REPLACE && !sw->rollback)
+			carry_over(sw, m);
+		if (OidIsValid(m->out_oid))
+			add_schema(sw, m->away_schema);
+		/* the first model of a live schema: create the schema, as dbt would */
+		if (OidIsValid(m->in_oid) && !OidIsValid(get_namespace_oid(m->live_schema, true)))
+			add_schema(sw, m->live_schema);
+	}
+	foreach(lc, sw->schemas)
+	{
+		const char *schema = lfirst(lc);
+		Oid			nsp = get_namespace_oid(schema, true);
+
+		/*
+		 * A schema of that name made by someone else would receive the relations that
+		 * leave live, and its owner could drop them: refuse it.
+		 */
+		if (OidIsValid(nsp) && !has_privs_of_role(bg_owner_role(), bg_namespace_owner(nsp)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot %s deployment " INT64_FORMAT ": schema \"%s\" exists and is not owned by the owner role \"%s\"",
+							sw->rollback ? "roll back" : "promote", sw->deployment_id, schema,
+							BG_OWNER_ROLE),
+					 errhint("Drop or rename it: bluegreen keeps replaced relations there.")));
+		sw->prepare = lappend(sw->prepare,
+							  psprintf("CREATE SCHEMA IF NOT EXISTS %s AUTHORIZATION %s",
+									   quote_identifier(schema), quote_identifier(BG_OWNER_ROLE)));
+	}
+
+	/* out first, so that each name is free when its replacement comes in */
+	foreach(lc, sw->moves)
+	{
+		BgMove	   *m = lfirst(lc);
+
+		if (!OidIsValid(m->out_oid))
+			continue;
+		sw->locked = lappend_oid(sw->locked, m->out_oid);
+		sw->swap = lappend(sw->swap,
+						   psprintf("ALTER %s %s SET SCHEMA %s",
+									bg_relkind_keyword(get_rel_relkind(m->out_oid)),
+									quote_qualified_identifier(m->live_schema, m->name),
+									quote_identifier(m->away_schema)));
+	}
+	foreach(lc, sw->moves)
+	{
+		BgMove	   *m = lfirst(lc);
+
+		if (!OidIsValid(m->in_oid))
+			continue;
+		sw->swap = lappend(sw->swap,
+						   psprintf("ALTER %s %s SET SCHEMA %s",
+									bg_relkind_keyword(get_rel_relkind(m->in_oid)),
+									quote_qualified_identifier(m->from_schema, m->name),
+									quote_identifier(m->live_schema)));
+	}
+	foreach(lc, sw->moves)
+	{
+		BgMove	   *m = lfirst(lc);
+
+		if (OidIsValid(m->out_oid))
+			repoint_dependents(sw, m, switched, &refused);
+	}
+	if (refused != NIL)
+	{
+		StringInfoData detail;
+
+		initStringInfo(&detail);
+		foreach(lc, refused)
+			appendStringInfo(&detail, "\n  %s", (char *) lfirst(lc));
+		if (force)
+			ereport(WARNING,
+					(errmsg("promoting deployment " INT64_FORMAT " anyway (force): %d object%s outside the project cannot be pointed at the new relations",
+							sw->deployment_id, list_length(refused), list_length(refused) == 1 ? "" : "s"),
+					 errdetail_internal("%s", detail.data + 1),
+					 errhint("They keep reading the relations they read now, which move to the previous schemas; bg.cleanup cannot drop those until they are changed.")));
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("cannot %s deployment " INT64_FORMAT ": %d object%s outside the project cannot be pointed at the new relations",
+							sw->rollback ? "roll back" : "promote", sw->deployment_id,
+							list_length(refused), list_length(refused) == 1 ? "" : "s"),
+					 errdetail_internal("%s", detail.data + 1),
+					 errhint("Drop or change them first; bluegreen never drops objects it does not manage.")));
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Running it
+ * ------------------------------------------------------------------------
+ */
+static void
+run_all(List *statements)
+{
+	ListCell   *lc;
+
+	foreach(lc, statements)
+		bg_spi_exec(lfirst(lc), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+}
+
+/*
+ * One try at the swap, in bg_in_subxact's subtransaction: take the locks, run the
+ * statements. A lock not granted in time, or found busy, is an error that rolls the
+ * try back, releasing every lock it took.
+ */
+typedef struct SwapTry
+{
+	BgSwitch   *sw;
+	bool		in_order;
+	Oid			first;			/* wait for this one alone, first */
+	Oid			busy;			/* out: found busy (not in order) */
+	Oid			waiting;		/* out: the lock last waited for */
+} SwapTry;
+
+static void
+swap_try(void *arg)
+{
+	SwapTry    *t = (SwapTry *) arg;
+	int			level = NewGUCNestLevel();
+	ListCell   *lc;
+
+	/*
+	 * Every wait, for the listed relations and for what else the statements lock.
+	 * Below half of deadlock_timeout, so that a reader caught in a cycle with an
+	 * in-order try never runs the deadlock check (which would fail the reader): the
+	 * try gives up first.
+	 */
+	(void) set_config_option("lock_timeout",
+							 psprintf("%dms", Min(bg_lock_timeout_ms, Max(DeadlockTimeout / 2, 1))),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	if (!t->in_order && OidIsValid(t->first))
+	{
+		/* wait for the busy one alone: nothing else is held yet */
+		t->waiting = t->first;
+		LockRelationOid(t->first, AccessExclusiveLock);
+	}
+	foreach(lc, t->sw->locked)
+	{
+		Oid			relid = lfirst_oid(lc);
+
+		if (t->in_order)
+		{
+			t->waiting = relid;
+			LockRelationOid(relid, AccessExclusiveLock);
+		}
+		else if (relid != t->first && !ConditionalLockRelationOid(relid, AccessExclusiveLock))
+		{
+			t->busy = relid;
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("relation %u is busy", relid)));
+		}
+	}
+	run_all(t->sw->swap);
+	AtEOXact_GUC(true, level);
+}
+
+/*
+ * Give up at the deadline, having changed nothing, naming who holds the locks; attempts
+ * is 0 when planning the switch waited too long.
+ */
+void
+bg_switch_gave_up(BgSwitch *sw, int attempts)
+{
+	List	   *relids = attempts > 0 ? sw->locked : NIL;
+	ListCell   *lc;
+
+	/* before any try (while planning): the live relations the switch reads */
+	if (attempts == 0)
+		foreach(lc, sw->moves)
+			if (OidIsValid(((BgMove *) lfirst(lc))->out_oid))
+				relids = lappend_oid(relids, ((BgMove *) lfirst(lc))->out_oid);
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("could not %s deployment " INT64_FORMAT ": live relations stayed locked by other sessions for bluegreen.promote_deadline (%d ms); nothing was changed",
+					sw->rollback ? "roll back" : "promote", sw->deployment_id,
+					bg_promote_deadline_ms),
+			 attempts > 0 ?
+			 errdetail_internal("%d attempts, each waiting at most bluegreen.lock_timeout (%d ms). Holding locks:\n%s",
+								attempts, bg_lock_timeout_ms, bg_lock_holders(relids)) :
+			 errdetail_internal("Holding locks:\n%s", bg_lock_holders(relids)),
+			 errhint("Try again when they are done, or end them; raise bluegreen.promote_deadline to wait longer.")));
+}
+
+/*
+ * Run the switch: the prepare statements, then the swap statements in a
+ * subtransaction, once every lock they need is held.
+ *
+ * Two ways of taking the locks, tried in turn:
+ *	- in order, each waiting at most bluegreen.lock_timeout while holding the ones
+ *	  before it: quick when readers take the relations in the same order, but a reader
+ *	  that holds a later relation and wants an earlier one forms a cycle that only the
+ *	  timeout breaks;
+ *	- first the one found busy last, waiting at most bluegreen.lock_timeout while holding
+ *	  nothing else, then the rest without waiting at all: if one is busy, everything is
+ *	  released and it is the one waited for next: promote never waits while holding a
+ *	  lock a reader wants, so no cycle can form, whatever order readers use.
+ * Either way no reader queues behind promote for longer than about one lock timeout, and
+ * a failed try releases everything. Tries go on, with backoff after a timed-out wait,
+ * until bluegreen.promote_deadline; then promote gives up having changed nothing.
+ */
+void
+bg_switch_run(BgSwitch *sw)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), bg_promote_deadline_ms);
+	long		backoff_ms = 10;
+	int			attempts = 0;
+	Oid			first = InvalidOid; /* the relation found busy last: waited for first */
+
+	run_all(sw->prepare);
+	for (;;)
+	{
+		SwapTry		t = {sw, attempts % 2 == 0, first, InvalidOid, InvalidOid};
+		ErrorData  *edata;
+
+		attempts++;
+		edata = bg_in_subxact(swap_try, &t);
+		if (edata == NULL)
+		{
+			if (attempts > 1)
+				ereport(NOTICE,
+						(errmsg("locks granted at attempt %d", attempts)));
+			return;
+		}
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(edata);
+		if (GetCurrentTimestamp() >= deadline)
+			bg_switch_gave_up(sw, attempts);
+		CHECK_FOR_INTERRUPTS();
+		if (OidIsValid(t.busy))
+		{
+			first = t.busy;		/* next: wait for it alone, then take the rest */
+			continue;
+		}
+		/* a wait timed out: a long holder; let readers through for a moment */
+		first = t.waiting;
+		{
+			/*
+			 * A short pause lets queued readers through; never past the deadline, and
+			 * never longer than a lock timeout, so the next chance is not missed.
+			 */
+			long		left_ms = (long) ((deadline - GetCurrentTimestamp()) / 1000);
+
+			pg_usleep(Max(Min(backoff_ms, left_ms), 0) * 1000L);
+			backoff_ms = Min(backoff_ms * 2, Max(bg_lock_timeout_ms, 10));
+		}
+	}
+}

@@ -1,0 +1,208 @@
+/*
+ * util.c
+ *		Small helpers every part of bluegreen uses: string lookups keyed by name,
+ *		digests, the names of the schemas beside a live one, procedure arguments, and
+ *		the numbers and durations of progress lines.
+ *
+ * Nothing here reads a catalog or runs SQL.
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "nodes/parsenodes.h"
+#include "utils/builtins.h"
+
+#include "bluegreen.h"
+#include "compat.h"
+#include "util.h"
+
+/* ------------------------------------------------------------------------
+ * String lookups
+ * ------------------------------------------------------------------------
+ */
+static uint32
+key_hash(const void *key, Size keysize)
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+}
+
+static int
+key_match(const void *a, const void *b, Size keysize)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* A hash table of BgIndexEntry keyed by the C string the entry points to. */
+HTAB *
+bg_string_index(const char *name, MemoryContext cxt, long size)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(BgIndexEntry);
+	ctl.hash = key_hash;
+	ctl.match = key_match;
+	ctl.hcxt = cxt;
+	return hash_create(name, size, &ctl,
+					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+}
+
+void *
+bg_index_lookup(HTAB *index, const char *key)
+{
+	BgIndexEntry *e = hash_search(index, &key, HASH_FIND, NULL);
+
+	return e ? e->value : NULL;
+}
+
+/* Enter key -> value; key must live as long as the index. */
+void
+bg_index_set(HTAB *index, const char *key, void *value)
+{
+	BgIndexEntry *e = hash_search(index, &key, HASH_ENTER, NULL);
+
+	e->key = key;
+	e->value = value;
+}
+
+char *
+bg_md5(const char *data, Size len)
+{
+	char	   *hex = palloc(33);
+
+	if (!bg_md5_hex(data, len, hex))
+		elog(ERROR, "could not compute MD5 digest");
+	return hex;
+}
+
+/* ------------------------------------------------------------------------
+ * Names
+ * ------------------------------------------------------------------------
+ */
+
+/* schema.name, each part quoted as needed */
+char *
+bg_qualified_name(const char *schema, const char *name)
+{
+	return quote_qualified_identifier(schema, name);
+}
+
+/*
+ * A schema beside live schema "live" named with "suffix". Names that would pass the
+ * identifier limit keep a prefix and gain a digest of the full name, so two long schema
+ * names never share one.
+ */
+char *
+bg_side_schema_name(const char *live, const char *suffix)
+{
+	size_t		len = strlen(live);
+
+	if (len + strlen(suffix) <= BG_MAX_IDENTIFIER)
+		return psprintf("%s%s", live, suffix);
+	else
+	{
+		char	   *digest = bg_md5(live, len);
+		int			keep = BG_MAX_IDENTIFIER - (int) strlen(suffix) - 9;
+
+		/* cut at a character boundary */
+		keep = pg_mbcliplen(live, (int) len, keep);
+		return psprintf("%.*s_%.8s%s", keep, live, digest, suffix);
+	}
+}
+
+/* The schema a deployment builds into, beside live schema "live". */
+char *
+bg_shadow_schema_name(const char *live)
+{
+	return bg_side_schema_name(live, "__bg_shadow");
+}
+
+/* Where promote of deployment "id" keeps the relations it replaced, for rollback. */
+char *
+bg_previous_schema_name(const char *live, int64 id)
+{
+	return bg_side_schema_name(live, psprintf("__bg_p" INT64_FORMAT, id));
+}
+
+/* Where rollback of deployment "id" puts what that promote had put live. */
+char *
+bg_rollback_schema_name(const char *live, int64 id)
+{
+	return bg_side_schema_name(live, psprintf("__bg_r" INT64_FORMAT, id));
+}
+
+/* ------------------------------------------------------------------------
+ * Procedure arguments
+ * ------------------------------------------------------------------------
+ */
+char *
+bg_arg_text(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_NARGS() <= n || PG_ARGISNULL(n))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+bool
+bg_arg_bool(FunctionCallInfo fcinfo, int n)
+{
+	return PG_NARGS() > n && !PG_ARGISNULL(n) && PG_GETARG_BOOL(n);
+}
+
+/* CALL outside a transaction block: the procedure may commit. */
+bool
+bg_call_is_nonatomic(FunctionCallInfo fcinfo)
+{
+	return fcinfo->context != NULL && IsA(fcinfo->context, CallContext) &&
+		!castNode(CallContext, fcinfo->context)->atomic;
+}
+
+/* ------------------------------------------------------------------------
+ * Progress lines
+ * ------------------------------------------------------------------------
+ */
+
+/* 1234567 -> "1,234,567" */
+char *
+bg_thousands(int64 v)
+{
+	char	   *digits = psprintf(INT64_FORMAT, v < 0 ? -v : v);
+	int			len = strlen(digits);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (v < 0)
+		appendStringInfoChar(&buf, '-');
+	for (int i = 0; i < len; i++)
+	{
+		if (i > 0 && (len - i) % 3 == 0)
+			appendStringInfoChar(&buf, ',');
+		appendStringInfoChar(&buf, digits[i]);
+	}
+	return buf.data;
+}
+
+double
+bg_seconds_since(TimestampTz start)
+{
+	return (double) (GetCurrentTimestamp() - start) / 1000000.0;
+}
+
+/* " in 0.12s", or nothing when bluegreen.show_timing is off */
+char *
+bg_timing(double seconds)
+{
+	return bg_show_timing ? psprintf(" in %.2fs", seconds) : "";
+}
+
+/* "1 model", "3 models" */
+char *
+bg_plural(int n, const char *singular, const char *plural)
+{
+	return psprintf("%d %s", n, n == 1 ? singular : plural);
+}

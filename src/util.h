@@ -1,0 +1,52 @@
+/*
+ * util.h
+ *		Small helpers every part of bluegreen uses: names, string lookups, digests,
+ *		procedure arguments and the formatting of progress lines (util.c).
+ */
+#ifndef BLUEGREEN_UTIL_H
+#define BLUEGREEN_UTIL_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/hsearch.h"
+#include "utils/timestamp.h"
+
+/* The owner role: owns the managed schemas and relations (src/sql/00_schema.sql). */
+#define BG_OWNER_ROLE "bluegreen"
+
+/* Longest PostgreSQL identifier, in bytes. */
+#define BG_MAX_IDENTIFIER (NAMEDATALEN - 1)
+
+/* A uniquely keyed string lookup (nodes and macros by unique_id, SQL text, names). */
+typedef struct BgIndexEntry
+{
+	const char *key;
+	void	   *value;
+} BgIndexEntry;
+
+extern HTAB *bg_string_index(const char *name, MemoryContext cxt, long size);
+extern void *bg_index_lookup(HTAB *index, const char *key);
+extern void bg_index_set(HTAB *index, const char *key, void *value);
+
+extern char *bg_md5(const char *data, Size len);
+
+/* names */
+extern char *bg_qualified_name(const char *schema, const char *name);
+extern char *bg_side_schema_name(const char *live_schema, const char *suffix);
+extern char *bg_shadow_schema_name(const char *live_schema);
+extern char *bg_previous_schema_name(const char *live_schema, int64 deployment_id);
+extern char *bg_rollback_schema_name(const char *live_schema, int64 deployment_id);
+
+/* procedure arguments */
+extern char *bg_arg_text(FunctionCallInfo fcinfo, int n);
+extern bool bg_arg_bool(FunctionCallInfo fcinfo, int n);
+extern bool bg_call_is_nonatomic(FunctionCallInfo fcinfo);
+
+/* progress lines */
+extern char *bg_thousands(int64 v);
+extern double bg_seconds_since(TimestampTz start);
+extern char *bg_timing(double seconds);
+extern char *bg_plural(int n, const char *singular, const char *plural);
+
+#endif							/* BLUEGREEN_UTIL_H */
