@@ -186,8 +186,8 @@ def run_scale(cluster, label, a):
     v1_manifest = cluster.place(dirs["bg", "v1"].file("manifest.json"), f"{label}-v1.json")
     cluster.execute(db, f"""
         CALL bg.transfer_ownership('{LIVE}');
-        GRANT USAGE ON SCHEMA raw TO bluegreen;
-        GRANT SELECT ON ALL TABLES IN SCHEMA raw TO bluegreen;
+        GRANT USAGE ON SCHEMA raw TO bluegreen_builder;
+        GRANT SELECT ON ALL TABLES IN SCHEMA raw TO bluegreen_builder;
         CALL bg.create_project(pg_catalog.pg_read_file(%s));""", (v1_manifest,))
     state = os.path.join(out, "state_v1")
     os.makedirs(state)

@@ -174,8 +174,8 @@ def setup_bluegreen(cluster, db, manifest_path):
         CREATE EXTENSION IF NOT EXISTS bluegreen;
         CREATE SCHEMA IF NOT EXISTS {pp.SCHEMA};
         CALL bg.transfer_ownership('{pp.SCHEMA}');
-        GRANT USAGE ON SCHEMA raw TO bluegreen;
-        GRANT SELECT ON ALL TABLES IN SCHEMA raw TO bluegreen;
+        GRANT USAGE ON SCHEMA raw TO bluegreen_builder;
+        GRANT SELECT ON ALL TABLES IN SCHEMA raw TO bluegreen_builder;
         SET client_min_messages = warning;
         CALL bg.create_project(pg_catalog.pg_read_file(%s));""", (manifest_path,))
 

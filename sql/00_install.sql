@@ -7,13 +7,14 @@ CREATE EXTENSION bluegreen;
 SELECT extname, extnamespace::regnamespace AS schema, extrelocatable
   FROM pg_extension WHERE extname = 'bluegreen';
 
--- Two roles (created when missing; roles are cluster-wide and outlive the extension):
---   bluegreen           the owner role: owns managed schemas and relations and runs all
+-- Three roles (created when missing; roles are cluster-wide and outlive the extension):
+--   bluegreen           the owner role: owns managed schemas and relations, runs no
 --                       manifest SQL; never a superuser, cannot log in
+--   bluegreen_builder   runs manifest SQL; owns only what it builds in shadow
 --   bluegreen_deployer  may call the procedures that change things
 SELECT rolname, rolsuper, rolcanlogin, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls
   FROM pg_roles
- WHERE rolname IN ('bluegreen', 'bluegreen_deployer')
+ WHERE rolname IN ('bluegreen', 'bluegreen_builder', 'bluegreen_deployer')
  ORDER BY rolname;
 
 -- The interface for registering a project and planning a deployment, with the comments

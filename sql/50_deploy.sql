@@ -1,6 +1,6 @@
 --
 -- bg.deploy: build what a new manifest changes (dbt's state:modified+) beside production,
--- in the shadow schema analytics__bg_shadow, as the owner role bluegreen; run the
+-- in the shadow schema analytics__bg_shadow, as the builder role bluegreen_builder; run the
 -- project's dbt tests there; compare every relation it would replace with live; record
 -- it all in bg.deployments and bg.deployment_steps. Production is never written.
 -- bg.abandon drops what a deployment built.
@@ -48,8 +48,8 @@ INSERT INTO raw.orders VALUES
     (3, 1, '2025-01-02', 30.00, 'placed',  '2025-01-02'),
     (4, 3, '2025-01-02', 40.00, 'placed',  '2025-01-02'),
     (5, 2, '2025-01-03', 50.00, 'placed',  '2025-01-03');
-GRANT USAGE ON SCHEMA raw TO bluegreen;
-GRANT SELECT ON ALL TABLES IN SCHEMA raw TO bluegreen;
+GRANT USAGE ON SCHEMA raw TO bluegreen_builder;
+GRANT SELECT ON ALL TABLES IN SCHEMA raw TO bluegreen_builder;
 
 --
 -- Manifests, built in SQL in the shape of the target/manifest.json dbt writes (schema
@@ -471,7 +471,8 @@ SELECT step, relation, breaking, compatibility
  ORDER BY step;
 RESET ROLE;
 
--- What was built belongs to the owner role; production is untouched.
+-- What was built belongs to the builder (promote hands it to the owner role); production
+-- is untouched.
 SELECT * FROM in_shadow;
 SELECT * FROM analytics__bg_shadow.stg_customers ORDER BY customer_id;
 SELECT * FROM analytics.stg_customers ORDER BY customer_id;

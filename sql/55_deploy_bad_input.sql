@@ -6,7 +6,7 @@
 --
 -- This file goes on in the database of 50_deploy.sql, with its project jaffle (live at
 -- version 1) and its helpers, and drops it at the end. The deployments are made by a
--- superuser: the manifest's SQL runs as the owner role bluegreen all the same.
+-- superuser: the manifest's SQL runs as the builder role bluegreen_builder all the same.
 --
 \c regress_bg_deploy
 SET bluegreen.show_timing = off;
@@ -122,11 +122,11 @@ SELECT * FROM recorded();
 CALL bg.deploy(bad('select 1 / (count(*) - count(*)) as x from {{ ref(''orders'') }}'));
 -- Code that reads a relation not declared in the manifest, which does not exist.
 CALL bg.deploy(bad('select * from raw.refunds'));
--- Code that reads a schema the owner role was not granted.
+-- Code that reads a schema the builder was not granted.
 CREATE SCHEMA hr;
 CREATE TABLE hr.salaries (name text, salary numeric);
 CALL bg.deploy(bad('select * from hr.salaries'));
--- Code that calls a function the owner role may not call.
+-- Code that calls a function the builder may not call.
 CALL bg.deploy(bad('select pg_read_file(''/etc/passwd'') as x'));
 -- A test that errors (not a failing test: one whose query fails).
 CALL bg.deploy(jaffle(edit('test.jaffle.assert_revenue_positive',
@@ -182,9 +182,9 @@ SELECT * FROM recorded();
 CALL bg.deploy(bad('select 1 as x', config => '{"post-hook": ["grant select on {{ this }} to {{ var(''reader'') }}"]}'));
 CALL bg.deploy(bad('select 1 as x', config => '{"post-hook": ["{% if target.name == ''prod'' %}vacuum {{ this }}{% endif %}"]}'));
 CALL bg.deploy(bad('select 1 as x', config => '{"post-hook": ["analyze {{ this "]}'));
--- A hook runs as the owner role, as a security-restricted operation (as PostgreSQL runs
+-- A hook runs as the builder, as a security-restricted operation (as PostgreSQL runs
 -- index expressions): it cannot take a superuser's powers, change role, run programs,
--- read files, create extensions, or touch what the owner role does not own.
+-- read files, create extensions, or touch what the builder does not own.
 CALL bg.deploy(bad('select 1 as x', config => '{"post-hook": ["alter role bluegreen superuser"]}'));
 CALL bg.deploy(bad('select 1 as x', config => '{"post-hook": ["alter role regress_bg_deploy_ci superuser"]}'));
 CALL bg.deploy(bad('select 1 as x', config => '{"post-hook": ["grant pg_execute_server_program to bluegreen"]}'));
@@ -198,9 +198,10 @@ CALL bg.deploy(bad('select 1 as x', config => '{"post-hook": ["drop table raw.cu
 CALL bg.deploy(bad('select 1 as x', config => '{"post-hook": ["drop schema hr cascade"]}'));
 CALL bg.deploy(bad('select 1 as x', config => '{"post-hook": ["create temporary table kept (x int)"]}'));
 CALL bg.deploy(bad('select 1 as x', config => '{"post-hook": ["commit"]}'));
--- The owner role owns production, yet a hook may not change it: a deployment leaves
--- what is live as it is until promote. Every relation of the project's live schemas is
--- compared before and after each hook (however the hook got at it: a DO block too).
+-- A hook may not change production: the builder may write nothing live, so PostgreSQL
+-- refuses each of these (however the hook got at it: a DO block too); and every
+-- relation of the project's live schemas is compared before and after each hook all
+-- the same.
 CALL bg.deploy(bad('select 1 as x', config => '{"post-hook": ["drop table analytics.order_log"]}'));
 CALL bg.deploy(bad('select 1 as x', config => '{"post-hook": ["truncate analytics.order_status"]}'));
 CALL bg.deploy(bad('select 1 as x', config => '{"post-hook": ["insert into analytics.payment_methods values (''gift'', ''Gift card'')"]}'));

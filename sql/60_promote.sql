@@ -24,7 +24,7 @@ CREATE ROLE regress_bg_promote_team;
 CREATE ROLE regress_bg_promote_reader;
 GRANT bluegreen_deployer TO regress_bg_promote_ci;
 
--- The sources, loaded by someone else; bluegreen (the owner role) may read them.
+-- The sources, loaded by someone else; the builder (and so the owner role) may read them.
 CREATE SCHEMA raw;
 CREATE TABLE raw.customers (id integer PRIMARY KEY, name text NOT NULL);
 CREATE TABLE raw.orders (id integer PRIMARY KEY, customer_id integer NOT NULL,
@@ -36,8 +36,8 @@ INSERT INTO raw.orders VALUES (10, 1, '2025-01-01'), (11, 1, '2025-01-02'),
     (12, 2, '2025-01-02'), (13, 3, '2025-01-03'), (14, 4, '2025-01-03');
 INSERT INTO raw.payments VALUES (10, 1250, 'paid'), (11, 800, 'paid'), (12, 4000, 'paid'),
     (13, 999, 'failed'), (13, 999, 'paid'), (14, 300, 'paid'), (14, 2000, 'failed');
-GRANT USAGE ON SCHEMA raw TO bluegreen;
-GRANT SELECT ON ALL TABLES IN SCHEMA raw TO bluegreen;
+GRANT USAGE ON SCHEMA raw TO bluegreen_builder;
+GRANT SELECT ON ALL TABLES IN SCHEMA raw TO bluegreen_builder;
 
 -- The live schemas belong to the owner role.
 CREATE SCHEMA staging AUTHORIZATION bluegreen;
@@ -267,11 +267,9 @@ SELECT schema, name, kind FROM live();
 --
 -- Live, and what surrounds it
 --
--- The DBA hands customers to the team, which grants it to readers, comments it, and
--- lets readers see named customers only (row-level security). bluegreen may still read
--- it.
-ALTER TABLE analytics.customers OWNER TO regress_bg_promote_team;
-GRANT SELECT ON analytics.customers TO bluegreen;
+-- The DBA grants customers to readers, comments it, and lets readers see named
+-- customers only (row-level security). (Live relations stay the owner role's: one that
+-- another role owned would be outside the managed scope, and refused; see 70_security.)
 GRANT USAGE ON SCHEMA analytics TO regress_bg_promote_reader;
 GRANT SELECT ON analytics.customers TO regress_bg_promote_reader WITH GRANT OPTION;
 -- The team may also see two columns of orders.

@@ -1,6 +1,6 @@
 --
--- Security: who may call bluegreen; what manifest SQL, which runs as the owner role
--- bluegreen, may not do; an owner role given more than it needs; names that try to leave
+-- Security: who may call bluegreen; what manifest SQL, which runs as the builder role
+-- bluegreen_builder, may not do; an owner role given more than it needs; names that try to leave
 -- their quotes; and bg.transfer_ownership against callers who do not own what they hand
 -- over. Every attempt fails with an error that says why (naming the model, for manifest
 -- SQL), and nothing changes: sec_changed compares the live relations, the roles, the
@@ -29,12 +29,12 @@ CREATE ROLE regress_bg_sec_reader;
 GRANT bluegreen_deployer TO regress_bg_sec_ci;
 GRANT regress_bg_sec_team TO regress_bg_sec_ci;
 
--- Sources the owner role may read; a schema it may not; a table someone else owns.
+-- Sources the builder may read; a schema it may not; a table someone else owns.
 CREATE SCHEMA sec_raw;
 CREATE TABLE sec_raw.items (id integer PRIMARY KEY, name text NOT NULL);
 INSERT INTO sec_raw.items VALUES (1, 'anvil'), (2, 'bucket'), (3, 'crate');
-GRANT USAGE ON SCHEMA sec_raw TO bluegreen;
-GRANT SELECT ON sec_raw.items TO bluegreen;
+GRANT USAGE ON SCHEMA sec_raw TO bluegreen_builder;
+GRANT SELECT ON sec_raw.items TO bluegreen_builder;
 CREATE SCHEMA sec_secret;
 CREATE TABLE sec_secret.salaries (who text, pay integer);
 INSERT INTO sec_secret.salaries VALUES ('ci', 100);
@@ -232,8 +232,8 @@ SELECT * FROM sec_changed;
 --
 -- Each deployment below adds a model "hostile" (and, for tests, a test of it) to the
 -- live project. Code that is not one plain SELECT is refused before anything is built
--- or recorded; everything else runs as the owner role, in a security-restricted
--- operation, and fails where PostgreSQL denies the owner role.
+-- or recorded; everything else runs as the builder, in a security-restricted
+-- operation, and fails where PostgreSQL denies the builder.
 SET client_min_messages = warning;
 SET ROLE regress_bg_sec_ci;
 
@@ -246,7 +246,7 @@ CALL bg.deploy(sec_manifest(hostile('select * from sec_mart.items for update')),
 CALL bg.deploy(sec_manifest(hostile('select 1 as x') || sec_test('with gone as (delete from sec_mart.items returning *) select * from gone')), 'sec');
 CALL bg.deploy(sec_manifest(hostile('select 1 as x') || sec_test('select 1; drop table sec_mart.items')), 'sec');
 
--- Model code that reads what the owner role was not given, or calls what it may not:
+-- Model code that reads what the builder was not given, or calls what it may not:
 -- built as tables, so the code runs.
 CALL bg.deploy(sec_manifest(hostile('select * from sec_secret.salaries', 'table')), 'sec');
 CALL bg.deploy(sec_manifest(hostile('select * from bg.node', 'table')), 'sec');
@@ -296,10 +296,10 @@ RESET client_min_messages;
 SELECT deployment_id, status, failed_node, error
   FROM bg.deployments WHERE project = 'sec' ORDER BY deployment_id;
 -- Nothing changed: no role, no extension, no schema, no file, the live relations as
--- they were; the session has no temporary object of the owner role.
+-- they were; the session has no temporary object of bluegreen's roles.
 SELECT * FROM sec_changed;
 SELECT count(*) AS temporary_objects_of_bluegreen
-  FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relowner = 'bluegreen'::regrole;
+  FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relowner IN ('bluegreen'::regrole, 'bluegreen_builder'::regrole);
 SELECT pg_stat_file('/tmp/regress_bg_sec_written', true) IS NULL AS no_file_written;
 
 --

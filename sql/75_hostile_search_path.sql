@@ -11,7 +11,7 @@
 -- bluegreen.model_search_path with pg_catalog first: every call below behaves as it does
 -- with a clean search_path, and no planted object runs. (Manifest SQL that itself calls
 -- a name public overloads more closely than pg_catalog does -- format() with text
--- arguments, below -- would run the planted overload as the owner role: public must not
+-- arguments, below -- would run the planted overload as the builder: public must not
 -- be writable by others, or must be left out of bluegreen.model_search_path.)
 --
 -- Manifests are built with manifest() and model() of 10_plan.sql (project "path"),
@@ -38,8 +38,8 @@ GRANT USAGE ON SCHEMA hostile TO PUBLIC;
 CREATE SCHEMA path_raw;
 CREATE TABLE path_raw.orders (id integer PRIMARY KEY, customer text NOT NULL, amount integer NOT NULL);
 INSERT INTO path_raw.orders VALUES (1, 'ann', 10), (2, 'bob', 20), (3, 'ann', 30);
-GRANT USAGE ON SCHEMA path_raw TO bluegreen;
-GRANT SELECT ON path_raw.orders TO bluegreen;
+GRANT USAGE ON SCHEMA path_raw TO bluegreen_builder;
+GRANT SELECT ON path_raw.orders TO bluegreen_builder;
 CREATE SCHEMA path_mart AUTHORIZATION bluegreen;
 CREATE TABLE path_mart.orders AS SELECT id, customer, amount FROM path_raw.orders WHERE id < 3;
 CREATE VIEW path_mart.customers AS

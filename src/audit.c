@@ -32,6 +32,7 @@
 #include "audit.h"
 #include "catalog.h"
 #include "config.h"
+#include "privilege.h"
 #include "redirect.h"
 #include "spi.h"
 
@@ -45,6 +46,8 @@ bg_run_test(BgBuildContext *ctx, BgNode *test, BgTestResult *res)
 	bool		isnull;
 	Datum		v;
 
+	BgBuilderState *before = bg_builder_state(ctx, NULL, NULL);
+
 	memset(res, 0, sizeof(*res));
 	code = bg_redirect_select(what, bg_node_code(test), ctx->redirects, ctx->database, NULL);
 	sql = psprintf("SELECT (%s)::bigint AS failures,\n"
@@ -53,6 +56,8 @@ bg_run_test(BgBuildContext *ctx, BgNode *test, BgTestResult *res)
 				   "  FROM (\n%s%s) AS dbt_internal_test",
 				   c->fail_calc, c->fail_calc, c->warn_if, c->fail_calc, c->error_if, code,
 				   c->limit >= 0 ? psprintf("LIMIT " INT64_FORMAT "\n", c->limit) : "");
+	/* checked under the settings it runs under, right before it runs */
+	bg_pin_manifest_settings();
 	bg_check_single_select(what, sql);
 	bg_spi_exec(sql, SPI_OK_SELECT, 0, NULL, NULL, NULL);
 	if (SPI_processed != 1)
@@ -72,6 +77,8 @@ bg_run_test(BgBuildContext *ctx, BgNode *test, BgTestResult *res)
 		res->status = "warn";
 	else
 		res->status = "pass";
+	/* whatever the test called may not have left anything of the builder's behind */
+	bg_builder_unchanged(ctx, what, "running it", before, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------------

@@ -9,6 +9,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "fmgr.h"
 #include "utils/guc.h"
 
@@ -20,6 +22,9 @@ char	   *bg_model_search_path = NULL;
 bool		bg_show_timing = true;
 int			bg_lock_timeout_ms = 100;
 int			bg_promote_deadline_ms = 30000;
+bool		bg_create_schemas = true;
+int			bg_statement_timeout_ms = 3600000;
+int			bg_temp_file_limit_kb = -1;
 
 void		_PG_init(void);
 
@@ -49,6 +54,21 @@ _PG_init(void)
 							"How long promote and rollback keep trying to take their locks before giving up, changing nothing.",
 							NULL,
 							&bg_promote_deadline_ms, 30000, 1, 3600000, PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("bluegreen.create_schemas",
+							 "Whether promote may create the live schema of a model whose schema does not exist yet.",
+							 "Off: every live schema must exist and be handed to bluegreen first (bg.transfer_ownership). "
+							 "Either way bluegreen acts only in schemas the owner role owns.",
+							 &bg_create_schemas, true, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("bluegreen.statement_timeout",
+							"The longest one model or test (with its hooks) may run; 0 for no bound.",
+							"A step past it fails the deployment with a clear error and leaves production as it was.",
+							&bg_statement_timeout_ms, 3600000, 0, INT_MAX, PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("bluegreen.temp_file_limit",
+							"The most temporary file space one statement of manifest SQL may use; -1 for the server's temp_file_limit.",
+							NULL,
+							&bg_temp_file_limit_kb, -1, -1, INT_MAX, PGC_SUSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("bluegreen");
 }

@@ -16,5 +16,8 @@ extern char *bg_model_search_path;
 extern bool bg_show_timing;
 extern int	bg_lock_timeout_ms;
 extern int	bg_promote_deadline_ms;
+extern bool bg_create_schemas;
+extern int	bg_statement_timeout_ms;
+extern int	bg_temp_file_limit_kb;
 
 #endif							/* BLUEGREEN_H */

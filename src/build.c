@@ -168,6 +168,8 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 	const char *kind_word = "TABLE";
 	bool		live_indexes = false;	/* an incremental run keeps live's indexes */
 
+	BgBuilderState *before = bg_builder_state(ctx, shadow_schema, n->alias);
+
 	memset(res, 0, sizeof(*res));
 	bg_check_buildable(n);
 	select_sql = bg_redirect_select(what, bg_node_code(n), ctx->redirects, ctx->database, NULL);
@@ -214,4 +216,6 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 	bg_run_hooks(ctx, what, c->post_hooks, shadow_schema, n->alias, n->database);
 	if (res->relkind != RELKIND_VIEW)
 		bg_spi_exec(psprintf("ANALYZE %s", target), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	/* whatever the code called may not have left anything of the builder's behind */
+	bg_builder_unchanged(ctx, what, "building it", before, shadow_schema, n->alias);
 }

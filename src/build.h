@@ -20,6 +20,7 @@ typedef struct BgBuildContext
 	const char *database;		/* current database: three-part names must name it */
 	bool		full_refresh;	/* rebuild every incremental model in full */
 	List	   *live_schemas;	/* Oids of the project's live schemas: hooks leave them be */
+	List	   *shadow_schemas; /* char *: the shadow schemas this deployment builds in */
 } BgBuildContext;
 
 typedef struct BgBuildResult
@@ -49,7 +50,14 @@ extern char *bg_contract_column_list(const char *what, BgNode *n);
 extern void bg_check_contract(const char *what, const char *select_sql, BgNode *n);
 
 /* hooks.c */
+typedef struct BgBuilderState BgBuilderState;
+
 extern void bg_run_hooks(BgBuildContext *ctx, const char *what, List *hooks,
 						 const char *schema, const char *name, const char *database);
+extern BgBuilderState *bg_builder_state(BgBuildContext *ctx, const char *schema,
+										const char *name);
+extern void bg_builder_unchanged(BgBuildContext *ctx, const char *what, const char *by,
+								 BgBuilderState *before, const char *schema,
+								 const char *name);
 
 #endif							/* BLUEGREEN_BUILD_H */

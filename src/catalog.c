@@ -25,6 +25,7 @@
 #include "utils/syscache.h"
 
 #include "catalog.h"
+#include "privilege.h"
 #include "spi.h"
 
 /* ------------------------------------------------------------------------
@@ -201,7 +202,8 @@ bg_column_list(List *columns, const char *prefix)
 
 /*
  * Views and materialized views that read relid: (oid, relkind, attnums read as
- * integer[] (0: the whole row), reloptions as text).
+ * integer[] (0: the whole row), reloptions as text). Other sessions' temporary views are
+ * left out (bg_other_sessions_temp_views).
  */
 SPITupleTable *
 bg_dependent_views(Oid relid, uint64 *n)
@@ -219,10 +221,41 @@ bg_dependent_views(Oid relid, uint64 *n)
 				"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
 				"   AND d.refobjid OPERATOR(pg_catalog.=) $1"
 				"   AND r.ev_class OPERATOR(pg_catalog.<>) $1"
+				"   AND (c.relpersistence OPERATOR(pg_catalog.<>) 't'"
+				"        OR c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema())"
 				" GROUP BY r.ev_class, c.relkind, c.reloptions ORDER BY r.ev_class",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);
 	*n = SPI_processed;
 	return SPI_tuptable;
+}
+
+/*
+ * Temporary views of other sessions that read relid, by name: nobody but
+ * their session can change them, so they are never counted as dependents (a reader's
+ * TEMP view must not be able to stop a promote); promote reports them.
+ */
+List *
+bg_other_sessions_temp_views(Oid relid)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	Oid			type = OIDOID;
+	List	   *out = NIL;
+
+	bg_spi_exec("SELECT DISTINCT pg_catalog.quote_ident(c.relname)"
+				"  FROM pg_catalog.pg_depend AS d"
+				"  JOIN pg_catalog.pg_rewrite AS r ON r.oid OPERATOR(pg_catalog.=) d.objid"
+				"  JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) r.ev_class"
+				"  JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+				" WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+				"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+				"   AND d.refobjid OPERATOR(pg_catalog.=) $1 AND r.ev_class OPERATOR(pg_catalog.<>) $1"
+				"   AND c.relpersistence OPERATOR(pg_catalog.=) 't'"
+				"   AND c.relnamespace OPERATOR(pg_catalog.<>) pg_catalog.pg_my_temp_schema()"
+				" ORDER BY 1",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		out = lappend(out, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	return out;
 }
 
 /*
@@ -307,14 +340,21 @@ bg_foreign_key_backed(Oid conoid, Oid relid)
  * ------------------------------------------------------------------------
  */
 
-/* "backend 123 (user alice, application psql, active for 00:01:02: SELECT ...)" */
+/*
+ * "backend 123 (user alice, application psql, active for 00:01:02: SELECT ...)": the
+ * sessions that hold locks on relids, as the caller may see them in pg_stat_activity
+ * (the query as "<insufficient privilege>" where the caller may not read it): it runs
+ * as the caller, never as the extension owner (it switches itself).
+ */
 char *
-bg_lock_holders(List *relids)
+bg_lock_holders(List *relids, Oid caller)
 {
 	StringInfoData buf;
 	Datum		arg = bg_oid_array(relids);
 	Oid			type = OIDARRAYOID;
+	BgUserSwitch sw;
 
+	bg_switch_user(&sw, caller);
 	bg_spi_exec("SELECT pg_catalog.format('backend %s (user %s, application %s, %s for %s: %s)',"
 				"    a.pid, a.usename, pg_catalog.quote_literal(a.application_name), a.state,"
 				"    pg_catalog.date_trunc('second', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) a.xact_start),"
@@ -328,5 +368,6 @@ bg_lock_holders(List *relids)
 	initStringInfo(&buf);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		appendStringInfo(&buf, "\n  %s", SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	bg_restore_user(&sw);
 	return buf.len ? buf.data + 1 : pstrdup("(they have finished since)");
 }

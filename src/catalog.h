@@ -39,6 +39,7 @@ extern SPITupleTable *bg_dependent_foreign_keys(Oid relid, uint64 *n);
 extern SPITupleTable *bg_dependent_publications(Oid relid, uint64 *n);
 extern bool bg_foreign_key_backed(Oid conoid, Oid relid);
 
-extern char *bg_lock_holders(List *relids);
+extern List *bg_other_sessions_temp_views(Oid relid);
+extern char *bg_lock_holders(List *relids, Oid caller);
 
 #endif							/* BLUEGREEN_CATALOG_H */

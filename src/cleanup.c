@@ -12,7 +12,9 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "nodes/value.h"
 #include "utils/builtins.h"
 
 #include "catalog.h"
@@ -40,68 +42,126 @@ try_drop(const char *sql)
 	return e->detail ? psprintf("%s (%s)", e->message, e->detail) : e->message;
 }
 
+/* A relation promote or rollback moved into a side schema, which cleanup may drop. */
+typedef struct Moved
+{
+	Oid			relid;			/* InvalidOid: not recorded (0.1.0), found by name */
+	char	   *schema;			/* the side schema it was moved to */
+	char	   *name;
+} Moved;
+
 /*
- * Drop every relation in the side schemas of one deployment, then each schema that this
- * leaves empty. Relations read one another, across these schemas too (a view of staging
- * reads a table of analytics, a view reads a view): each pass drops what it can, views
- * first, and the next pass tries the rest again, until one drops nothing; only what is
- * left then is reported. Returns the number of failures.
+ * What deployment r moved into its side schemas: for a promote, the live relations it
+ * replaced or removed (now in <schema>__bg_p<D>); for a promote rolled back, what it had
+ * put live (now in <schema>__bg_r<D>). Only those, by OID, and only while they are still
+ * there and the owner role's: whatever else someone put in a side schema stays.
+ */
+static List *
+moved_relations(BgRetired *r)
+{
+	int			n;
+	BgStep	   *steps = bg_deployment_steps(r->deployment_id, true, &n);
+	List	   *out = NIL;
+
+	for (int i = 0; i < n; i++)
+	{
+		BgStep	   *s = &steps[i];
+		Moved	   *m;
+
+		if (r->rolled_back ? !(s->kind == BG_STEP_BUILD && strcmp(s->status, "ok") == 0) :
+			s->previous_schema == NULL)
+			continue;
+		m = palloc0(sizeof(Moved));
+		m->name = s->node->alias;
+		if (r->rolled_back)
+		{
+			m->schema = bg_rollback_schema_name(s->node->schema, r->deployment_id);
+			m->relid = s->promoted_oid;
+		}
+		else
+		{
+			m->schema = s->previous_schema;
+			m->relid = s->live_oid;
+		}
+		out = lappend(out, m);
+	}
+	return out;
+}
+
+/* Where relation m is now, if it is still in its side schema and the owner role's. */
+static bool
+still_there(Moved *m, Oid *relid, char *relkind)
+{
+	Oid			found;
+
+	if (!bg_relation_exists(m->schema, m->name, &found, relkind))
+		return false;
+	if (OidIsValid(m->relid) && found != m->relid)
+		return false;
+	if (bg_relation_owner(found) != bg_owner_role())
+		return false;
+	*relid = found;
+	return true;
+}
+
+/*
+ * Drop the relations deployment r moved aside, then each side schema that this leaves
+ * empty. Relations read one another, across these schemas too (a view of staging reads
+ * a table of analytics, a view reads a view): each pass drops what it can, views first,
+ * and the next pass tries the rest again, until one drops nothing; only what is left
+ * then is reported. A side schema that holds anything else is kept, and said so.
+ * Returns the number of failures.
  */
 static int
-drop_side_schemas(List *schemas, int *dropped, StringInfo failures)
+drop_moved(BgRetired *r, int *dropped, StringInfo failures)
 {
-	char	  **names = palloc(sizeof(char *) * Max(list_length(schemas), 1));
-	Datum		arg;
-	Oid			type = TEXTARRAYOID;
+	List	   *moved = moved_relations(r);
+	List	   *schemas = NIL;
+	List	   *stuck = NIL;	/* String: side schemas still holding a relation */
 	StringInfoData left;
-	List	   *stuck = NIL;	/* schemas still holding a relation */
 	int			failed = 0;
-	int			k = 0;
 	ListCell   *lc;
 
-	foreach(lc, schemas)
-		names[k++] = lfirst(lc);
-	arg = bg_text_array(names, k);
+	foreach(lc, r->live_schemas)
+	{
+		schemas = lappend(schemas, bg_previous_schema_name(lfirst(lc), r->deployment_id));
+		if (r->rolled_back)
+			schemas = lappend(schemas, bg_rollback_schema_name(lfirst(lc), r->deployment_id));
+	}
 	initStringInfo(&left);
 	for (;;)
 	{
-		uint64		n;
-		SPITupleTable *tt;
 		int			dropped_now = 0;
 
 		failed = 0;
 		stuck = NIL;
 		resetStringInfo(&left);
-		bg_spi_exec("SELECT s.nspname::text, c.relname::text, c.relkind FROM pg_catalog.pg_class AS c"
-					"  JOIN pg_catalog.pg_namespace AS s ON s.oid OPERATOR(pg_catalog.=) c.relnamespace"
-					" WHERE s.nspname OPERATOR(pg_catalog.=) ANY ($1)"
-					"   AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f}')"
-					"   AND NOT c.relispartition"
-					" ORDER BY c.relkind OPERATOR(pg_catalog.=) ANY ('{v,m}') DESC, 1, 2",
-					SPI_OK_SELECT, 1, &type, &arg, NULL);
-		n = SPI_processed;
-		tt = SPI_tuptable;
-		for (uint64 i = 0; i < n; i++)
-		{
-			char	   *schema = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-			char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
-			bool		isnull;
-			char		kind = DatumGetChar(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
-			char	   *relation = quote_qualified_identifier(schema, name);
-			char	   *failure = try_drop(psprintf("DROP %s %s", bg_relkind_keyword(kind), relation));
+		for (int views_first = 1; views_first >= 0; views_first--)
+			foreach(lc, moved)
+			{
+				Moved	   *m = lfirst(lc);
+				Oid			relid;
+				char		kind;
+				char	   *failure;
 
-			if (failure)
-			{
-				failed++;
-				stuck = lappend(stuck, schema);
-				appendStringInfo(&left, "\n  %s: %s", relation, failure);
+				if (!still_there(m, &relid, &kind) ||
+					(kind == RELKIND_VIEW || kind == RELKIND_MATVIEW) != (views_first == 1))
+					continue;
+				failure = try_drop(psprintf("DROP %s %s", bg_relkind_keyword(kind),
+											bg_qualified_name(m->schema, m->name)));
+				if (failure)
+				{
+					failed++;
+					stuck = lappend(stuck, makeString(m->schema));
+					appendStringInfo(&left, "\n  %s: %s", bg_qualified_name(m->schema, m->name),
+									 failure);
+				}
+				else
+				{
+					(*dropped)++;
+					dropped_now++;
+				}
 			}
-			else
-			{
-				(*dropped)++;
-				dropped_now++;
-			}
-		}
 		if (failed == 0 || dropped_now == 0)
 			break;
 	}
@@ -109,14 +169,11 @@ drop_side_schemas(List *schemas, int *dropped, StringInfo failures)
 	foreach(lc, schemas)
 	{
 		const char *schema = lfirst(lc);
+		Oid			nsp = get_namespace_oid(schema, true);
 		char	   *failure;
-		bool		empty = true;
-		ListCell   *lc2;
 
-		foreach(lc2, stuck)
-			if (strcmp(lfirst(lc2), schema) == 0)
-				empty = false;
-		if (!empty || !OidIsValid(get_namespace_oid(schema, true)))
+		if (!OidIsValid(nsp) || bg_namespace_owner(nsp) != bg_owner_role() ||
+			list_member(stuck, makeString((char *) schema)))
 			continue;
 		failure = try_drop(psprintf("DROP SCHEMA %s", quote_identifier(schema)));
 		if (failure)
@@ -225,17 +282,9 @@ bg_cleanup(PG_FUNCTION_ARGS)
 		{
 			BgRetired  *r = lfirst(lc);
 			int			before = failed;
-			List	   *side = NIL;
-			ListCell   *k;
 
-			foreach(k, r->live_schemas)
-			{
-				side = lappend(side, bg_previous_schema_name(lfirst(k), r->deployment_id));
-				if (r->rolled_back)
-					side = lappend(side, bg_rollback_schema_name(lfirst(k), r->deployment_id));
-			}
 			bg_become_extension_owner(&us);
-			failed += drop_side_schemas(side, (int *) &dropped, &failures);
+			failed += drop_moved(r, (int *) &dropped, &failures);
 			bg_restore_user(&us);
 			if (failed == before)
 			{

@@ -18,6 +18,7 @@
 #include "utils/memutils.h"
 
 #include "config.h"
+#include "util.h"
 
 /* ------------------------------------------------------------------------
  * Reading parsed JSON leniently: a value of another type counts as absent
@@ -149,6 +150,7 @@ read_config(BgModelConfig *c, json_object *config)
 	c->on_schema_change = jstring(config, "on_schema_change");
 	c->full_refresh = jbool(config, "full_refresh", &c->full_refresh_set);
 	c->unlogged = jbool(config, "unlogged", NULL);
+	c->sql_header = jstring(config, "sql_header");
 	c->pre_hooks = hooks(jget(config, "pre-hook"));
 	c->post_hooks = hooks(jget(config, "post-hook"));
 	c->incremental_predicates = jstrings(jget(config, "incremental_predicates"), NULL);
@@ -314,6 +316,14 @@ bg_check_buildable(BgNode *n)
 				 errhint("bluegreen builds view, table, incremental, materialized_view and ephemeral models; build others with dbt (see the README).")));
 	if (strcmp(n->materialized, "incremental") == 0)
 		(void) bg_incremental_strategy(n);
+	/* dbt puts it before the model's statement, in the same call; bluegreen runs the
+	 * model's code as one checked SELECT, and would drop it silently */
+	if (bg_node_config(n)->sql_header && bg_node_config(n)->sql_header[0])
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s: config sql_header is not something bluegreen runs", bg_node_label(n)),
+				 errdetail("sql_header: %s", bg_printable(bg_node_config(n)->sql_header)),
+				 errhint("Move what it does into a pre-hook, or build this model with dbt (see the README).")));
 }
 
 /* The incremental strategy of model n, with dbt-postgres's default resolved. */

@@ -56,6 +56,7 @@ typedef struct BgModelConfig
 	bool		full_refresh_set;	/* config full_refresh given, true or false */
 	bool		full_refresh;
 	bool		unlogged;
+	char	   *sql_header;		/* refused: bluegreen runs a model's code alone */
 	List	   *indexes;		/* BgIndexSpec * */
 	List	   *grants;			/* BgGrant * */
 	List	   *pre_hooks;		/* char * */

@@ -17,6 +17,8 @@
 
 #include "build.h"
 #include "config.h"
+#include "privilege.h"
+#include "redirect.h"
 #include "spi.h"
 
 static void
@@ -177,6 +179,8 @@ bg_check_contract(const char *what, const char *select_sql, BgNode *n)
 	StringInfoData diff;
 	ListCell   *lc;
 
+	bg_pin_manifest_settings();
+	bg_check_single_select(what, probe);
 	bg_spi_exec(probe, SPI_OK_SELECT, 0, NULL, NULL, NULL);
 	desc = SPI_tuptable->tupdesc;
 	initStringInfo(&diff);

@@ -92,9 +92,11 @@ maybe_commit(Deployment *d)
  */
 
 /*
- * Create the shadow schemas the deployment builds into, owned by the owner role. Made
- * as the extension owner (it switches itself): the owner role is not given CREATE on
- * the database (with it, manifest code could CREATE EXTENSION of trusted extensions).
+ * Create the shadow schemas the deployment builds into, owned by the owner role, with
+ * USAGE and CREATE for the builder (and nothing for anyone else: the builder does not
+ * own the schema, so it cannot change who may use it). Made as the extension owner (it
+ * switches itself): the owner role is not given CREATE on the database (with it,
+ * manifest code could CREATE EXTENSION of trusted extensions).
  */
 static void
 ensure_shadow_schemas(Deployment *d)
@@ -105,11 +107,13 @@ ensure_shadow_schemas(Deployment *d)
 	for (int i = 0; i < d->n_steps; i++)
 	{
 		BgStep	   *s = &d->steps[i];
+		const char *schema;
 		ListCell   *lc;
 		bool		seen = false;
 
 		if (s->kind != BG_STEP_BUILD)
 			continue;
+		schema = quote_identifier(s->shadow_schema);
 		foreach(lc, d->shadow_schemas)
 			if (strcmp(lfirst(lc), s->shadow_schema) == 0)
 				seen = true;
@@ -118,21 +122,23 @@ ensure_shadow_schemas(Deployment *d)
 		d->shadow_schemas = lappend(d->shadow_schemas, s->shadow_schema);
 		if (!OidIsValid(get_namespace_oid(s->shadow_schema, true)))
 		{
-			bg_spi_exec(psprintf("CREATE SCHEMA %s AUTHORIZATION %s",
-								 quote_identifier(s->shadow_schema),
+			bg_spi_exec(psprintf("CREATE SCHEMA %s AUTHORIZATION %s", schema,
 								 quote_identifier(BG_OWNER_ROLE)),
 						SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-			bg_spi_exec(psprintf("COMMENT ON SCHEMA %s IS %s", quote_identifier(s->shadow_schema),
+			bg_spi_exec(psprintf("COMMENT ON SCHEMA %s IS %s", schema,
 								 quote_literal_cstr(psprintf("bluegreen: deployments of schema %s are built here",
 															 s->node->schema))),
 						SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 		}
+		bg_spi_exec(psprintf("GRANT USAGE, CREATE ON SCHEMA %s TO %s", schema,
+							 quote_identifier(BG_BUILDER_ROLE)),
+					SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 	}
 	bg_restore_user(&sw);
 }
 
 /* ------------------------------------------------------------------------
- * Running one step in a subtransaction, as the owner role
+ * Running one step in a subtransaction, as the builder
  * ------------------------------------------------------------------------
  */
 typedef struct StepContextArg
@@ -146,9 +152,9 @@ step_error_context(void *arg)
 	BgStep	   *s = ((StepContextArg *) arg)->step;
 
 	if (s->kind == BG_STEP_TEST)
-		errcontext("running test %s", s->node->unique_id);
+		errcontext("running test %s", bg_printable(s->node->unique_id));
 	else
-		errcontext("building %s %s as %s", s->node->unique_id,
+		errcontext("building %s %s as %s", bg_printable(s->node->unique_id),
 				   bg_qualified_name(s->node->schema, s->node->alias),
 				   bg_qualified_name(s->shadow_schema, s->node->alias));
 }
@@ -159,7 +165,7 @@ typedef struct StepCall
 	BgStep	   *s;
 } StepCall;
 
-/* The step itself, as the owner role: run_step calls it in a subtransaction. */
+/* The step itself, as the builder: run_step calls it in a subtransaction. */
 static void
 step_body(void *arg)
 {
@@ -167,7 +173,7 @@ step_body(void *arg)
 	BgStep	   *s = ((StepCall *) arg)->s;
 	BgUserSwitch sw;
 
-	bg_become_owner_role(&sw);
+	bg_become_builder(&sw);
 	if (s->kind == BG_STEP_BUILD && d->external)
 		s->rows = bg_copy_live_incremental(&d->ctx, s->node, s->live_exists, s->shadow_schema);
 	else if (s->kind == BG_STEP_BUILD)
@@ -217,7 +223,14 @@ run_step(Deployment *d, BgStep *s)
 	callback.previous = error_context_stack;
 	error_context_stack = &callback;
 
+	bg_step_timer_start();
 	edata = bg_in_subxact(step_body, &call);
+	if (bg_step_timer_stop() && edata && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+	{
+		edata->message = psprintf("%s ran longer than bluegreen.statement_timeout (%d ms), and was cancelled",
+								  bg_node_label(s->node), bg_statement_timeout_ms);
+		edata->hint = pstrdup("A superuser may raise bluegreen.statement_timeout for it.");
+	}
 	if (edata)
 	{
 		/* the step names the node: "model model.x.y: " need not open its message too */
@@ -336,7 +349,7 @@ begin_external(Deployment *d)
 
 		if (s->kind != BG_STEP_BUILD)
 			continue;
-		appendStringInfo(&models, "%s%s", models.len ? " " : "", s->node->name);
+		appendStringInfo(&models, "%s%s", models.len ? " " : "", bg_printable(s->node->name));
 		error = run_step(d, s);
 		if (error)
 			ereport(ERROR,
@@ -347,7 +360,7 @@ begin_external(Deployment *d)
 		if (s->rows >= 0)
 			ereport(NOTICE,
 					(errmsg("%s starts from its live table (%s rows copied to %s); dbt applies its increment there",
-							s->node->unique_id, bg_thousands(s->rows),
+							bg_printable(s->node->unique_id), bg_thousands(s->rows),
 							bg_qualified_name(s->shadow_schema, s->node->alias))));
 	}
 	ereport(NOTICE,
@@ -433,6 +446,7 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 												d->external ? "dbt" : d->refresh ? "refresh" : "deploy",
 												d->full_refresh, d->caller, d->steps, d->n_steps);
 		ensure_shadow_schemas(d);
+		d->ctx.shadow_schemas = d->shadow_schemas;
 		ereport(NOTICE,
 				(errmsg("deployment " INT64_FORMAT " of project \"%s\": %s%d model%s to build, %d test%s to run%s",
 						d->deployment_id, d->project->name,
@@ -514,7 +528,7 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 				ereport(ERROR,
 						(errcode(error->sqlerrcode),
 						 errmsg("deployment " INT64_FORMAT " failed at %s %s: %s", d->deployment_id,
-								failed->node->resource_type, failed->node->unique_id,
+								failed->node->resource_type, bg_printable(failed->node->unique_id),
 								error->message),
 						 error->detail ? errdetail_internal("%s", error->detail) : 0,
 						 error->hint ? errhint("%s", error->hint) : 0,
@@ -525,7 +539,7 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 					(errcode(ERRCODE_CHECK_VIOLATION),
 					 errmsg("deployment " INT64_FORMAT " failed: %d error-severity test%s failed, first %s with %s failing row%s",
 							d->deployment_id, t.failed_tests, t.failed_tests == 1 ? "" : "s",
-							failed->node->unique_id, bg_thousands(failed->failures),
+							bg_printable(failed->node->unique_id), bg_thousands(failed->failures),
 							failed->failures == 1 ? "" : "s"),
 					 errhint("Query bg.deployment_steps for every test result.")));
 		}
@@ -643,7 +657,7 @@ bg_deploy_finish(PG_FUNCTION_ARGS)
 				s->status = "error";
 				s->message = psprintf("dbt did not build it into %s",
 									  bg_qualified_name(s->shadow_schema, s->node->alias));
-				appendStringInfo(&absent, "\n  %s", s->node->unique_id);
+				appendStringInfo(&absent, "\n  %s", bg_printable(s->node->unique_id));
 				missing++;
 			}
 			bg_step_update(d->deployment_id, s, GetCurrentTimestamp());

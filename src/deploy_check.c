@@ -23,6 +23,7 @@
 #include "deploy.h"
 #include "privilege.h"
 #include "redirect.h"
+#include "scope.h"
 #include "util.h"
 
 static bool
@@ -128,6 +129,9 @@ bg_deploy_check(Deployment *d)
 		BgNode	   *n = s->node;
 		char	   *what = bg_node_label(n);
 
+		/* what promote would move out must be bluegreen's to move */
+		if (s->kind == BG_STEP_REMOVE)
+			bg_scope_check(what, n->schema, n->alias);
 		if (s->kind != BG_STEP_BUILD && s->kind != BG_STEP_TEST)
 			continue;
 		if (d->external && s->kind == BG_STEP_TEST)
@@ -200,6 +204,9 @@ bg_deploy_check(Deployment *d)
 									 "Give the manifest of dbt compile --full-refresh for a full refresh." :
 									 "Compile against the database where it is to be built: dbt compiles a new incremental model to its full query.")));
 			}
+
+			/* the live schema and relation: inside the managed scope */
+			bg_scope_check(what, n->schema, n->alias);
 
 			/* the shadow schema: bluegreen's, or absent */
 			{

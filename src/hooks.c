@@ -3,16 +3,22 @@
  *		A model's pre-hooks and post-hooks, run beside production: each may change its
  *		own {{ this }} (the relation being built in shadow) and nothing that is live.
  *
- * A hook is manifest SQL bluegreen cannot read for intent, so what it did is checked
- * instead: the relations of the project's live schemas, the schemas themselves, and
- * the functions, types and policies in them are read before and after each hook, and
- * any difference is an error (the step's subtransaction then undoes the hook).
+ * A hook is manifest SQL bluegreen cannot read for intent. It runs as the builder, which
+ * may write nothing live (it has SELECT there, and owns nothing there), so most of what
+ * a hook could try fails on its own. What it did is checked all the same: the
+ * relations of the project's live schemas, the schemas themselves, and the functions,
+ * types and policies in them are read before and after each hook; so is everything the
+ * builder owns, which must be unchanged but {{ this }}. Any difference is an error (the
+ * step's subtransaction then undoes the hook).
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
 
 #include "build.h"
+#include "privilege.h"
 #include "redirect.h"
 #include "spi.h"
 
@@ -114,9 +120,160 @@ check_live_untouched(const char *what, const char *hook, LiveObject *before, int
 				 errhint("Hooks run beside production, before anything is promoted: they may change {{ this }}, the relation being built, but not what is live.")));
 }
 
+/*
+ * Everything the builder owns, but {{ this }} and what belongs to it (its indexes, TOAST
+ * table, owned sequences, row type, statistics): catalog:oid, name and state (xmin, or
+ * the ACL of default privileges), ordered by catalog:oid, which a change of search_path
+ * cannot change as it changes a name. Whatever a hook creates is the builder's, so a
+ * hook that creates or changes anything else shows here: a function or type (in shadow
+ * or in pg_temp), a schema, default privileges, a large object, another model's shadow
+ * relation.
+ */
+static const char *const builder_objects_sql =
+"WITH this AS (SELECT c.oid, c.reltoastrelid FROM pg_catalog.pg_class AS c"
+"               JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+"              WHERE n.nspname OPERATOR(pg_catalog.=) $2 AND c.relname OPERATOR(pg_catalog.=) $3),"
+" mine AS (SELECT oid FROM this"
+"   UNION SELECT reltoastrelid FROM this"
+"   UNION SELECT i.indexrelid FROM pg_catalog.pg_index AS i"
+"          WHERE i.indrelid OPERATOR(pg_catalog.=) ANY (SELECT oid FROM this UNION SELECT reltoastrelid FROM this)"
+"   UNION SELECT d.objid FROM pg_catalog.pg_depend AS d"
+"          WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+"            AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+"            AND d.refobjid OPERATOR(pg_catalog.=) ANY (SELECT oid FROM this)"
+"            AND d.deptype OPERATOR(pg_catalog.=) ANY ('{a,i}')),"
+/* namespaces looked at: this deployment's shadow schemas, pg_temp, any that is not a
+ * shadow schema (another project's deployment may be building in its own meanwhile) */
+" ns AS (SELECT oid FROM pg_catalog.pg_namespace"
+"         WHERE nspname OPERATOR(pg_catalog.=) ANY ($4)"
+"            OR oid OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()"
+"            OR nspname OPERATOR(pg_catalog.!~) '__bg_shadow$')"
+" SELECT * FROM ("
+" SELECT 'pg_class:' OPERATOR(pg_catalog.||) c.oid::text AS k, 'relation ' OPERATOR(pg_catalog.||) c.oid::pg_catalog.regclass::text,"
+/* another model of this deployment may be changed by this one (a foreign key to it
+ * gives it triggers): only that it is there counts; anywhere else, any change */
+"        CASE WHEN c.relnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM pg_catalog.pg_namespace"
+"                  WHERE nspname OPERATOR(pg_catalog.=) ANY ($4)) THEN '' ELSE c.xmin::text END"
+"   FROM pg_catalog.pg_class AS c"
+"  WHERE c.relowner OPERATOR(pg_catalog.=) $1 AND c.relnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM ns) AND c.oid OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM mine)"
+" UNION ALL SELECT 'pg_type:' OPERATOR(pg_catalog.||) t.oid::text, 'type ' OPERATOR(pg_catalog.||) t.oid::pg_catalog.regtype::text, t.xmin::text"
+"   FROM pg_catalog.pg_type AS t"
+"  WHERE t.typowner OPERATOR(pg_catalog.=) $1 AND t.typnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM ns)"
+/* a relation's row type is its relation's (above), an array type its element type's */
+"    AND t.typrelid OPERATOR(pg_catalog.=) 0"
+"    AND NOT EXISTS (SELECT FROM pg_catalog.pg_type AS e WHERE e.typarray OPERATOR(pg_catalog.=) t.oid)"
+" UNION ALL SELECT 'pg_proc:' OPERATOR(pg_catalog.||) p.oid::text, 'function ' OPERATOR(pg_catalog.||) p.oid::pg_catalog.regprocedure::text, p.xmin::text"
+"   FROM pg_catalog.pg_proc AS p WHERE p.proowner OPERATOR(pg_catalog.=) $1"
+"    AND p.pronamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM ns)"
+" UNION ALL SELECT 'pg_namespace:' OPERATOR(pg_catalog.||) n.oid::text, 'schema ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(n.nspname), n.xmin::text"
+"   FROM pg_catalog.pg_namespace AS n WHERE n.nspowner OPERATOR(pg_catalog.=) $1"
+" UNION ALL SELECT 'pg_default_acl:' OPERATOR(pg_catalog.||) d.oid::text, 'default privileges on ' OPERATOR(pg_catalog.||)"
+"        CASE d.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions'"
+"             WHEN 'T' THEN 'types' ELSE 'schemas' END"
+"        OPERATOR(pg_catalog.||) CASE WHEN d.defaclnamespace OPERATOR(pg_catalog.=) 0 THEN ''"
+"             ELSE ' in schema ' OPERATOR(pg_catalog.||) d.defaclnamespace::pg_catalog.regnamespace::text END,"
+"        d.defaclacl::text"
+"   FROM pg_catalog.pg_default_acl AS d WHERE d.defaclrole OPERATOR(pg_catalog.=) $1"
+" UNION ALL SELECT 'pg_largeobject_metadata:' OPERATOR(pg_catalog.||) l.oid::text, 'large object ' OPERATOR(pg_catalog.||) l.oid::text, l.xmin::text"
+"   FROM pg_catalog.pg_largeobject_metadata AS l WHERE l.lomowner OPERATOR(pg_catalog.=) $1"
+" UNION ALL SELECT 'pg_statistic_ext:' OPERATOR(pg_catalog.||) x.oid::text, 'statistics object ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(x.stxname), x.xmin::text"
+"   FROM pg_catalog.pg_statistic_ext AS x WHERE x.stxowner OPERATOR(pg_catalog.=) $1 AND x.stxnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM ns)"
+"    AND x.stxrelid OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM mine)"
+" UNION ALL SELECT 'pg_operator:' OPERATOR(pg_catalog.||) o.oid::text, 'operator ' OPERATOR(pg_catalog.||) o.oid::pg_catalog.regoperator::text, o.xmin::text"
+"   FROM pg_catalog.pg_operator AS o WHERE o.oprowner OPERATOR(pg_catalog.=) $1 AND o.oprnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM ns)"
+" UNION ALL SELECT 'pg_collation:' OPERATOR(pg_catalog.||) o.oid::text, 'collation ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(o.collname), o.xmin::text"
+"   FROM pg_catalog.pg_collation AS o WHERE o.collowner OPERATOR(pg_catalog.=) $1 AND o.collnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM ns)"
+" UNION ALL SELECT 'pg_conversion:' OPERATOR(pg_catalog.||) o.oid::text, 'conversion ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(o.conname), o.xmin::text"
+"   FROM pg_catalog.pg_conversion AS o WHERE o.conowner OPERATOR(pg_catalog.=) $1 AND o.connamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM ns)"
+" UNION ALL SELECT 'pg_opfamily:' OPERATOR(pg_catalog.||) o.oid::text, 'operator family ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(o.opfname), o.xmin::text"
+"   FROM pg_catalog.pg_opfamily AS o WHERE o.opfowner OPERATOR(pg_catalog.=) $1 AND o.opfnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM ns)"
+" UNION ALL SELECT 'pg_ts_config:' OPERATOR(pg_catalog.||) o.oid::text, 'text search configuration ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(o.cfgname), o.xmin::text"
+"   FROM pg_catalog.pg_ts_config AS o WHERE o.cfgowner OPERATOR(pg_catalog.=) $1 AND o.cfgnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM ns)"
+" UNION ALL SELECT 'pg_ts_dict:' OPERATOR(pg_catalog.||) o.oid::text, 'text search dictionary ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(o.dictname), o.xmin::text"
+"   FROM pg_catalog.pg_ts_dict AS o WHERE o.dictowner OPERATOR(pg_catalog.=) $1 AND o.dictnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM ns)"
+" UNION ALL SELECT 'pg_publication:' OPERATOR(pg_catalog.||) o.oid::text, 'publication ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(o.pubname), o.xmin::text"
+"   FROM pg_catalog.pg_publication AS o WHERE o.pubowner OPERATOR(pg_catalog.=) $1"
+") AS owned ORDER BY k COLLATE \"C\"";
+
+typedef struct OwnedObject
+{
+	char	   *key;			/* catalog:oid, what is compared */
+	char	   *name;			/* for the message */
+	char	   *state;
+} OwnedObject;
+
+struct BgBuilderState
+{
+	OwnedObject *objects;
+	int			n;
+};
+
+static OwnedObject *
+builder_objects(BgBuildContext *ctx, const char *schema, const char *name, int *n)
+{
+	char	  **shadows = palloc(sizeof(char *) * Max(list_length(ctx->shadow_schemas), 1));
+	int			k = 0;
+	Datum		args[4];
+	Oid			types[4] = {OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID};
+	OwnedObject *out;
+	ListCell   *lc;
+
+	foreach(lc, ctx->shadow_schemas)
+		shadows[k++] = lfirst(lc);
+	args[0] = ObjectIdGetDatum(GetUserId());
+	args[1] = CStringGetTextDatum(schema);
+	args[2] = CStringGetTextDatum(name);
+	args[3] = bg_text_array(shadows, k);
+	bg_spi_exec(builder_objects_sql, SPI_OK_SELECT, 4, types, args, NULL);
+	*n = (int) SPI_processed;
+	out = palloc0(sizeof(OwnedObject) * (*n + 1));
+	for (int i = 0; i < *n; i++)
+	{
+		out[i].key = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		out[i].name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		out[i].state = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+	}
+	return out;
+}
+
+static void
+check_only_this(const char *what, const char *by, const char *hook, OwnedObject *before,
+				int nb, OwnedObject *after, int na)
+{
+	int			b = 0,
+				a = 0;
+	const char *name = NULL;
+	const char *how = NULL;
+
+	while ((b < nb || a < na) && how == NULL)
+	{
+		int			cmp = a >= na ? -1 : b >= nb ? 1 : strcmp(before[b].key, after[a].key);
+
+		if (cmp < 0)
+			name = before[b].name, how = "dropped";
+		else if (cmp > 0)
+			name = after[a].name, how = "created";
+		else if (!(before[b].state == NULL ? after[a].state == NULL :
+				   after[a].state != NULL && strcmp(before[b].state, after[a].state) == 0))
+			name = before[b].name, how = "changed";
+		else
+			b++, a++;
+	}
+	if (how)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s: %s %s %s, which is not {{ this }}", what, by, how, name),
+				 hook ? errdetail("Hook: %s", hook) : 0,
+				 errhint("Manifest SQL may change {{ this }}, the relation being built, and nothing else: no routines, types, schemas, default privileges, large objects or other relations.")));
+}
+
+/*
+ * Run the hooks, as the builder; after each, nothing live may have changed, and
+ * nothing of the builder's but {{ this }}.
+ */
 void
 bg_run_hooks(BgBuildContext *ctx, const char *what, List *hook_list, const char *schema,
-		  const char *name, const char *database)
+			 const char *name, const char *database)
 {
 	ListCell   *lc;
 
@@ -124,14 +281,47 @@ bg_run_hooks(BgBuildContext *ctx, const char *what, List *hook_list, const char 
 	{
 		char	   *sql = bg_render_hook(what, lfirst(lc), schema, name, database);
 		int			nb,
-					na;
+					na,
+					ob,
+					oa;
 		LiveObject *before = live_objects(ctx, &nb);
+		OwnedObject *owned_before = builder_objects(ctx, schema, name, &ob);
 		LiveObject *after;
-		int			rc = SPI_execute(sql, false, 0);
+		OwnedObject *owned_after;
+		int			rc;
 
+		bg_pin_manifest_settings();
+		rc = SPI_execute(sql, false, 0);
 		if (rc < 0)
 			elog(ERROR, "%s: hook failed (%s): %s", what, SPI_result_code_string(rc), sql);
+		bg_pin_manifest_settings();
 		after = live_objects(ctx, &na);
 		check_live_untouched(what, sql, before, nb, after, na);
+		owned_after = builder_objects(ctx, schema, name, &oa);
+		check_only_this(what, "a hook", sql, owned_before, ob, owned_after, oa);
 	}
+}
+
+/*
+ * What the builder owns now, but relation schema.name (NULL: nothing excluded), to be
+ * compared after a model's code or a test has run (bg_builder_unchanged).
+ */
+BgBuilderState *
+bg_builder_state(BgBuildContext *ctx, const char *schema, const char *name)
+{
+	BgBuilderState *st = palloc(sizeof(BgBuilderState));
+
+	st->objects = builder_objects(ctx, schema ? schema : "", name ? name : "", &st->n);
+	return st;
+}
+
+/* ERROR if anything the builder owns, but schema.name, changed since "before". */
+void
+bg_builder_unchanged(BgBuildContext *ctx, const char *what, const char *by,
+					 BgBuilderState *before, const char *schema, const char *name)
+{
+	int			n;
+	OwnedObject *after = builder_objects(ctx, schema ? schema : "", name ? name : "", &n);
+
+	check_only_this(what, by, NULL, before->objects, before->n, after, n);
 }

@@ -333,10 +333,11 @@ bg_build_incremental(const char *what, BgBuildContext *ctx, BgNode *n,
 		 * with the live table's indexes, as dbt's incremental run keeps the table's: dbt
 		 * creates the indexes config only with the table (or at a full refresh)
 		 */
-		bg_run_checked(what, psprintf("CREATE %sTABLE %s (LIKE %s INCLUDING ALL)",
-								   unlogged ? "UNLOGGED " : "",
-								   target, quote_qualified_identifier(n->schema, n->alias)),
-					T_CreateStmt, SPI_OK_UTILITY);
+		/* bluegreen's own statement, names quoted, no fragment of the manifest */
+		bg_spi_exec(psprintf("CREATE %sTABLE %s (LIKE %s INCLUDING ALL)",
+							 unlogged ? "UNLOGGED " : "",
+							 target, quote_qualified_identifier(n->schema, n->alias)),
+					SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 		res->carried_rows = bg_run_checked(what,
 										psprintf("INSERT INTO %s SELECT * FROM %s", target,
 												 quote_qualified_identifier(n->schema, n->alias)),
@@ -378,8 +379,8 @@ bg_copy_live_incremental(BgBuildContext *ctx, BgNode *n, bool live_exists,
 
 	if (strcmp(n->materialized, "incremental") != 0 || bg_incremental_in_full(ctx, n, live_exists))
 		return -1;
-	bg_run_checked(what, psprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)", target, live),
-				T_CreateStmt, SPI_OK_UTILITY);
+	bg_spi_exec(psprintf("CREATE TABLE %s (LIKE %s INCLUDING ALL)", target, live),
+				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 	return (int64) bg_run_checked(what, psprintf("INSERT INTO %s SELECT * FROM %s", target, live),
 							   T_InsertStmt, SPI_OK_INSERT);
 }

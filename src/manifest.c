@@ -141,7 +141,7 @@ bg_node_is(const BgNode *node, const char *resource_type)
 char *
 bg_node_label(const BgNode *node)
 {
-	return psprintf("%s %s", node->resource_type, node->unique_id);
+	return psprintf("%s %s", bg_printable(node->resource_type), bg_printable(node->unique_id));
 }
 
 /*

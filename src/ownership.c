@@ -561,7 +561,7 @@ bg_transfer_ownership(PG_FUNCTION_ARGS)
 	}
 	xfer_check_caller(caller, nspname, schema_moves, nspowner, objects, n, moves);
 
-	statements = palloc(sizeof(char *) * (n + 1));
+	statements = palloc(sizeof(char *) * (2 * n + 2));
 	if (schema_moves)
 		statements[n_statements++] = psprintf("ALTER SCHEMA %s OWNER TO %s",
 											  quote_identifier(nspname),
@@ -572,6 +572,18 @@ bg_transfer_ownership(PG_FUNCTION_ARGS)
 												  xfer_kinds[objects[i].kind].keyword,
 												  objects[i].name,
 												  quote_identifier(BG_OWNER_ROLE));
+	/* the builder reads what is live, as every deployment needs, and writes none of it */
+	statements[n_statements++] = psprintf("GRANT USAGE ON SCHEMA %s TO %s",
+										  quote_identifier(nspname),
+										  quote_identifier(BG_BUILDER_ROLE));
+	for (int i = 0; i < n; i++)
+		if (objects[i].extension == NULL && xfer_kinds[objects[i].kind].catalog == XFER_NAMED &&
+			(strcmp(xfer_kinds[objects[i].kind].keyword, "TABLE") == 0 ||
+			 strcmp(xfer_kinds[objects[i].kind].keyword, "VIEW") == 0 ||
+			 strcmp(xfer_kinds[objects[i].kind].keyword, "MATERIALIZED VIEW") == 0 ||
+			 strcmp(xfer_kinds[objects[i].kind].keyword, "FOREIGN TABLE") == 0))
+			statements[n_statements++] = psprintf("GRANT SELECT ON %s TO %s", objects[i].name,
+												  quote_identifier(BG_BUILDER_ROLE));
 	bg_restore_user(&sw);
 
 	if (dry_run)

@@ -14,7 +14,11 @@ typedef struct BgUserSwitch
 
 extern Oid	bg_extension_owner(void);
 extern Oid	bg_owner_role(void);
-extern void bg_become_owner_role(BgUserSwitch *s);
+extern Oid	bg_builder_role(void);
+extern void bg_become_builder(BgUserSwitch *s);
+extern void bg_pin_manifest_settings(void);
+extern void bg_step_timer_start(void);
+extern bool bg_step_timer_stop(void);
 extern void bg_switch_user(BgUserSwitch *s, Oid userid);
 extern void bg_become_extension_owner(BgUserSwitch *s);
 extern void bg_restore_user(BgUserSwitch *s);

@@ -52,16 +52,16 @@ bg_report_step(BgStep *s, int total)
 		case BG_STEP_TEST:
 			if (strcmp(s->status, "pass") == 0)
 				ereport(NOTICE,
-						(errmsg("%d of %d PASS %s%s", s->number, total, s->node->name,
+						(errmsg("%d of %d PASS %s%s", s->number, total, bg_printable(s->node->name),
 								bg_timing(s->seconds))));
 			else if (strcmp(s->status, "warn") == 0 || strcmp(s->status, "fail") == 0)
 				ereport(NOTICE,
 						(errmsg("%d of %d %s %s %s%s", s->number, total,
 								strcmp(s->status, "warn") == 0 ? "WARN" : "FAIL",
-								bg_thousands(s->failures), s->node->name, bg_timing(s->seconds))));
+								bg_thousands(s->failures), bg_printable(s->node->name), bg_timing(s->seconds))));
 			else
 				ereport(NOTICE,
-						(errmsg("%d of %d ERROR %s%s", s->number, total, s->node->name,
+						(errmsg("%d of %d ERROR %s%s", s->number, total, bg_printable(s->node->name),
 								bg_timing(s->seconds))));
 			break;
 		case BG_STEP_CARRY:

@@ -16,6 +16,7 @@
 #include "utils/memutils.h"
 
 #include "manifest.h"
+#include "scope.h"
 #include "selection.h"
 #include "spi.h"
 #include "state.h"
@@ -80,7 +81,14 @@ create_project(FunctionCallInfo fcinfo, bool is_jsonb)
 				 errmsg("project name must not be empty")));
 
 	SPI_connect();
+	/* the baseline's models must live in the managed scope; the builder reads them */
+	for (int i = 0; i < m->n_nodes; i++)
+		if (bg_node_has_relation(m->nodes[i]) && bg_node_is(m->nodes[i], "model"))
+			bg_scope_check(bg_node_label(m->nodes[i]), m->nodes[i]->schema, m->nodes[i]->alias);
 	(void) bg_project_create(name, m);
+	for (int i = 0; i < m->n_nodes; i++)
+		if (bg_node_has_relation(m->nodes[i]))
+			bg_scope_grant_reads(m->nodes[i]->schema, m->nodes[i]->alias);
 	SPI_finish();
 
 	ereport(NOTICE,
@@ -188,6 +196,7 @@ plan(FunctionCallInfo fcinfo, bool is_jsonb)
 	BgManifest *next;
 	BgManifest *live;
 	BgProject  *project;
+	BgPlan	   *plan;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -201,7 +210,17 @@ plan(FunctionCallInfo fcinfo, bool is_jsonb)
 	project = bg_project_lookup(bg_arg_text(fcinfo, 1), false);
 	live = bg_manifest_load(project->live_manifest_id, false);
 
-	emit_plan(rsinfo, bg_plan_compute(live, next));
+	plan = bg_plan_compute(live, next);
+	/* what the plan would build or remove must be bluegreen's to act on */
+	for (int i = 0; i < plan->n_items; i++)
+	{
+		BgPlanItem *item = &plan->items[i];
+
+		if ((item->action == BG_ACTION_BUILD || item->action == BG_ACTION_REMOVE) &&
+			bg_node_has_relation(item->node))
+			bg_scope_check(bg_node_label(item->node), item->node->schema, item->node->alias);
+	}
+	emit_plan(rsinfo, plan);
 	SPI_finish();
 }
 

@@ -24,6 +24,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -34,6 +35,7 @@
 #include "catalog.h"
 #include "privilege.h"
 #include "promote.h"
+#include "scope.h"
 #include "spi.h"
 #include "state.h"
 #include "util.h"
@@ -119,6 +121,21 @@ load_moves(BgSwitch *sw, BgDeploymentRow *d, List **changed)
 			m->away_schema = bg_rollback_schema_name(m->live_schema, d->id);
 			m->from_schema = previous;
 			(void) bg_relation_exists(previous, m->name, &back, NULL);
+			/* exactly what promote moved, both ways, by OID, and still the owner role's */
+			if (OidIsValid(back) && (back != recorded || bg_relation_owner(back) != bg_owner_role()))
+			{
+				*changed = lappend(*changed,
+								   psprintf("%s is not the relation promote moved there",
+											bg_qualified_name(previous, m->name)));
+				continue;
+			}
+			if (!is_remove && exists && OidIsValid(s->promoted_oid) && now != s->promoted_oid)
+			{
+				*changed = lappend(*changed,
+								   psprintf("%s is not the relation promote put live",
+											bg_qualified_name(m->live_schema, m->name)));
+				continue;
+			}
 			if (is_remove)
 			{
 				if (!OidIsValid(back))
@@ -154,6 +171,8 @@ load_moves(BgSwitch *sw, BgDeploymentRow *d, List **changed)
 				}
 			}
 		}
+		/* unchanged since, and still inside the managed scope */
+		bg_scope_check(bg_node_label(s->node), m->live_schema, m->name);
 		sw->moves = lappend(sw->moves, m);
 	}
 }
@@ -331,6 +350,7 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 	MemoryContext caller = CurrentMemoryContext;	/* the plan record outlives SPI */
 
 	sw->rollback = rollback;
+	sw->caller = GetUserId();
 	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
 	project = bg_project_lookup(project_name, false);
 	bg_lock_project(project, rollback ? "roll back" : "promote");
@@ -406,6 +426,12 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 					 errhint(rollback ? "Nothing was changed." : "Nothing was changed; deploy again.")));
 		}
 		plan_switch(sw, rollback, force, d->id);
+		{
+			ListCell   *lc;
+
+			foreach(lc, sw->notes)
+				ereport(NOTICE, (errmsg("%s", (char *) lfirst(lc))));
+		}
 
 		if (dry_run)
 		{
@@ -426,12 +452,13 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 			{
 				BgMove	   *m = lfirst(lc);
 
-				if (!rollback && OidIsValid(m->out_oid))
+				if (!rollback)
 				{
 					BgStep	   *s = palloc0(sizeof(BgStep));
 
 					s->number = m->step;
-					s->previous_schema = m->away_schema;
+					s->previous_schema = OidIsValid(m->out_oid) ? m->away_schema : NULL;
+					s->promoted_oid = m->in_oid;
 					previous = lappend(previous, s);
 				}
 			}

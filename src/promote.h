@@ -35,6 +35,7 @@ typedef struct BgMove
 typedef struct BgSwitch
 {
 	bool		rollback;
+	Oid			caller;			/* who called promote or rollback: sees what it may see */
 	int64		deployment_id;
 	int64		manifest_id;	/* live manifest after the switch */
 	List	   *moves;			/* BgMove * */
@@ -44,6 +45,7 @@ typedef struct BgSwitch
 	List	   *locked;			/* Oid list: relations whose locks the swap needs */
 	List	   *views;			/* Oid list: views outside the switch already handled */
 	List	   *schemas;		/* char *: away schemas to create */
+	List	   *notes;			/* char *: reported, changing nothing */
 } BgSwitch;
 
 /* switch.c */

@@ -24,6 +24,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_class.h"
 #include "mb/pg_wchar.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
@@ -34,6 +35,7 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
+#include "privilege.h"
 #include "redirect.h"
 #include "spi.h"
 #include "util.h"
@@ -494,22 +496,182 @@ bg_check_single_select(const char *what, const char *sql)
 						   "the query bluegreen builds from its code and config (fail_calc, warn_if, error_if, limit)");
 }
 
+/* A relation named in a shadow schema: where every assembled statement writes. */
+static bool
+in_shadow(RangeVar *rv)
+{
+	size_t		len;
+
+	if (rv == NULL || rv->schemaname == NULL || rv->relpersistence == RELPERSISTENCE_TEMP)
+		return false;
+	len = strlen(rv->schemaname);
+	return len > 11 && strcmp(rv->schemaname + len - 11, "__bg_shadow") == 0;
+}
+
+/*
+ * What in statement stmt is not the shape bluegreen builds: a clause that only a
+ * manifest fragment can have put there (INHERITS, PARTITION OF, LIKE, WITH options, a
+ * tablespace, RETURNING, a target outside shadow, ...), in words; NULL when it is the
+ * statement intended.
+ */
+static const char *
+extra_clause(Node *stmt)
+{
+	ListCell   *lc;
+
+	switch (nodeTag(stmt))
+	{
+		case T_CreateStmt:
+			{
+				CreateStmt *c = (CreateStmt *) stmt;
+
+				if (c->inhRelations != NIL)
+					return "INHERITS";
+				if (c->partbound != NULL)
+					return "PARTITION OF";
+				if (c->partspec != NULL)
+					return "PARTITION BY";
+				if (c->ofTypename != NULL)
+					return "OF type";
+				if (c->options != NIL)
+					return "WITH (options)";
+				if (c->tablespacename != NULL)
+					return "TABLESPACE";
+				if (c->accessMethod != NULL)
+					return "USING (access method)";
+				if (c->oncommit != ONCOMMIT_NOOP)
+					return "ON COMMIT";
+				if (c->if_not_exists)
+					return "IF NOT EXISTS";
+				foreach(lc, c->tableElts)
+					if (IsA(lfirst(lc), TableLikeClause))
+						return "LIKE";
+				return in_shadow(c->relation) ? NULL : "a table outside shadow";
+			}
+		case T_CreateTableAsStmt:
+			{
+				IntoClause *into = ((CreateTableAsStmt *) stmt)->into;
+
+				if (into->options != NIL)
+					return "WITH (options)";
+				if (into->tableSpaceName != NULL)
+					return "TABLESPACE";
+				if (into->accessMethod != NULL)
+					return "USING (access method)";
+				if (into->onCommit != ONCOMMIT_NOOP)
+					return "ON COMMIT";
+				if (into->skipData)
+					return "WITH NO DATA";
+				if (((CreateTableAsStmt *) stmt)->if_not_exists)
+					return "IF NOT EXISTS";
+				return in_shadow(into->rel) ? NULL : "a relation outside shadow";
+			}
+		case T_ViewStmt:
+			{
+				ViewStmt   *v = (ViewStmt *) stmt;
+
+				if (v->options != NIL)
+					return "WITH (options)";
+				if (v->withCheckOption != NO_CHECK_OPTION)
+					return "WITH CHECK OPTION";
+				if (v->replace)
+					return "OR REPLACE";
+				return in_shadow(v->view) ? NULL : "a view outside shadow";
+			}
+		case T_IndexStmt:
+			{
+				IndexStmt  *ix = (IndexStmt *) stmt;
+
+				if (ix->whereClause != NULL)
+					return "WHERE";
+				if (ix->tableSpace != NULL)
+					return "TABLESPACE";
+				if (ix->options != NIL)
+					return "WITH (options)";
+				if (ix->indexIncludingParams != NIL)
+					return "INCLUDE";
+				if (ix->concurrent)
+					return "CONCURRENTLY";
+				return in_shadow(ix->relation) ? NULL : "an index outside shadow";
+			}
+		case T_InsertStmt:
+			{
+				InsertStmt *ins = (InsertStmt *) stmt;
+
+				if (ins->withClause != NULL)
+					return "WITH";
+				if (ins->onConflictClause != NULL)
+					return "ON CONFLICT";
+				if (ins->returningList != NIL)
+					return "RETURNING";
+				return in_shadow(ins->relation) ? NULL : "a table outside shadow";
+			}
+		case T_DeleteStmt:
+			{
+				DeleteStmt *del = (DeleteStmt *) stmt;
+
+				if (del->withClause != NULL)
+					return "WITH";
+				if (del->usingClause != NIL)
+					return "USING";
+				if (del->returningList != NIL)
+					return "RETURNING";
+				return in_shadow(del->relation) ? NULL : "a table outside shadow";
+			}
+		case T_MergeStmt:
+			{
+				MergeStmt  *m = (MergeStmt *) stmt;
+
+				if (m->withClause != NULL)
+					return "WITH";
+				return in_shadow(m->relation) ? NULL : "a table outside shadow";
+			}
+		case T_GrantStmt:
+			{
+				GrantStmt  *g = (GrantStmt *) stmt;
+
+				if (!g->is_grant || g->targtype != ACL_TARGET_OBJECT || g->objtype != OBJECT_TABLE)
+					return "another kind of GRANT";
+				if (g->grant_option)
+					return "WITH GRANT OPTION";
+				if (g->grantor != NULL)
+					return "GRANTED BY";
+				if (list_length(g->objects) != 1)
+					return "more than one relation";
+				return in_shadow(linitial_node(RangeVar, g->objects)) ? NULL : "a relation outside shadow";
+			}
+		default:
+			return "a statement of another kind";
+	}
+}
+
 /*
  * Parse a statement bluegreen assembled around manifest fragments (constraints,
  * unique_key, predicates, test settings), insist it is one statement of the kind
- * expected, then run it. Returns SPI_processed.
+ * expected and of exactly the shape bluegreen builds, then run it; all under the
+ * settings pinned for manifest SQL, right before it runs. Returns SPI_processed.
  */
 uint64
 bg_run_checked(const char *what, const char *sql, NodeTag expected_tag, int expected_rc)
 {
-	List	   *stmts = bg_raw_parse(what, sql,
-									 "the statement bluegreen builds from its config (constraint, unique_key, predicate, index, grant)");
+	List	   *stmts;
+	const char *extra;
 
+	bg_pin_manifest_settings();
+	stmts = bg_raw_parse(what, sql,
+						 "the statement bluegreen builds from its config (constraint, unique_key, predicate, index, grant)");
 	if (list_length(stmts) != 1 ||
 		nodeTag(linitial_node(RawStmt, stmts)->stmt) != expected_tag)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("%s: a config fragment (constraint, unique_key, predicate or test setting) does not fit the statement bluegreen builds", what),
+				 errdetail("Statement: %s", sql)));
+	extra = extra_clause(linitial_node(RawStmt, stmts)->stmt);
+	if (extra != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("%s: a config fragment (constraint, unique_key, predicate or test setting) gives the statement bluegreen builds %s",
+						what, extra),
 				 errdetail("Statement: %s", sql)));
 	bg_spi_exec(sql, expected_rc, 0, NULL, NULL, NULL);
 	return SPI_processed;

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
@@ -19,6 +20,7 @@
 #include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 #include "privilege.h"
 #include "spi.h"
@@ -140,19 +142,20 @@ bg_project_create(const char *name, BgManifest *baseline)
 /* ------------------------------------------------------------------------
  * The project lock
  *
- * A session-level advisory lock on the project, taken without waiting: a second caller
- * fails at once, naming the backend that holds it. It frees itself when the backend
- * exits.
+ * A session-level lock on the project, taken without waiting: a second caller fails at
+ * once, naming the backend that holds it. It frees itself when the backend exits. It
+ * is an object lock on (bg.project, project_id), not an advisory lock: no SQL function
+ * takes or releases object locks, so neither a role with pg_advisory_lock nor manifest
+ * SQL (pg_advisory_unlock_all) can take it, block it, or let a second deployment run
+ * beside the first; only bluegreen's procedures do, here.
  * ------------------------------------------------------------------------
  */
-
-/* advisory lock key space: ('b' 'g' 'd' 'p', project_id), visible in pg_locks */
-#define BG_LOCK_CLASS 0x62676470
-
 static void
 project_locktag(LOCKTAG *tag, int64 project_id)
 {
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, BG_LOCK_CLASS, (uint32) project_id, 2);
+	Oid			project_table = get_relname_relid("project", get_namespace_oid("bg", false));
+
+	SET_LOCKTAG_OBJECT(*tag, MyDatabaseId, project_table, (uint32) project_id, 0);
 }
 
 void
@@ -173,18 +176,18 @@ bg_lock_project(BgProject *project, const char *operation)
 	}
 	if (r == LOCKACQUIRE_NOT_AVAIL)
 	{
-		Datum		args[2] = {Int32GetDatum(BG_LOCK_CLASS), Int32GetDatum((int32) project->project_id)};
-		Oid			types[2] = {INT4OID, INT4OID};
+		Datum		args[2] = {ObjectIdGetDatum(tag.locktag_field2), Int64GetDatum((int64) tag.locktag_field3)};
+		Oid			types[2] = {OIDOID, INT8OID};
 		char	   *holder = "another session";
 		BgUserSwitch sw;
 
 		/* search_path pinned: the caller's path must not resolve the casts below */
 		bg_become_extension_owner(&sw);
 		bg_spi_exec("SELECT pg_catalog.string_agg(l.pid::text, ', ') FROM pg_catalog.pg_locks AS l"
-					" WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted"
-					"   AND l.classid::integer OPERATOR(pg_catalog.=) $1"
-					"   AND l.objid::integer OPERATOR(pg_catalog.=) $2"
-					"   AND l.objsubid OPERATOR(pg_catalog.=) 2"
+					" WHERE l.locktype OPERATOR(pg_catalog.=) 'object' AND l.granted"
+					"   AND l.classid OPERATOR(pg_catalog.=) $1"
+					"   AND l.objid::bigint OPERATOR(pg_catalog.=) $2"
+					"   AND l.objsubid OPERATOR(pg_catalog.=) 0"
 					"   AND l.database OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database"
 					"        WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database())",
 					SPI_OK_SELECT, 2, types, args, NULL);
@@ -404,11 +407,11 @@ bg_deployment_steps(int64 deployment_id, bool relations_only, int *n)
 	bg_become_extension_owner(&sw);
 	bg_spi_exec(relations_only ?
 				"SELECT step, unique_id, resource_type, action, materialization, live_schema,"
-				"  live_name, shadow_schema, live_oid, previous_schema, status, relkind"
+				"  live_name, shadow_schema, live_oid, previous_schema, status, relkind, promoted_oid"
 				"  FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
 				"   AND action OPERATOR(pg_catalog.=) ANY ('{build,remove}') ORDER BY step" :
 				"SELECT step, unique_id, resource_type, action, materialization, live_schema,"
-				"  live_name, shadow_schema, live_oid, previous_schema, status, relkind"
+				"  live_name, shadow_schema, live_oid, previous_schema, status, relkind, promoted_oid"
 				"  FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
 				" ORDER BY step",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);
@@ -443,6 +446,8 @@ bg_deployment_steps(int64 deployment_id, bool relations_only, int *n)
 		s->previous_schema = SPI_getvalue(tup, desc, 10);
 		s->status = SPI_getvalue(tup, desc, 11);
 		s->relkind = relkind ? relkind[0] : 0;
+		v = SPI_getbinval(tup, desc, 13, &isnull);
+		s->promoted_oid = isnull ? InvalidOid : DatumGetObjectId(v);
 		s->node = node;
 	}
 	bg_restore_user(&sw);
@@ -451,12 +456,13 @@ bg_deployment_steps(int64 deployment_id, bool relations_only, int *n)
 
 /*
  * Record a promote (or rollback) that committed with the switch: the deployment's
- * status, where each replaced relation went (previous_schemas: BgStep * with number and
- * previous_schema), and the project's live manifest.
+ * status, what each step moved (moved: BgStep * with number, previous_schema where the
+ * live relation went and promoted_oid, the relation put live), and the project's live
+ * manifest.
  */
 void
 bg_deployment_switched(BgProject *project, int64 deployment_id, bool rollback,
-					   int64 live_manifest_id, List *previous_schemas)
+					   int64 live_manifest_id, List *moved)
 {
 	Datum		args[3] = {Int64GetDatum(deployment_id), Int64GetDatum(project->project_id),
 	Int64GetDatum(live_manifest_id)};
@@ -465,16 +471,20 @@ bg_deployment_switched(BgProject *project, int64 deployment_id, bool rollback,
 	ListCell   *lc;
 
 	bg_become_extension_owner(&sw);
-	foreach(lc, previous_schemas)
+	foreach(lc, moved)
 	{
 		BgStep	   *s = lfirst(lc);
-		Datum		v[3] = {Int64GetDatum(deployment_id), Int32GetDatum(s->number),
-		CStringGetTextDatum(s->previous_schema)};
-		Oid			t[3] = {INT8OID, INT4OID, TEXTOID};
+		char		nulls[4] = "    ";
+		Datum		v[4] = {Int64GetDatum(deployment_id), Int32GetDatum(s->number),
+		text_or_null(s->previous_schema, &nulls[2]), ObjectIdGetDatum(s->promoted_oid)};
+		Oid			t[4] = {INT8OID, INT4OID, TEXTOID, OIDOID};
 
-		bg_spi_exec("UPDATE bg.deployment_step SET previous_schema = $3"
+		if (!OidIsValid(s->promoted_oid))
+			nulls[3] = 'n';
+		bg_spi_exec("UPDATE bg.deployment_step SET previous_schema = COALESCE($3, previous_schema),"
+					"  promoted_oid = COALESCE($4, promoted_oid)"
 					" WHERE deployment_id OPERATOR(pg_catalog.=) $1 AND step OPERATOR(pg_catalog.=) $2",
-					SPI_OK_UPDATE, 3, t, v, NULL);
+					SPI_OK_UPDATE, 4, t, v, nulls);
 	}
 	bg_spi_exec(rollback ?
 				"UPDATE bg.deployment SET status = 'rolled_back', rolled_back_at = pg_catalog.clock_timestamp()"

@@ -62,7 +62,8 @@ typedef struct BgStep
 	BgNode	   *node;			/* loaded steps: a node with only its identity */
 	BgNode	   *old;
 	char	   *shadow_schema;	/* builds */
-	char	   *previous_schema;	/* loaded: where promote moved the live relation */
+	char	   *previous_schema;	/* where promote moved the live relation */
+	Oid			promoted_oid;	/* the relation promote put live */
 	bool		live_exists;
 	Oid			live_oid;
 	char		live_relkind;
@@ -97,7 +98,7 @@ extern void bg_deployment_finish(int64 deployment_id, const char *status,
 extern BgDeploymentRow *bg_deployment_latest(BgProject *project, const char *status);
 extern BgStep *bg_deployment_steps(int64 deployment_id, bool relations_only, int *n);
 extern void bg_deployment_switched(BgProject *project, int64 deployment_id, bool rollback,
-								   int64 live_manifest_id, List *previous_schemas);
+								   int64 live_manifest_id, List *moved);
 
 /* what bg.abandon and a new deployment drop: shadow relations not promoted */
 typedef struct BgShadowRelation

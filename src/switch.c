@@ -5,8 +5,9 @@
  *
  * The switch, for a deployment D, in one transaction (promote.c drives it):
  *	- prepare (touches no live relation): create the previous schema of each live schema
- *	  (<schema>__bg_p<D>); carry ownership, grants, comments and row-level security from
- *	  each relation being replaced to its replacement in shadow;
+ *	  (<schema>__bg_p<D>); hand each incoming relation to the owner role; carry grants,
+ *	  comments and row-level security from each relation being replaced to its
+ *	  replacement in shadow;
  *	- swap, under a short lock_timeout: each replaced relation moves from the live schema
  *	  to the previous one (ALTER ... SET SCHEMA), its replacement from shadow to live;
  *	  removed models move to previous, new ones from shadow to live; objects outside the
@@ -33,6 +34,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "nodes/value.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
@@ -45,6 +47,7 @@
 #include "catalog.h"
 #include "privilege.h"
 #include "promote.h"
+#include "scope.h"
 #include "spi.h"
 #include "util.h"
 
@@ -73,16 +76,6 @@ carry_over(BgSwitch *sw, BgMove *m)
 	uint64		n;
 	SPITupleTable *tt;
 
-	/* ownership */
-	bg_spi_exec("SELECT o.relowner::pg_catalog.regrole::text FROM pg_catalog.pg_class AS o,"
-				"  pg_catalog.pg_class AS i WHERE o.oid OPERATOR(pg_catalog.=) $1"
-				"  AND i.oid OPERATOR(pg_catalog.=) $2 AND o.relowner OPERATOR(pg_catalog.<>) i.relowner",
-				SPI_OK_SELECT, 2, types, args, NULL);
-	if (SPI_processed == 1)
-		sw->prepare = lappend(sw->prepare,
-							  psprintf("ALTER %s %s OWNER TO %s", bg_relkind_keyword(kind), target,
-									   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)));
-
 	/* grants the replaced relation had, each kept with its grant option */
 	bg_spi_exec("SELECT a.privilege_type,"
 				"  CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
@@ -102,6 +95,10 @@ carry_over(BgSwitch *sw, BgMove *m)
 
 		/* only what the new kind of relation can be granted */
 		if (kind == RELKIND_VIEW && strcmp(privilege, "TRUNCATE") == 0)
+			continue;
+		/* the builder's read is granted to every incoming relation already */
+		if (strcmp(privilege, "SELECT") == 0 &&
+			strcmp(SPI_getvalue(tt->vals[i], tt->tupdesc, 2), BG_BUILDER_ROLE) == 0)
 			continue;
 		sw->prepare = lappend(sw->prepare,
 							  psprintf("GRANT %s ON %s TO %s%s", privilege, target,
@@ -308,6 +305,7 @@ repoint_dependents(BgSwitch *sw, BgMove *m, List *switched, List **refused)
 {
 	uint64		n;
 	SPITupleTable *tt;
+	ListCell   *lc;
 
 	/* definitions are read below, only for the views that are re-pointed */
 	tt = bg_dependent_views(m->out_oid, &n);
@@ -351,6 +349,13 @@ repoint_dependents(BgSwitch *sw, BgMove *m, List *switched, List **refused)
 									options && options[0] ? options : "",
 									options && options[0] ? ")" : "", def));
 	}
+
+	/* other sessions' temporary views: theirs to change; they keep reading the old one */
+	foreach(lc, bg_other_sessions_temp_views(m->out_oid))
+		sw->notes = lappend(sw->notes,
+							psprintf("temporary view %s of another session reads %s; it keeps reading that relation, in %s, until it is dropped or the session ends",
+									 (char *) lfirst(lc), bg_relation_name(m->out_oid),
+									 quote_identifier(m->away_schema)));
 
 	tt = bg_dependent_foreign_keys(m->out_oid, &n);
 	for (uint64 i = 0; i < n; i++)
@@ -413,6 +418,7 @@ repoint_dependents(BgSwitch *sw, BgMove *m, List *switched, List **refused)
 void
 bg_switch_plan(BgSwitch *sw, bool force)
 {
+	List	   *reads = NIL;	/* String: live schemas that receive a relation */
 	List	   *switched = NIL;
 	List	   *refused = NIL;
 	ListCell   *lc;
@@ -429,13 +435,25 @@ bg_switch_plan(BgSwitch *sw, bool force)
 	{
 		BgMove	   *m = lfirst(lc);
 
-		/* what dbt built in shadow is its role's: live relations are the owner role's */
-		if (!sw->rollback && OidIsValid(m->in_oid) &&
-			bg_relation_owner(m->in_oid) != bg_owner_role())
+		/*
+		 * What the builder (or dbt) built in shadow is theirs: every live relation is the
+		 * owner role's, and nobody else's, whoever owned what it replaces. Ownership
+		 * changes in the catalog only. The builder then reads it as it reads everything
+		 * live, for the next deployment.
+		 */
+		if (OidIsValid(m->in_oid))
+		{
+			const char *keyword = bg_relkind_keyword(get_rel_relkind(m->in_oid));
+			char	   *name = bg_relation_name(m->in_oid);
+
+			if (bg_relation_owner(m->in_oid) != bg_owner_role())
+				sw->prepare = lappend(sw->prepare,
+									  psprintf("ALTER %s %s OWNER TO %s", keyword, name,
+											   quote_identifier(BG_OWNER_ROLE)));
 			sw->prepare = lappend(sw->prepare,
-								  psprintf("ALTER %s %s OWNER TO %s",
-										   bg_relkind_keyword(get_rel_relkind(m->in_oid)), bg_relation_name(m->in_oid),
-										   quote_identifier(BG_OWNER_ROLE)));
+								  psprintf("GRANT SELECT ON %s TO %s", name,
+										   quote_identifier(BG_BUILDER_ROLE)));
+		}
 		if (m->kind == BG_MOVE_REPLACE && !sw->rollback)
 			carry_over(sw, m);
 		if (OidIsValid(m->out_oid))
@@ -443,6 +461,8 @@ bg_switch_plan(BgSwitch *sw, bool force)
 		/* the first model of a live schema: create the schema, as dbt would */
 		if (OidIsValid(m->in_oid) && !OidIsValid(get_namespace_oid(m->live_schema, true)))
 			add_schema(sw, m->live_schema);
+		if (OidIsValid(m->in_oid) && !list_member(reads, makeString(m->live_schema)))
+			reads = lappend(reads, makeString(m->live_schema));
 	}
 	foreach(lc, sw->schemas)
 	{
@@ -464,6 +484,11 @@ bg_switch_plan(BgSwitch *sw, bool force)
 							  psprintf("CREATE SCHEMA IF NOT EXISTS %s AUTHORIZATION %s",
 									   quote_identifier(schema), quote_identifier(BG_OWNER_ROLE)));
 	}
+	/* the builder reads every live schema, as it reads every live relation */
+	foreach(lc, reads)
+		sw->prepare = lappend(sw->prepare,
+							  psprintf("GRANT USAGE ON SCHEMA %s TO %s", quote_identifier(strVal(lfirst(lc))),
+									   quote_identifier(BG_BUILDER_ROLE)));
 
 	/* out first, so that each name is free when its replacement comes in */
 	foreach(lc, sw->moves)
@@ -614,8 +639,8 @@ bg_switch_gave_up(BgSwitch *sw, int attempts)
 					bg_promote_deadline_ms),
 			 attempts > 0 ?
 			 errdetail_internal("%d attempts, each waiting at most bluegreen.lock_timeout (%d ms). Holding locks:\n%s",
-								attempts, bg_lock_timeout_ms, bg_lock_holders(relids)) :
-			 errdetail_internal("Holding locks:\n%s", bg_lock_holders(relids)),
+								attempts, bg_lock_timeout_ms, bg_lock_holders(relids, sw->caller)) :
+			 errdetail_internal("Holding locks:\n%s", bg_lock_holders(relids, sw->caller)),
 			 errhint("Try again when they are done, or end them; raise bluegreen.promote_deadline to wait longer.")));
 }
 

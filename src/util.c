@@ -206,3 +206,40 @@ bg_plural(int n, const char *singular, const char *plural)
 {
 	return psprintf("%d %s", n, n == 1 ? singular : plural);
 }
+
+/*
+ * s fit for one line of output: control characters (a newline in a node's name could
+ * forge a progress line) written as \n, \t, \r or \x1b; s itself when it has none.
+ */
+const char *
+bg_printable(const char *s)
+{
+	StringInfoData buf;
+
+	if (s == NULL)
+		return NULL;
+	for (const char *p = s;; p++)
+	{
+		if (*p == '\0')
+			return s;
+		if ((unsigned char) *p < 0x20 || *p == 0x7f)
+			break;
+	}
+	initStringInfo(&buf);
+	for (const char *p = s; *p; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (c == '\n')
+			appendStringInfoString(&buf, "\\n");
+		else if (c == '\t')
+			appendStringInfoString(&buf, "\\t");
+		else if (c == '\r')
+			appendStringInfoString(&buf, "\\r");
+		else if (c < 0x20 || c == 0x7f)
+			appendStringInfo(&buf, "\\x%02x", c);
+		else
+			appendStringInfoChar(&buf, (char) c);
+	}
+	return buf.data;
+}

@@ -12,8 +12,9 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
-/* The owner role: owns the managed schemas and relations (src/sql/00_schema.sql). */
+/* The roles of src/sql/00_schema.sql: the owner of production, and who runs manifest SQL. */
 #define BG_OWNER_ROLE "bluegreen"
+#define BG_BUILDER_ROLE "bluegreen_builder"
 
 /* Longest PostgreSQL identifier, in bytes. */
 #define BG_MAX_IDENTIFIER (NAMEDATALEN - 1)
@@ -48,5 +49,6 @@ extern char *bg_thousands(int64 v);
 extern double bg_seconds_since(TimestampTz start);
 extern char *bg_timing(double seconds);
 extern char *bg_plural(int n, const char *singular, const char *plural);
+extern const char *bg_printable(const char *s);
 
 #endif							/* BLUEGREEN_UTIL_H */

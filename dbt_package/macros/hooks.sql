@@ -49,6 +49,18 @@
             {%- do log('bluegreen: ' ~ (uncompiled | length) ~ ' model(s) did not run in this command and are registered '
                        ~ 'without compiled code (a refresh refuses them): ' ~ (uncompiled | join(', ')), info=true) -%}
         {%- endif -%}
+        {#- bluegreen manages only the schemas handed to it: hand over those this run built in,
+            as the role that built them -#}
+        {%- set live_schemas = [] -%}
+        {%- for node in graph.nodes.values() -%}
+            {%- if node.resource_type == 'model' and node.config.materialized != 'ephemeral'
+                  and node.unique_id in compiled and node.schema not in live_schemas -%}
+                {%- do live_schemas.append(node.schema) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- for schema in live_schemas | sort -%}
+            {%- do bluegreen._run('call bg.transfer_ownership(%s)', [schema]) -%}
+        {%- endfor -%}
         {%- set project = bluegreen._project(none) -%}
         {%- do bluegreen._run('call bg.create_project(%s::text, %s)', [bluegreen.manifest_json(compiled), project]) -%}
         {%- do bluegreen._log_project(project) -%}

@@ -39,18 +39,30 @@ BEGIN
 END
 $schema$;
 
--- The two roles of the security model. Roles are cluster-wide and outlive the extension,
--- so they are created only when missing and never dropped by DROP EXTENSION.
---   bluegreen           owns the managed schemas and relations and runs all manifest SQL;
---                       never a superuser, cannot log in.
+-- The three roles of the security model. Roles are cluster-wide and outlive the
+-- extension, so they are created only when missing and never dropped by DROP EXTENSION.
+--   bluegreen           the owner role: owns the managed schemas and the live and previous
+--                       relations; runs no manifest SQL. Never a superuser, cannot log in.
+--   bluegreen_builder   runs every model, test and hook of a manifest; owns only what it
+--                       builds in shadow; may read the live relations and the sources it
+--                       is granted. Never a member of bluegreen.
 --   bluegreen_deployer  may call the procedures that change things.
+-- bluegreen is a member of bluegreen_builder, so the sources granted to the builder are
+-- readable by the views it builds once promote hands them to bluegreen; the other way
+-- round there is no membership, so manifest SQL cannot act as the owner of production.
 DO $roles$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'bluegreen') THEN
         CREATE ROLE bluegreen NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
     END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'bluegreen_builder') THEN
+        CREATE ROLE bluegreen_builder NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+    END IF;
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'bluegreen_deployer') THEN
         CREATE ROLE bluegreen_deployer NOLOGIN;
+    END IF;
+    IF NOT pg_catalog.pg_has_role('bluegreen', 'bluegreen_builder', 'MEMBER') THEN
+        GRANT bluegreen_builder TO bluegreen;
     END IF;
 END
 $roles$;

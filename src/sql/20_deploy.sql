@@ -37,6 +37,9 @@ CREATE INDEX ON bg.deployment (project_id, deployment_id);
 
 -- One step of a deployment: a model built, a test run, a seed or snapshot carried, a
 -- model to be removed at promote. Relation names are stored unquoted, in parts.
+-- live_oid is the live relation the step was built against, which promote moves to
+-- previous_schema; promoted_oid the relation promote put live in its place. Rollback and
+-- cleanup act on those relations, by OID, and on nothing else.
 CREATE TABLE bg.deployment_step (
     deployment_id    bigint NOT NULL REFERENCES bg.deployment ON DELETE CASCADE,
     step             integer NOT NULL,
@@ -50,6 +53,7 @@ CREATE TABLE bg.deployment_step (
     relkind          "char",
     live_oid         oid,
     previous_schema  text,
+    promoted_oid     oid,
     status           text NOT NULL CHECK (status IN ('pending', 'ok', 'error', 'pass',
                          'warn', 'fail', 'skipped')),
     rows_affected    bigint,

@@ -61,7 +61,9 @@ def snapshot(cur, schema, name):
         SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END,
                a.privilege_type
           FROM pg_class AS c, aclexplode(c.relacl) AS a
-         WHERE c.oid = %s AND a.grantee <> c.relowner""", (oid,))
+         WHERE c.oid = %s AND a.grantee <> c.relowner
+           -- bluegreen's builder reads every live relation: bluegreen's own, not the model's
+           AND a.grantee <> COALESCE(to_regrole('bluegreen_builder'), 0)""", (oid,))
     grants = sorted(f"{p} to {g}" for g, p in cur.fetchall())
     return dict(
         kind=KINDS.get(relkind, relkind),

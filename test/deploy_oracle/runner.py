@@ -135,8 +135,8 @@ class Scenario:
                 self.admin(f'DROP DATABASE IF EXISTS "{self.db}"')
 
     def grant_sources(self):
-        self.cur.execute("GRANT USAGE ON SCHEMA raw TO bluegreen; "
-                         "GRANT SELECT ON ALL TABLES IN SCHEMA raw TO bluegreen")
+        self.cur.execute("GRANT USAGE ON SCHEMA raw TO bluegreen_builder; "
+                         "GRANT SELECT ON ALL TABLES IN SCHEMA raw TO bluegreen_builder")
 
     def last_deployment(self):
         self.cur.execute("SELECT deployment_id, status, failed_node, error FROM bg.deployments "

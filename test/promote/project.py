@@ -200,8 +200,8 @@ BEGIN
   EXECUTE format('CREATE TABLE analytics.orders AS %s', pt.code('v1', 'orders'));
   EXECUTE format('CREATE TABLE analytics.summary AS %s', pt.code('v1', 'summary'));
   CALL bg.transfer_ownership('analytics');
-  GRANT USAGE ON SCHEMA raw TO bluegreen;
-  GRANT SELECT ON ALL TABLES IN SCHEMA raw TO bluegreen;
+  GRANT USAGE ON SCHEMA raw TO bluegreen_builder;
+  GRANT SELECT ON ALL TABLES IN SCHEMA raw TO bluegreen_builder;
   CREATE SCHEMA reporting;
   CREATE VIEW reporting.summary_v AS SELECT version, n, total FROM analytics.summary;
   m := (SELECT body FROM pt.manifest WHERE name = 'v1');
