@@ -19,6 +19,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -340,6 +341,29 @@ bg_foreign_key_backed(Oid conoid, Oid relid)
  * ------------------------------------------------------------------------
  */
 
+/* One line per session, as the caller may see it in pg_stat_activity, for pids. */
+static char *
+describe_sessions(const char *which_pids, Datum arg, Oid type, Oid caller)
+{
+	StringInfoData buf;
+	BgUserSwitch sw;
+
+	bg_switch_user(&sw, caller);
+	bg_spi_exec(psprintf("SELECT pg_catalog.format('backend %%s (user %%s, application %%s, %%s for %%s: %%s)',"
+						 "    a.pid, a.usename, pg_catalog.quote_literal(a.application_name), a.state,"
+						 "    pg_catalog.date_trunc('second', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) a.xact_start),"
+						 "    pg_catalog.left(a.query, 60))"
+						 "  FROM pg_catalog.pg_stat_activity AS a"
+						 " WHERE a.pid IN (%s)"
+						 " ORDER BY a.xact_start", which_pids),
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	initStringInfo(&buf);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		appendStringInfo(&buf, "\n  %s", SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	bg_restore_user(&sw);
+	return buf.len ? buf.data + 1 : pstrdup("(they have finished since)");
+}
+
 /*
  * "backend 123 (user alice, application psql, active for 00:01:02: SELECT ...)": the
  * sessions that hold locks on relids, as the caller may see them in pg_stat_activity
@@ -349,25 +373,23 @@ bg_foreign_key_backed(Oid conoid, Oid relid)
 char *
 bg_lock_holders(List *relids, Oid caller)
 {
-	StringInfoData buf;
-	Datum		arg = bg_oid_array(relids);
-	Oid			type = OIDARRAYOID;
-	BgUserSwitch sw;
+	return describe_sessions("SELECT l.pid FROM pg_catalog.pg_locks AS l"
+							 "  WHERE l.relation OPERATOR(pg_catalog.=) ANY ($1) AND l.granted"
+							 "    AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()",
+							 bg_oid_array(relids), OIDARRAYOID, caller);
+}
 
-	bg_switch_user(&sw, caller);
-	bg_spi_exec("SELECT pg_catalog.format('backend %s (user %s, application %s, %s for %s: %s)',"
-				"    a.pid, a.usename, pg_catalog.quote_literal(a.application_name), a.state,"
-				"    pg_catalog.date_trunc('second', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) a.xact_start),"
-				"    pg_catalog.left(a.query, 60))"
-				"  FROM pg_catalog.pg_stat_activity AS a"
-				" WHERE a.pid IN (SELECT l.pid FROM pg_catalog.pg_locks AS l"
-				"      WHERE l.relation OPERATOR(pg_catalog.=) ANY ($1) AND l.granted"
-				"        AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())"
-				" ORDER BY a.xact_start",
-				SPI_OK_SELECT, 1, &type, &arg, NULL);
-	initStringInfo(&buf);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		appendStringInfo(&buf, "\n  %s", SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	bg_restore_user(&sw);
-	return buf.len ? buf.data + 1 : pstrdup("(they have finished since)");
+/* The same, for the sessions of these pids (a List of int). */
+char *
+bg_session_names(List *pids, Oid caller)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(pids), 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, pids)
+		elems[n++] = Int32GetDatum(lfirst_int(lc));
+	return describe_sessions("SELECT pg_catalog.unnest($1)",
+							 PointerGetDatum(construct_array(elems, n, INT4OID, 4, true, TYPALIGN_INT)),
+							 INT4ARRAYOID, caller);
 }

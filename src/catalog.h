@@ -41,5 +41,6 @@ extern bool bg_foreign_key_backed(Oid conoid, Oid relid);
 
 extern List *bg_other_sessions_temp_views(Oid relid);
 extern char *bg_lock_holders(List *relids, Oid caller);
+extern char *bg_session_names(List *pids, Oid caller);
 
 #endif							/* BLUEGREEN_CATALOG_H */

@@ -351,6 +351,7 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 
 	sw->rollback = rollback;
 	sw->caller = GetUserId();
+	sw->deadline = TimestampTzPlusMilliseconds(started, bg_promote_deadline_ms);
 	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
 	project = bg_project_lookup(project_name, false);
 	bg_lock_project(project, rollback ? "roll back" : "promote");
@@ -447,6 +448,8 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 			ListCell   *lc;
 			List	   *previous = NIL;
 
+			/* no snapshot may be older than the data it would find live */
+			bg_switch_wait_for_snapshots(sw, d->built_horizon);
 			bg_switch_run(sw);
 			foreach(lc, sw->moves)
 			{

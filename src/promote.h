@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "nodes/pg_list.h"
+#include "utils/timestamp.h"
 
 typedef enum BgMoveKind
 {
@@ -36,6 +37,7 @@ typedef struct BgSwitch
 {
 	bool		rollback;
 	Oid			caller;			/* who called promote or rollback: sees what it may see */
+	TimestampTz deadline;		/* bluegreen.promote_deadline from the start */
 	int64		deployment_id;
 	int64		manifest_id;	/* live manifest after the switch */
 	List	   *moves;			/* BgMove * */
@@ -50,6 +52,7 @@ typedef struct BgSwitch
 
 /* switch.c */
 extern void bg_switch_plan(BgSwitch *sw, bool force);
+extern void bg_switch_wait_for_snapshots(BgSwitch *sw, TransactionId horizon);
 extern void bg_switch_run(BgSwitch *sw);
 extern pg_attribute_noreturn() void bg_switch_gave_up(BgSwitch *sw, int attempts);
 

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/transam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -21,6 +22,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/xid8.h"
 
 #include "privilege.h"
 #include "spi.h"
@@ -342,6 +344,7 @@ bg_deployment_finish(int64 deployment_id, const char *status, const char *failed
 				"  models_built = $5, tests_passed = $6, tests_warned = $7, tests_failed = $8,"
 				"  breaking = $9,"
 				"  built_at = CASE WHEN $10 THEN pg_catalog.clock_timestamp() END,"
+				"  built_horizon = CASE WHEN $10 THEN pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()) END,"
 				"  finished_at = CASE WHEN NOT $10 THEN pg_catalog.clock_timestamp() END"
 				" WHERE deployment_id OPERATOR(pg_catalog.=) $1",
 				SPI_OK_UPDATE, 10, t, v, nulls);
@@ -362,11 +365,11 @@ bg_deployment_latest(BgProject *project, const char *status)
 	bg_become_extension_owner(&sw);
 	bg_spi_exec(status ?
 				"SELECT deployment_id, kind, status, manifest_id, base_manifest_id, failed_node,"
-				"  error, previous_dropped_at IS NOT NULL FROM bg.deployment"
+				"  error, previous_dropped_at IS NOT NULL, built_horizon FROM bg.deployment"
 				" WHERE project_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) $2"
 				" ORDER BY deployment_id DESC LIMIT 1" :
 				"SELECT deployment_id, kind, status, manifest_id, base_manifest_id, failed_node,"
-				"  error, previous_dropped_at IS NOT NULL FROM bg.deployment"
+				"  error, previous_dropped_at IS NOT NULL, built_horizon FROM bg.deployment"
 				" WHERE project_id OPERATOR(pg_catalog.=) $1"
 				" ORDER BY deployment_id DESC LIMIT 1",
 				SPI_OK_SELECT, status ? 2 : 1, types, args, NULL);
@@ -375,6 +378,7 @@ bg_deployment_latest(BgProject *project, const char *status)
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
+		Datum		v;
 
 		d = palloc0(sizeof(BgDeploymentRow));
 		d->id = get_int64(tup, desc, 1, 0);
@@ -385,6 +389,9 @@ bg_deployment_latest(BgProject *project, const char *status)
 		d->failed_node = SPI_getvalue(tup, desc, 6);
 		d->error = SPI_getvalue(tup, desc, 7);
 		d->previous_dropped = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
+		v = SPI_getbinval(tup, desc, 9, &isnull);
+		d->built_horizon = isnull ? InvalidTransactionId :
+			XidFromFullTransactionId(DatumGetFullTransactionId(v));
 	}
 	bg_restore_user(&sw);
 	return d;

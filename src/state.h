@@ -44,6 +44,7 @@ typedef struct BgDeploymentRow
 	char	   *failed_node;
 	char	   *error;
 	bool		previous_dropped;
+	TransactionId built_horizon;	/* snapshots older than this may not see its data */
 } BgDeploymentRow;
 
 typedef enum BgStepKind

@@ -37,6 +37,8 @@
 #include "nodes/value.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
+#include "storage/sinvaladt.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -617,6 +619,76 @@ swap_try(void *arg)
 	AtEOXact_GUC(true, level);
 }
 
+/* ------------------------------------------------------------------------
+ * Snapshots older than the deployment's data
+ *
+ * The relations a switch brings live were filled by transactions that a snapshot taken
+ * before them cannot see, and a name is looked up in the latest catalog, not in the
+ * snapshot: a REPEATABLE READ (or SERIALIZABLE) transaction, a pg_dump, a cursor,
+ * started before the build ended and reading after the switch would find a replaced
+ * table empty (the reason PostgreSQL calls TRUNCATE not MVCC-safe). So before the switch
+ * promote waits, as CREATE INDEX CONCURRENTLY waits for older snapshots, until no
+ * session of this database holds a snapshot older than the end of the build (a hot
+ * standby's too, when hot_standby_feedback reports it: through the walsender or the
+ * replication slot's xmin); at bluegreen.promote_deadline it gives up having changed
+ * nothing, and names the sessions. Snapshots taken after the build see all of it.
+ * ------------------------------------------------------------------------
+ */
+
+/* The pids of the sessions holding a snapshot older than horizon; NIL when none. */
+static List *
+older_snapshots(TransactionId horizon, bool *standby)
+{
+	int			n;
+	VirtualTransactionId *vxids;
+	TransactionId slot_xmin;
+	TransactionId slot_catalog_xmin;
+	List	   *pids = NIL;
+
+	vxids = GetCurrentVirtualXIDs(horizon, true, false,
+								  PROC_IS_AUTOVACUUM | PROC_IN_VACUUM, &n);
+	for (int i = 0; i < n; i++)
+	{
+		PGPROC	   *proc = BackendIdGetProc(vxids[i].backendId);
+
+		if (proc != NULL && VirtualTransactionIdIsValid(vxids[i]))
+			pids = lappend_int(pids, proc->pid);
+	}
+	ProcArrayGetReplicationSlotXmin(&slot_xmin, &slot_catalog_xmin);
+	*standby = TransactionIdIsValid(slot_xmin) && TransactionIdPrecedes(slot_xmin, horizon);
+	return pids;
+}
+
+void
+bg_switch_wait_for_snapshots(BgSwitch *sw, TransactionId horizon)
+{
+	bool		standby = false;
+	List	   *pids;
+
+	if (!TransactionIdIsValid(horizon))
+		return;					/* built before 0.2.0 recorded it */
+	for (;;)
+	{
+		pids = older_snapshots(horizon, &standby);
+		if (pids == NIL && !standby)
+			return;
+		if (GetCurrentTimestamp() >= sw->deadline)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(10000L);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("could not %s deployment " INT64_FORMAT ": sessions whose snapshots are older than the deployment's build stayed open for bluegreen.promote_deadline (%d ms); nothing was changed",
+					sw->rollback ? "roll back" : "promote", sw->deployment_id,
+					bg_promote_deadline_ms),
+			 errdetail_internal("After the switch they would find its tables empty. Older snapshots:\n%s%s",
+								pids ? bg_session_names(pids, sw->caller) : "",
+								standby ? (pids ? "\n  a hot standby (replication slot xmin)" :
+										   "  a hot standby (replication slot xmin)") : ""),
+			 errhint("Try again when they are done, or end them; raise bluegreen.promote_deadline to wait longer.")));
+}
+
 /*
  * Give up at the deadline, having changed nothing, naming who holds the locks; attempts
  * is 0 when planning the switch waited too long.
@@ -664,7 +736,7 @@ bg_switch_gave_up(BgSwitch *sw, int attempts)
 void
 bg_switch_run(BgSwitch *sw)
 {
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), bg_promote_deadline_ms);
+	TimestampTz deadline = sw->deadline;
 	long		backoff_ms = 10;
 	int			attempts = 0;
 	Oid			first = InvalidOid; /* the relation found busy last: waited for first */

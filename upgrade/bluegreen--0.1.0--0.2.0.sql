@@ -72,3 +72,7 @@ BEGIN
     END LOOP;
 END
 $reads$;
+
+-- When each deployment's build ended, as the next transaction id then: promote waits
+-- for every snapshot older than that, which would see the new tables empty.
+ALTER TABLE bg.deployment ADD COLUMN built_horizon xid8;

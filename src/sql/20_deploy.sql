@@ -30,6 +30,9 @@ CREATE TABLE bg.deployment (
     rolled_back_at    timestamptz,
     finished_at       timestamptz,
     previous_dropped_at timestamptz,
+    -- the next transaction id when the build ended: a snapshot older than it may not see
+    -- the shadow data, and promote waits for such snapshots to end
+    built_horizon     xid8,
     started_by        name NOT NULL,
     backend_pid       integer NOT NULL DEFAULT pg_catalog.pg_backend_pid()
 );
