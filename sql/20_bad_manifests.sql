@@ -99,8 +99,10 @@ $$;
 \pset format unaligned
 \pset tuples_only on
 
--- Unbroken, the manifest the cases below break is a good one: bg.plan reads it (here
--- against another project; a plan records nothing).
+-- Unbroken, the manifest the cases below break is a good one: bg.plan reads it (a plan
+-- records nothing). Its model orders is analytics.orders, which belongs to project
+-- shop: a plan for another project is refused, naming the owner of the relation.
+SELECT unique_id, action FROM bg.plan(intake(orders()), 'shop') ORDER BY unique_id;
 SELECT unique_id, action FROM bg.plan(intake(orders()), 'crm_marketing') ORDER BY unique_id;
 
 --

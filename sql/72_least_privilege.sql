@@ -328,6 +328,80 @@ ALTER ROLE bluegreen_builder NOSUPERUSER;
 SELECT * FROM changed();
 
 --
+-- Nothing handed to the owner role may act as it
+--
+-- The owner role owns every managed schema of every project, so nothing it owns may run
+-- with its privileges for someone else. A schema a deployer made with a SECURITY DEFINER
+-- function, or a rule, is not taken over.
+CREATE SCHEMA ci_made AUTHORIZATION regress_bg_lp_ci;
+SET ROLE regress_bg_lp_ci;
+CREATE TABLE ci_made.inbox (x integer);
+CREATE FUNCTION ci_made.door(cmd text) RETURNS text LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog AS $$BEGIN EXECUTE cmd; RETURN current_user; END$$;
+CREATE TABLE ci_made.log (x integer);
+CREATE RULE copy AS ON INSERT TO ci_made.inbox DO ALSO INSERT INTO ci_made.log VALUES (new.x);
+RESET ROLE;
+SELECT save();
+SET ROLE regress_bg_lp_ci;
+CALL bg.transfer_ownership('ci_made');
+RESET ROLE;
+SELECT * FROM changed();
+DROP SCHEMA ci_made CASCADE;
+-- A model may not bring one live either: a view granted for writes (a write through
+-- it reaches its base relations as the view's owner), a rule on {{ this }}.
+SELECT save();
+SET ROLE regress_bg_lp_ci;
+CALL bg.deploy(lp(model('door', 'select id, name from mart.items', 'view', config => '{"grants": {"delete": ["public"]}}')));
+CALL bg.deploy(hook('create rule wipe as on insert to {{ this }} do also delete from mart.items'));
+CALL bg.deploy(hook('create trigger fire after insert on {{ this }} for each row execute function pg_catalog.suppress_redundant_updates_trigger()'));
+RESET ROLE;
+SELECT * FROM changed();
+
+--
+-- What promote writes again means what it meant
+--
+-- A report outside the project reads items with a date and a float constant. Promote
+-- writes its definition again, under settings of its own, not the caller's.
+CREATE SCHEMA reporting;
+CREATE VIEW reporting.recent AS SELECT id, name FROM mart.items
+ WHERE current_date >= '2020-02-01'::date AND id::float8 > '1.75'::float8;
+SELECT pg_get_viewdef('reporting.recent') AS recent_before \gset
+SET ROLE regress_bg_lp_ci;
+CALL bg.deploy(lp(model('items', 'select id, name, 7 as extra from raw.items')));
+SET DateStyle = 'German, MDY';
+SET extra_float_digits = -15;
+CALL bg.promote() \gset
+RESET DateStyle;
+RESET extra_float_digits;
+RESET ROLE;
+SELECT pg_get_viewdef('reporting.recent') = :'recent_before' AS same_definition,
+       (SELECT refobjid::regclass FROM pg_depend JOIN pg_rewrite ON pg_rewrite.oid = pg_depend.objid
+         WHERE ev_class = 'reporting.recent'::regclass AND refobjid <> ev_class LIMIT 1) AS reads;
+SET ROLE regress_bg_lp_ci;
+CALL bg.rollback() \gset
+RESET ROLE;
+DROP VIEW reporting.recent;
+
+--
+-- A session that cannot read the project cannot hold up its promote
+--
+CREATE ROLE regress_bg_lp_nobody LOGIN;
+SELECT dblink_connect('nobody', format('host=%s port=%s dbname=%s user=regress_bg_lp_nobody',
+           split_part(current_setting('unix_socket_directories'), ',', 1),
+           current_setting('port'), current_database())) AS nobody;
+SELECT dblink_exec('nobody', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT * FROM dblink('nobody', 'SELECT 1') AS t (snapshot_taken integer);
+SET ROLE regress_bg_lp_ci;
+CALL bg.deploy(lp(model('items', 'select id, name, 8 as extra from raw.items')));
+SET bluegreen.promote_deadline = '300ms';
+CALL bg.promote() \gset
+RESET bluegreen.promote_deadline;
+CALL bg.rollback() \gset
+RESET ROLE;
+SELECT dblink_exec('nobody', 'COMMIT');
+SELECT dblink_disconnect('nobody');
+
+--
 -- Promote, and what other sessions can and cannot do to it
 --
 -- Version 2 adds a column to items. A reader in another session has a temporary view
@@ -417,6 +491,48 @@ SELECT n.nspname AS side_schema, c.relname, pg_get_userbyid(c.relowner) AS owner
  WHERE n.nspname LIKE 'mart\_\_bg\_%' AND n.nspname NOT LIKE '%shadow' ORDER BY 1, 2;
 DROP TABLE :rolled_back.not_bluegreens;
 
+--
+-- Another project
+--
+-- Project "ledger" lives in schema ledger. A relation is one project's: lp may not claim
+-- ledger's, nor ledger lp's.
+CREATE SCHEMA ledger;
+CREATE TABLE ledger.entries AS SELECT id, id * 100 AS amount FROM raw.items;
+SET client_min_messages = warning;
+CALL bg.transfer_ownership('ledger');
+RESET client_min_messages;
+CREATE FUNCTION ledger(code text DEFAULT 'select id, id * 100 as amount from raw.items') RETURNS text LANGUAGE sql STABLE AS $$
+SELECT jsonb_build_object(
+    'metadata', jsonb_build_object(
+        'dbt_schema_version', 'https://schemas.getdbt.com/dbt/manifest/v12.json',
+        'dbt_version', '1.9.4', 'project_name', 'ledger', 'adapter_type', 'postgres'),
+    'nodes', jsonb_build_object('model.ledger.entries',
+                 (model('entries', code, schema => 'ledger') -> 'model.lp.entries')
+                 || '{"unique_id": "model.ledger.entries", "package_name": "ledger"}'::jsonb),
+    'sources', '{}'::jsonb, 'macros', '{}'::jsonb, 'disabled', '{}'::jsonb)::text
+$$;
+SET ROLE regress_bg_lp_ci;
+CALL bg.create_project(ledger(), 'ledger');
+CALL bg.deploy(lp(model('entries', 'select 1 as x', schema => 'ledger')), 'lp');
+-- ledger builds version 2 in ledger__bg_shadow; lp's hooks may neither write it nor lock
+-- it, and lp's model code may not either.
+CALL bg.deploy(ledger('select id, id * 200 as amount from raw.items'), 'ledger');
+RESET ROLE;
+SELECT save();
+SELECT md5(string_agg(e::text, ',' ORDER BY id)) AS ledger_shadow FROM ledger__bg_shadow.entries AS e \gset
+SET ROLE regress_bg_lp_ci;
+CALL bg.deploy(hook('update ledger__bg_shadow.entries set amount = 0'), 'lp');
+CALL bg.deploy(hook('lock table ledger__bg_shadow.entries in access exclusive mode'), 'lp');
+CALL bg.deploy(hook('select pg_catalog.pg_advisory_lock(42)'), 'lp');
+RESET ROLE;
+SELECT md5(string_agg(e::text, ',' ORDER BY id)) = :'ledger_shadow' AS ledger_shadow_untouched
+  FROM ledger__bg_shadow.entries AS e;
+SELECT count(*) AS advisory_locks_left FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+SELECT * FROM changed();
+SET ROLE regress_bg_lp_ci;
+CALL bg.abandon('ledger');
+RESET ROLE;
+
 \c :regress_database
 DROP DATABASE regress_bg_lp;
-DROP ROLE regress_bg_lp_ci, regress_bg_lp_stranger;
+DROP ROLE regress_bg_lp_ci, regress_bg_lp_stranger, regress_bg_lp_nobody;

@@ -33,6 +33,7 @@
 #include "utils/formatting.h"
 
 #include "build.h"
+#include "catalog.h"
 #include "config.h"
 #include "redirect.h"
 #include "spi.h"
@@ -218,4 +219,19 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 		bg_spi_exec(psprintf("ANALYZE %s", target), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 	/* whatever the code called may not have left anything of the builder's behind */
 	bg_builder_unchanged(ctx, what, "building it", before, shadow_schema, n->alias);
+	/* nor anything on {{ this }} that would act as the owner role once it is live */
+	{
+		Oid			relid;
+		List	   *acting;
+
+		(void) bg_relation_exists(shadow_schema, n->alias, &relid, NULL);
+		acting = bg_acting_as_owner(list_make1_oid(relid), true);
+		if (acting != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("%s: %s would act as the owner role once live", what,
+							(char *) linitial(acting)),
+					 errdetail("A rule's actions, a trigger, or a write through a view run with the relation's owner's privileges, and promote hands it to the owner role of every managed schema."),
+					 errhint("Build the model without it; dbt's grants config may give SELECT on a view.")));
+	}
 }

@@ -337,6 +337,54 @@ bg_foreign_key_backed(Oid conoid, Oid relid)
 }
 
 /* ------------------------------------------------------------------------
+ * What would act as a relation's owner
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * What on the relations relids would run with their owner's privileges for someone
+ * else, one line each ("rule wipe on mart.inbox"), or NIL: a rule that is not a view's
+ * own (its actions run as the table's owner), a grant to write through a view (the
+ * write reaches the view's base relations as the view's owner); with triggers, also a
+ * trigger that is not one of a foreign key's (it runs as the writer, but a model has no
+ * business attaching code to what goes live; a schema handed over keeps its own). Once the owner role owns them, any of these would let whoever
+ * may write the relation act as the owner role, on every managed schema: bluegreen
+ * hands no such relation to it.
+ */
+List *
+bg_acting_as_owner(List *relids, bool triggers)
+{
+	Datum		args[2] = {bg_oid_array(relids), BoolGetDatum(triggers)};
+	Oid			types[2] = {OIDARRAYOID, BOOLOID};
+	List	   *out = NIL;
+
+	if (relids == NIL)
+		return NIL;
+	bg_spi_exec("SELECT pg_catalog.format('rule %I on %s', r.rulename, r.ev_class::pg_catalog.regclass)"
+				"  FROM pg_catalog.pg_rewrite AS r"
+				" WHERE r.ev_class OPERATOR(pg_catalog.=) ANY ($1)"
+				"   AND NOT (r.rulename OPERATOR(pg_catalog.=) '_RETURN' AND r.ev_type OPERATOR(pg_catalog.=) '1')"
+				" UNION ALL"
+				" SELECT pg_catalog.format('trigger %I on %s', t.tgname, t.tgrelid::pg_catalog.regclass)"
+				"  FROM pg_catalog.pg_trigger AS t"
+				" WHERE $2 AND t.tgrelid OPERATOR(pg_catalog.=) ANY ($1) AND NOT t.tgisinternal"
+				" UNION ALL"
+				" SELECT pg_catalog.format('grant of %s on view %s to %s', a.privilege_type,"
+				"        c.oid::pg_catalog.regclass,"
+				"        CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
+				"             ELSE pg_catalog.quote_ident(a.grantee::pg_catalog.regrole::text) END)"
+				"  FROM pg_catalog.pg_class AS c, pg_catalog.aclexplode(c.relacl) AS a"
+				" WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1) AND c.relkind OPERATOR(pg_catalog.=) 'v'"
+				"   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner"
+				"   AND a.privilege_type OPERATOR(pg_catalog.=) ANY ('{INSERT,UPDATE,DELETE,TRUNCATE}')"
+				" ORDER BY 1",
+				SPI_OK_SELECT, 2, types, args, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		out = lappend(out, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	return out;
+}
+
+/* ------------------------------------------------------------------------
  * Who holds a lock
  * ------------------------------------------------------------------------
  */

@@ -40,6 +40,7 @@ extern SPITupleTable *bg_dependent_publications(Oid relid, uint64 *n);
 extern bool bg_foreign_key_backed(Oid conoid, Oid relid);
 
 extern List *bg_other_sessions_temp_views(Oid relid);
+extern List *bg_acting_as_owner(List *relids, bool triggers);
 extern char *bg_lock_holders(List *relids, Oid caller);
 extern char *bg_session_names(List *pids, Oid caller);
 

@@ -415,7 +415,10 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 			d->plan = refresh_plan(d->live);
 		}
 		else
+		{
+			bg_check_unclaimed(d->project->project_id, d->next);
 			d->plan = bg_plan_compute(d->live, d->next);
+		}
 
 		bg_deploy_collect_steps(d);
 		d->ctx.redirects = bg_redirect_map_create(CurrentMemoryContext);

@@ -15,6 +15,7 @@
 
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 
 #include "build.h"
@@ -206,7 +207,58 @@ struct BgBuilderState
 {
 	OwnedObject *objects;
 	int			n;
+	OwnedObject *locks;
+	int			n_locks;
 };
+
+/*
+ * The locks this backend holds that manifest SQL could have taken to act outside the
+ * deployment's shadow: on a relation elsewhere (a write to another project's shadow, a
+ * LOCK of a live table), in any mode but ACCESS SHARE, which reading takes; and every
+ * advisory lock (a session-level one would outlive the deployment in the caller's
+ * session). Keyed like OwnedObject, compared before and after.
+ */
+static const char *const held_locks_sql =
+"SELECT * FROM ("
+" SELECT 'relation:' OPERATOR(pg_catalog.||) l.relation::text OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) l.mode AS k,"
+"        pg_catalog.format('%s lock on %s', l.mode, l.relation::pg_catalog.regclass), ''"
+"   FROM pg_catalog.pg_locks AS l JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) l.relation"
+"  WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() AND l.locktype OPERATOR(pg_catalog.=) 'relation'"
+"    AND l.relation OPERATOR(pg_catalog.>=) 16384 AND l.mode OPERATOR(pg_catalog.<>) 'AccessShareLock'"
+"    AND c.relnamespace OPERATOR(pg_catalog.<>) pg_catalog.pg_my_temp_schema()"
+"    AND c.relnamespace OPERATOR(pg_catalog.<>) ALL (SELECT oid FROM pg_catalog.pg_namespace"
+"          WHERE nspname OPERATOR(pg_catalog.=) ANY ($1) OR nspname OPERATOR(pg_catalog.~) '^pg_toast')"
+" UNION ALL"
+" SELECT pg_catalog.format('advisory:%s:%s:%s:%s', l.classid, l.objid, l.objsubid, l.mode),"
+"        pg_catalog.format('advisory lock (%s, %s)', l.classid, l.objid), ''"
+"   FROM pg_catalog.pg_locks AS l"
+"  WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() AND l.locktype OPERATOR(pg_catalog.=) 'advisory'"
+") AS held ORDER BY k COLLATE \"C\"";
+
+static OwnedObject *
+held_locks(BgBuildContext *ctx, int *n)
+{
+	char	  **shadows = palloc(sizeof(char *) * Max(list_length(ctx->shadow_schemas), 1));
+	int			k = 0;
+	Datum		arg;
+	Oid			type = TEXTARRAYOID;
+	OwnedObject *out;
+	ListCell   *lc;
+
+	foreach(lc, ctx->shadow_schemas)
+		shadows[k++] = lfirst(lc);
+	arg = bg_text_array(shadows, k);
+	bg_spi_exec(held_locks_sql, SPI_OK_SELECT, 1, &type, &arg, NULL);
+	*n = (int) SPI_processed;
+	out = palloc0(sizeof(OwnedObject) * (*n + 1));
+	for (int i = 0; i < *n; i++)
+	{
+		out[i].key = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		out[i].name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		out[i].state = "";
+	}
+	return out;
+}
 
 static OwnedObject *
 builder_objects(BgBuildContext *ctx, const char *schema, const char *name, int *n)
@@ -238,7 +290,7 @@ builder_objects(BgBuildContext *ctx, const char *schema, const char *name, int *
 
 static void
 check_only_this(const char *what, const char *by, const char *hook, OwnedObject *before,
-				int nb, OwnedObject *after, int na)
+				int nb, OwnedObject *after, int na, const char *created)
 {
 	int			b = 0,
 				a = 0;
@@ -252,7 +304,7 @@ check_only_this(const char *what, const char *by, const char *hook, OwnedObject 
 		if (cmp < 0)
 			name = before[b].name, how = "dropped";
 		else if (cmp > 0)
-			name = after[a].name, how = "created";
+			name = after[a].name, how = created;
 		else if (!(before[b].state == NULL ? after[a].state == NULL :
 				   after[a].state != NULL && strcmp(before[b].state, after[a].state) == 0))
 			name = before[b].name, how = "changed";
@@ -298,7 +350,37 @@ bg_run_hooks(BgBuildContext *ctx, const char *what, List *hook_list, const char 
 		after = live_objects(ctx, &na);
 		check_live_untouched(what, sql, before, nb, after, na);
 		owned_after = builder_objects(ctx, schema, name, &oa);
-		check_only_this(what, "a hook", sql, owned_before, ob, owned_after, oa);
+		check_only_this(what, "a hook", sql, owned_before, ob, owned_after, oa, "created");
+	}
+}
+
+/*
+ * A session-level advisory lock outlives the subtransaction that undoes a failed step,
+ * and would stay in the caller's session: release those manifest SQL took (they are
+ * then reported as an error all the same).
+ */
+static void
+release_new_advisory_locks(BgBuilderState *before, OwnedObject *after, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		unsigned int classid,
+					objid,
+					objsubid;
+		char		mode[64];
+		bool		existed = false;
+		LOCKTAG		tag;
+
+		if (sscanf(after[i].key, "advisory:%u:%u:%u:%63s", &classid, &objid, &objsubid, mode) != 4)
+			continue;
+		for (int b = 0; b < before->n_locks && !existed; b++)
+			existed = strcmp(before->locks[b].key, after[i].key) == 0;
+		if (existed)
+			continue;
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, classid, objid, objsubid);
+		for (int k = 0; k < 64 && LockHeldByMe(&tag, strcmp(mode, "ShareLock") == 0 ? ShareLock : ExclusiveLock); k++)
+			if (!LockRelease(&tag, strcmp(mode, "ShareLock") == 0 ? ShareLock : ExclusiveLock, true))
+				break;			/* a transaction-level one: it goes with the failed step */
 	}
 }
 
@@ -312,6 +394,7 @@ bg_builder_state(BgBuildContext *ctx, const char *schema, const char *name)
 	BgBuilderState *st = palloc(sizeof(BgBuilderState));
 
 	st->objects = builder_objects(ctx, schema ? schema : "", name ? name : "", &st->n);
+	st->locks = held_locks(ctx, &st->n_locks);
 	return st;
 }
 
@@ -323,5 +406,8 @@ bg_builder_unchanged(BgBuildContext *ctx, const char *what, const char *by,
 	int			n;
 	OwnedObject *after = builder_objects(ctx, schema ? schema : "", name ? name : "", &n);
 
-	check_only_this(what, by, NULL, before->objects, before->n, after, n);
+	check_only_this(what, by, NULL, before->objects, before->n, after, n, "created");
+	after = held_locks(ctx, &n);
+	release_new_advisory_locks(before, after, n);
+	check_only_this(what, by, NULL, before->locks, before->n_locks, after, n, "took");
 }

@@ -25,8 +25,9 @@
  * switch user the same way, so every privileged call works alike. This procedure needs
  * no COMMIT: the check and every ALTER are one transaction, all or nothing.
  *
- * Handing an object to bluegreen gives a deployer no power it did not have: deployers
- * already have manifest SQL run as bluegreen.
+ * What would act as the owner role once it owns it (SECURITY DEFINER routines, rules,
+ * writes granted through views) is refused: the owner role owns every
+ * managed schema, so whoever made such an object could act on all of them.
  *
  * What moves, and what follows by itself:
  *	- the schema; tables, partitioned tables and each partition (ALTER TABLE does not
@@ -73,6 +74,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
+#include "catalog.h"
 #include "privilege.h"
 #include "spi.h"
 #include "util.h"
@@ -377,6 +379,56 @@ xfer_check_caller(Oid caller, const char *nspname, bool schema_moves, Oid nspown
 					 "The owner, or a superuser, can transfer the others.")));
 }
 
+/*
+ * ERROR if the schema holds what would run with the owner role's privileges for whoever
+ * may call or write it once the owner role owns it: SECURITY DEFINER routines, rules,
+ * writes granted through views (catalog.c, bg_acting_as_owner). The owner
+ * role owns every managed schema of every project; handing it such an object would let
+ * the role that made it act on all of them. Nothing is changed; the error lists them.
+ */
+static void
+xfer_check_acting(Oid nspid, const char *nspname)
+{
+	Datum		arg = ObjectIdGetDatum(nspid);
+	Oid			type = OIDOID;
+	List	   *relids = NIL;
+	List	   *acting;
+	StringInfoData detail;
+	ListCell   *lc;
+
+	bg_spi_exec("SELECT c.oid FROM pg_catalog.pg_class AS c"
+				" WHERE c.relnamespace OPERATOR(pg_catalog.=) $1"
+				"   AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,v,m,f}')",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		relids = lappend_oid(relids, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																	SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	acting = bg_acting_as_owner(relids, false);
+	bg_spi_exec("SELECT pg_catalog.format('SECURITY DEFINER %s %s',"
+				"    CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END, p.oid::pg_catalog.regprocedure)"
+				"  FROM pg_catalog.pg_proc AS p"
+				" WHERE p.pronamespace OPERATOR(pg_catalog.=) $1 AND p.prosecdef ORDER BY 1",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		acting = lappend(acting, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	if (acting == NIL)
+		return;
+	initStringInfo(&detail);
+	foreach(lc, acting)
+		appendStringInfo(&detail, "%s%s", detail.len ? "\n" : "", (char *) lfirst(lc));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot transfer schema \"%s\": %s would act as the owner role %s",
+					nspname, count_objects(list_length(acting)), BG_OWNER_ROLE),
+			 errdetail("Once the owner role owns them, whoever may call or write them would act as it, on every managed schema; nothing was changed:\n%s",
+					   detail.data),
+			 errhint("Drop them, or make them SECURITY INVOKER, then transfer the schema.")));
+}
+
 /* NOTICE naming the objects that belong to an extension: they stay as they are. */
 static void
 xfer_report_left_alone(const char *nspname, XferObject *objects, int n)
@@ -560,6 +612,7 @@ bg_transfer_ownership(PG_FUNCTION_ARGS)
 		}
 	}
 	xfer_check_caller(caller, nspname, schema_moves, nspowner, objects, n, moves);
+	xfer_check_acting(nspid, nspname);
 
 	statements = palloc(sizeof(char *) * (2 * n + 2));
 	if (schema_moves)

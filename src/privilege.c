@@ -63,6 +63,14 @@ bg_extension_owner(void)
 	return owner;
 }
 
+static const char *const output_settings[][2] = {
+	{"DateStyle", "ISO, MDY"},
+	{"IntervalStyle", "postgres"},
+	{"extra_float_digits", "1"},
+	{"bytea_output", "hex"},
+	{"standard_conforming_strings", "on"},
+};
+
 void
 bg_switch_user(BgUserSwitch *s, Oid userid)
 {
@@ -71,6 +79,15 @@ bg_switch_user(BgUserSwitch *s, Oid userid)
 	s->guc_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+
+	/*
+	 * The settings that change how values print: a view's definition, a policy's or a
+	 * constraint's expression read back (pg_get_viewdef, pg_get_expr) and run again by
+	 * promote must mean what it meant, whatever the caller's session says.
+	 */
+	for (int i = 0; i < lengthof(output_settings); i++)
+		(void) set_config_option(output_settings[i][0], output_settings[i][1], PGC_SUSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 }
 
 /*

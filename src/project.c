@@ -210,6 +210,7 @@ plan(FunctionCallInfo fcinfo, bool is_jsonb)
 	project = bg_project_lookup(bg_arg_text(fcinfo, 1), false);
 	live = bg_manifest_load(project->live_manifest_id, false);
 
+	bg_check_unclaimed(project->project_id, next);
 	plan = bg_plan_compute(live, next);
 	/* what the plan would build or remove must be bluegreen's to act on */
 	for (int i = 0; i < plan->n_items; i++)

@@ -118,6 +118,7 @@ bg_project_create(const char *name, BgManifest *baseline)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("bluegreen project \"%s\" already exists", name),
 				 errhint("Deploy a new manifest with CALL bg.deploy(manifest).")));
+	bg_check_unclaimed(0, baseline);
 	bg_become_extension_owner(&sw);
 	bg_spi_exec("INSERT INTO bg.project (name, created_by) VALUES ($1, SESSION_USER)"
 				" RETURNING project_id",
@@ -139,6 +140,54 @@ bg_project_create(const char *name, BgManifest *baseline)
 	}
 	bg_restore_user(&sw);
 	return p;
+}
+
+/*
+ * ERROR if another project's live manifest has a node with a relation of these: a
+ * relation belongs to one project, which alone may rebuild, replace or remove it.
+ * project_id is the caller's project (0 for one being registered).
+ */
+void
+bg_check_unclaimed(int64 project_id, BgManifest *m)
+{
+	char	  **schemas = palloc(sizeof(char *) * Max(m->n_nodes, 1));
+	char	  **names = palloc(sizeof(char *) * Max(m->n_nodes, 1));
+	int			k = 0;
+	Datum		args[3];
+	Oid			types[3] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID};
+	BgUserSwitch sw;
+
+	for (int i = 0; i < m->n_nodes; i++)
+		if (bg_node_has_relation(m->nodes[i]))
+		{
+			schemas[k] = m->nodes[i]->schema;
+			names[k++] = m->nodes[i]->alias;
+		}
+	args[0] = Int64GetDatum(project_id);
+	args[1] = bg_text_array(schemas, k);
+	args[2] = bg_text_array(names, k);
+	bg_become_extension_owner(&sw);
+	bg_spi_exec("SELECT p.name, n.unique_id, pg_catalog.format('%I.%I', n.schema_name, n.alias)"
+				"  FROM ROWS FROM (pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::text[])) AS r (s, a)"
+				"  JOIN bg.node AS n ON n.schema_name OPERATOR(pg_catalog.=) r.s AND n.alias OPERATOR(pg_catalog.=) r.a"
+				"  JOIN bg.project AS p ON p.live_manifest_id OPERATOR(pg_catalog.=) n.manifest_id"
+				" WHERE p.project_id OPERATOR(pg_catalog.<>) $1 AND NOT n.disabled"
+				"   AND n.resource_type OPERATOR(pg_catalog.=) ANY ('{model,seed,snapshot}')"
+				" ORDER BY 1, 2 LIMIT 1",
+				SPI_OK_SELECT, 3, types, args, NULL);
+	if (SPI_processed > 0)
+	{
+		char	   *other = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char	   *node = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		char	   *rel = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("relation %s belongs to project \"%s\" (%s)", rel, other, bg_printable(node)),
+				 errdetail("A relation is one project's: only that project rebuilds, replaces or removes it."),
+				 errhint("Rename the model (alias) or remove it from the other project first.")));
+	}
+	bg_restore_user(&sw);
 }
 
 /* ------------------------------------------------------------------------

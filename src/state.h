@@ -24,6 +24,7 @@ typedef struct BgProject
 /* projects */
 extern BgProject *bg_project_lookup(const char *name, bool missing_ok);
 extern BgProject *bg_project_create(const char *name, BgManifest *baseline);
+extern void bg_check_unclaimed(int64 project_id, BgManifest *m);
 
 /* one deployment, promote, rollback, abandon or cleanup of a project at a time */
 extern void bg_lock_project(BgProject *project, const char *operation);

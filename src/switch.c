@@ -95,8 +95,12 @@ carry_over(BgSwitch *sw, BgMove *m)
 		bool		isnull;
 		const char *privilege = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
 
-		/* only what the new kind of relation can be granted */
-		if (kind == RELKIND_VIEW && strcmp(privilege, "TRUNCATE") == 0)
+		/*
+		 * Only what the new kind of relation can be granted, and no write through a
+		 * view: it would reach the view's base relations as the owner role.
+		 */
+		if (kind == RELKIND_VIEW && strcmp(privilege, "SELECT") != 0 &&
+			strcmp(privilege, "REFERENCES") != 0 && strcmp(privilege, "TRIGGER") != 0)
 			continue;
 		/* the builder's read is granted to every incoming relation already */
 		if (strcmp(privilege, "SELECT") == 0 &&
@@ -322,12 +326,20 @@ repoint_dependents(BgSwitch *sw, BgMove *m, List *switched, List **refused)
 
 		if (list_member_oid(switched, dep))
 			continue;			/* moves with the switch */
-		def = TextDatumGetCString(DirectFunctionCall2(pg_get_viewdef_ext, ObjectIdGetDatum(dep),
-													  BoolGetDatum(false)));
 		/* a view that reads several relations of the switch: once, for all of them */
 		if (list_member_oid(sw->views, dep))
 			continue;
 		sw->views = lappend_oid(sw->views, dep);
+		if (kind != RELKIND_VIEW && kind != RELKIND_MATVIEW)
+		{
+			/* a rule of a table: not a definition promote can write again */
+			*refused = lappend(*refused, psprintf("a rule on %s %s reads %s",
+												  bg_relkind_name(kind), bg_relation_name(dep),
+												  bg_relation_name(m->out_oid)));
+			continue;
+		}
+		def = TextDatumGetCString(DirectFunctionCall2(pg_get_viewdef_ext, ObjectIdGetDatum(dep),
+													  BoolGetDatum(false)));
 		if (kind == RELKIND_MATVIEW)
 		{
 			*refused = lappend(*refused, psprintf("materialized view %s reads %s", bg_relation_name(dep),
@@ -431,6 +443,32 @@ bg_switch_plan(BgSwitch *sw, bool force)
 
 		if (OidIsValid(m->out_oid))
 			switched = lappend_oid(switched, m->out_oid);
+	}
+
+	/* nothing that comes live may act as the owner role for whoever writes it */
+	if (!sw->rollback)
+	{
+		List	   *incoming = NIL;
+		List	   *acting;
+
+		foreach(lc, sw->moves)
+			if (OidIsValid(((BgMove *) lfirst(lc))->in_oid))
+				incoming = lappend_oid(incoming, ((BgMove *) lfirst(lc))->in_oid);
+		acting = bg_acting_as_owner(incoming, true);
+		if (acting != NIL)
+		{
+			StringInfoData detail;
+
+			initStringInfo(&detail);
+			foreach(lc, acting)
+				appendStringInfo(&detail, "\n  %s", (char *) lfirst(lc));
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("cannot promote deployment " INT64_FORMAT ": %d object%s would act as the owner role once live",
+							sw->deployment_id, list_length(acting), list_length(acting) == 1 ? "" : "s"),
+					 errdetail_internal("%s", detail.data + 1),
+					 errhint("A rule's actions, a trigger, or a write through a view run with the owner's privileges; drop them in shadow or build without them.")));
+		}
 	}
 
 	foreach(lc, sw->moves)
@@ -635,9 +673,13 @@ swap_try(void *arg)
  * ------------------------------------------------------------------------
  */
 
-/* The pids of the sessions holding a snapshot older than horizon; NIL when none. */
+/*
+ * The pids of the sessions holding a snapshot older than horizon whose role may read
+ * one of the live schemas (nspids); NIL when none. A role that cannot use the schemas
+ * can read nothing they hold, and must not be able to hold up a promote.
+ */
 static List *
-older_snapshots(TransactionId horizon, bool *standby)
+older_snapshots(TransactionId horizon, List *nspids, bool *standby)
 {
 	int			n;
 	VirtualTransactionId *vxids;
@@ -650,8 +692,17 @@ older_snapshots(TransactionId horizon, bool *standby)
 	for (int i = 0; i < n; i++)
 	{
 		PGPROC	   *proc = BackendIdGetProc(vxids[i].backendId);
+		bool		reads;
+		ListCell   *lc;
 
-		if (proc != NULL && VirtualTransactionIdIsValid(vxids[i]))
+		if (proc == NULL || !VirtualTransactionIdIsValid(vxids[i]))
+			continue;
+		/* a walsender carries a standby's snapshots (hot_standby_feedback) */
+		reads = !OidIsValid(proc->roleId) || has_rolreplication(proc->roleId);
+		foreach(lc, nspids)
+			if (pg_namespace_aclcheck(lfirst_oid(lc), proc->roleId, ACL_USAGE) == ACLCHECK_OK)
+				reads = true;
+		if (reads)
 			pids = lappend_int(pids, proc->pid);
 	}
 	ProcArrayGetReplicationSlotXmin(&slot_xmin, &slot_catalog_xmin);
@@ -664,12 +715,21 @@ bg_switch_wait_for_snapshots(BgSwitch *sw, TransactionId horizon)
 {
 	bool		standby = false;
 	List	   *pids;
+	List	   *nspids = NIL;
+	ListCell   *lc;
 
 	if (!TransactionIdIsValid(horizon))
 		return;					/* built before 0.2.0 recorded it */
+	foreach(lc, sw->moves)
+	{
+		Oid			nsp = get_namespace_oid(((BgMove *) lfirst(lc))->live_schema, true);
+
+		if (OidIsValid(nsp))
+			nspids = list_append_unique_oid(nspids, nsp);
+	}
 	for (;;)
 	{
-		pids = older_snapshots(horizon, &standby);
+		pids = older_snapshots(horizon, nspids, &standby);
 		if (pids == NIL && !standby)
 			return;
 		if (GetCurrentTimestamp() >= sw->deadline)
