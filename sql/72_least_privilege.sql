@@ -533,6 +533,64 @@ SET ROLE regress_bg_lp_ci;
 CALL bg.abandon('ledger');
 RESET ROLE;
 
+--
+-- Nothing runs another role's code as the owner role
+--
+-- The owner role owns every project's live tables, so code that runs as a table's owner
+-- must not be anyone's to choose. A hook may not leave a function in another project's
+-- shadow schema (the builder may create there, for that project's own builds); an index
+-- whose expression calls a function a non-superuser owns would run it as the owner role
+-- at every ANALYZE, autovacuum included; config.grants gives no REFERENCES nor TRIGGER.
+CREATE FUNCTION public.untrusted(integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'select $1';
+ALTER FUNCTION public.untrusted(integer) OWNER TO regress_bg_lp_stranger;
+SELECT save();
+SET ROLE regress_bg_lp_ci;
+CALL bg.deploy(hook('create function ledger__bg_shadow.g() returns integer language sql as ''select 1'''), 'lp');
+CALL bg.deploy(hook('create index on {{ this }} (public.untrusted(x))'), 'lp');
+-- (REFRESH runs a materialized view's query as its owner, too.)
+CALL bg.deploy(lp(model('refreshed', 'select public.untrusted(1) as x', 'materialized_view')), 'lp');
+CALL bg.deploy(lp(model('granted', 'select 1 as x', config => '{"grants": {"references": ["regress_bg_lp_stranger"]}}')), 'lp');
+CALL bg.deploy(lp(model('granted', 'select 1 as x', config => '{"grants": {"trigger": ["regress_bg_lp_stranger"]}}')), 'lp');
+RESET ROLE;
+SELECT * FROM changed();
+-- A foreign key's checks run as the owner of the table it references. Here a DBA has
+-- given a stranger REFERENCES on mart.items; the stranger's key casts its own enum to
+-- the key's type with a function of its own, which the checks would run as the owner
+-- role. Promote refuses to carry such a key to the replacement (and never carries a
+-- REFERENCES grant).
+ALTER TABLE mart.items ADD PRIMARY KEY (id);
+CREATE SCHEMA st AUTHORIZATION regress_bg_lp_stranger;
+GRANT USAGE ON SCHEMA mart TO regress_bg_lp_stranger;
+GRANT REFERENCES ON mart.items TO regress_bg_lp_stranger;
+SET ROLE regress_bg_lp_stranger;
+CREATE TYPE st.e AS ENUM ('one');
+CREATE FUNCTION st.e2i(st.e) RETURNS integer LANGUAGE sql AS 'select 1';
+CREATE CAST (st.e AS integer) WITH FUNCTION st.e2i(st.e) AS IMPLICIT;
+CREATE TABLE st.t (a st.e REFERENCES mart.items (id));
+RESET ROLE;
+SET ROLE regress_bg_lp_ci;
+CALL bg.deploy(lp(model('items', 'select id, name, 1 as version from raw.items', config => '{"post-hook": ["alter table {{ this }} add primary key (id)"]}')), 'lp');
+RESET ROLE;
+SELECT save();
+SET ROLE regress_bg_lp_ci;
+CALL bg.promote(project => 'lp');
+RESET ROLE;
+SELECT * FROM changed();
+SET ROLE regress_bg_lp_ci;
+CALL bg.abandon('lp');
+RESET ROLE;
+
+-- The same key on a table of a schema being handed over: the transfer refuses it.
+CREATE SCHEMA handed;
+CREATE TABLE handed.keys (id integer PRIMARY KEY);
+GRANT USAGE ON SCHEMA handed TO regress_bg_lp_stranger;
+GRANT REFERENCES ON handed.keys TO regress_bg_lp_stranger;
+SET ROLE regress_bg_lp_stranger;
+CREATE TABLE st.u (a st.e REFERENCES handed.keys (id));
+RESET ROLE;
+CALL bg.transfer_ownership('handed');
+SELECT pg_get_userbyid(relowner) AS keys_owner FROM pg_class WHERE oid = 'handed.keys'::regclass;
+
 \c :regress_database
 DROP DATABASE regress_bg_lp;
 DROP ROLE regress_bg_lp_ci, regress_bg_lp_stranger, regress_bg_lp_nobody;

@@ -37,6 +37,7 @@
 #include "config.h"
 #include "redirect.h"
 #include "spi.h"
+#include "util.h"
 
 static uint64
 build_table(const char *what, BgBuildContext *ctx, BgNode *n, const char *select_sql,
@@ -91,8 +92,13 @@ create_indexes(const char *what, BgModelConfig *c, const char *target)
 	}
 }
 
+/*
+ * What config.grants may grant. Not REFERENCES nor TRIGGER: a foreign key's checks run
+ * as the owner of the table it references, and a trigger attaches code to it, so either
+ * would let the grantee run code as the owner role; "all" grants the rest.
+ */
 static const char *const privileges[] = {
-	"select", "insert", "update", "delete", "truncate", "references", "trigger", "all", NULL
+	"select", "insert", "update", "delete", "truncate", "all", NULL
 };
 
 static void
@@ -110,10 +116,18 @@ apply_grants(const char *what, BgModelConfig *c, const char *target)
 		for (int i = 0; privileges[i]; i++)
 			if (strcmp(priv, privileges[i]) == 0)
 				known = true;
+		if (strcmp(priv, "references") == 0 || strcmp(priv, "trigger") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("%s: config.grants names privilege \"%s\", which bluegreen does not grant", what, g->privilege),
+					 errdetail("With it the grantee could make the owner role %s run its code: a foreign key's checks run as the referenced table's owner, a trigger runs on its writes.",
+							   BG_OWNER_ROLE)));
 		if (!known)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_GRANT_OPERATION),
 					 errmsg("%s: config.grants names privilege \"%s\", which a table or view does not have", what, g->privilege)));
+		if (strcmp(priv, "all") == 0)
+			priv = "SELECT, INSERT, UPDATE, DELETE, TRUNCATE";
 		foreach(who, g->grantees)
 		{
 			const char *grantee = lfirst(who);
@@ -229,9 +243,9 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 		if (acting != NIL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("%s: %s would act as the owner role once live", what,
+					 errmsg("%s: it would act as the owner role once live: %s", what,
 							(char *) linitial(acting)),
-					 errdetail("A rule's actions, a trigger, or a write through a view run with the relation's owner's privileges, and promote hands it to the owner role of every managed schema."),
-					 errhint("Build the model without it; dbt's grants config may give SELECT on a view.")));
+					 errdetail("A rule's actions, a trigger, a write through a view, and what ANALYZE, REINDEX and REFRESH evaluate run with the relation's owner's privileges, and promote hands it to the owner role of every managed schema."),
+					 errhint("Build the model without it; dbt's grants config may give SELECT on a view; expressions may call functions that superusers own.")));
 	}
 }

@@ -15,10 +15,13 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/twophase.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -280,6 +283,39 @@ bg_dependent_foreign_keys(Oid relid, uint64 *n)
 	return SPI_tuptable;
 }
 
+/*
+ * A function that a role other than a superuser owns and that the checks of foreign key
+ * conoid run: one of its equality operators', or the cast from a referencing column's
+ * type to the referenced one's. PostgreSQL runs those checks as the owner of the
+ * referenced table, the owner role for a project's; NULL when there is none.
+ */
+char *
+bg_foreign_key_foreign_code(Oid conoid)
+{
+	Datum		arg = ObjectIdGetDatum(conoid);
+	Oid			type = OIDOID;
+
+	bg_spi_exec("WITH k AS (SELECT * FROM pg_catalog.pg_constraint WHERE oid OPERATOR(pg_catalog.=) $1),"
+				" f AS (SELECT o.oprcode::pg_catalog.oid AS fn FROM k, pg_catalog.pg_operator AS o"
+				"        WHERE o.oid OPERATOR(pg_catalog.=) ANY (k.conpfeqop OPERATOR(pg_catalog.||) k.conppeqop"
+				"              OPERATOR(pg_catalog.||) k.conffeqop)"
+				"       UNION SELECT c.castfunc FROM k"
+				"         CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(k.conkey), pg_catalog.unnest(k.confkey)) AS u (fa, pa)"
+				"         JOIN pg_catalog.pg_attribute AS fa ON fa.attrelid OPERATOR(pg_catalog.=) k.conrelid"
+				"              AND fa.attnum OPERATOR(pg_catalog.=) u.fa"
+				"         JOIN pg_catalog.pg_attribute AS pa ON pa.attrelid OPERATOR(pg_catalog.=) k.confrelid"
+				"              AND pa.attnum OPERATOR(pg_catalog.=) u.pa"
+				"         JOIN pg_catalog.pg_cast AS c ON c.castsource OPERATOR(pg_catalog.=) fa.atttypid"
+				"              AND c.casttarget OPERATOR(pg_catalog.=) pa.atttypid)"
+				" SELECT pg_catalog.format('%s, which %s owns', p.oid::pg_catalog.regprocedure,"
+				"        pg_catalog.quote_ident(r.rolname::text))"
+				"  FROM f JOIN pg_catalog.pg_proc AS p ON p.oid OPERATOR(pg_catalog.=) f.fn"
+				"  JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) p.proowner AND NOT r.rolsuper"
+				" ORDER BY 1 LIMIT 1",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	return SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
+}
+
 /* Publications that list relid: (name). */
 SPITupleTable *
 bg_dependent_publications(Oid relid, uint64 *n)
@@ -347,9 +383,14 @@ bg_foreign_key_backed(Oid conoid, Oid relid)
  * own (its actions run as the table's owner), a grant to write through a view (the
  * write reaches the view's base relations as the view's owner); with triggers, also a
  * trigger that is not one of a foreign key's (it runs as the writer, but a model has no
- * business attaching code to what goes live; a schema handed over keeps its own). Once the owner role owns them, any of these would let whoever
- * may write the relation act as the owner role, on every managed schema: bluegreen
- * hands no such relation to it.
+ * business attaching code to what goes live; a schema handed over keeps its own); an
+ * index, statistics, default, generated column or check constraint whose expression
+ * calls a function (or an operator's) that a role other than a superuser owns: ANALYZE,
+ * VACUUM FULL, REINDEX and autovacuum evaluate those as the relation's owner; and so
+ * does REFRESH the query of a materialized view. Once the
+ * owner role owns them, any of these would let whoever may write the relation, or wrote
+ * the function, act as the owner role, on every managed schema: bluegreen hands no
+ * such relation to it.
  */
 List *
 bg_acting_as_owner(List *relids, bool triggers)
@@ -377,11 +418,102 @@ bg_acting_as_owner(List *relids, bool triggers)
 				" WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1) AND c.relkind OPERATOR(pg_catalog.=) 'v'"
 				"   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner"
 				"   AND a.privilege_type OPERATOR(pg_catalog.=) ANY ('{INSERT,UPDATE,DELETE,TRUNCATE}')"
+				" UNION ALL"
+				" SELECT pg_catalog.format('%s calls %s, which %s owns',"
+				"        pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid),"
+				"        f.oid::pg_catalog.regprocedure, pg_catalog.quote_ident(r.rolname::text))"
+				"  FROM pg_catalog.pg_depend AS d"
+				"  LEFT JOIN pg_catalog.pg_operator AS o"
+				"    ON d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass"
+				"   AND o.oid OPERATOR(pg_catalog.=) d.refobjid"
+				"  JOIN pg_catalog.pg_proc AS f ON f.oid OPERATOR(pg_catalog.=) CASE"
+				"       WHEN d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass THEN d.refobjid"
+				"       ELSE o.oprcode::pg_catalog.oid END"
+				"  JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) f.proowner AND NOT r.rolsuper"
+				" WHERE (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+				"        AND d.objid OPERATOR(pg_catalog.=) ANY (SELECT i.indexrelid FROM pg_catalog.pg_index AS i"
+				"              WHERE i.indrelid OPERATOR(pg_catalog.=) ANY ($1)))"
+				"    OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass"
+				"        AND d.objid OPERATOR(pg_catalog.=) ANY (SELECT a.oid FROM pg_catalog.pg_attrdef AS a"
+				"              WHERE a.adrelid OPERATOR(pg_catalog.=) ANY ($1)))"
+				"    OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_constraint'::pg_catalog.regclass"
+				"        AND d.objid OPERATOR(pg_catalog.=) ANY (SELECT k.oid FROM pg_catalog.pg_constraint AS k"
+				"              WHERE k.conrelid OPERATOR(pg_catalog.=) ANY ($1)))"
+				"    OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+				"        AND d.objid OPERATOR(pg_catalog.=) ANY (SELECT w.oid FROM pg_catalog.pg_rewrite AS w"
+				"              JOIN pg_catalog.pg_class AS m ON m.oid OPERATOR(pg_catalog.=) w.ev_class"
+				"             WHERE w.ev_class OPERATOR(pg_catalog.=) ANY ($1) AND m.relkind OPERATOR(pg_catalog.=) 'm'))"
+				"    OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass"
+				"        AND d.objid OPERATOR(pg_catalog.=) ANY (SELECT x.oid FROM pg_catalog.pg_statistic_ext AS x"
+				"              WHERE x.stxrelid OPERATOR(pg_catalog.=) ANY ($1)))"
 				" ORDER BY 1",
 				SPI_OK_SELECT, 2, types, args, NULL);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		out = lappend(out, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 	return out;
+}
+
+/* ------------------------------------------------------------------------
+ * The lock table
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * How many locks one transaction takes to move, re-own or drop the relations relids:
+ * each, and the sequences it owns; with parts, also its indexes and its TOAST table
+ * and index (ALTER ... OWNER TO and DROP lock them; SET SCHEMA does not). Read in one
+ * query, however many relations.
+ */
+int64
+bg_relation_locks(List *relids, bool parts)
+{
+	Datum		args[2] = {bg_oid_array(relids), BoolGetDatum(parts)};
+	Oid			types[2] = {OIDARRAYOID, BOOLOID};
+	bool		isnull;
+	Datum		n;
+
+	if (relids == NIL)
+		return 0;
+	bg_spi_exec("SELECT pg_catalog.count(*)"
+				"  + (SELECT pg_catalog.count(*) FROM pg_catalog.pg_index AS i"
+				"      WHERE $2 AND i.indrelid OPERATOR(pg_catalog.=) ANY ($1))"
+				"  + 2 * pg_catalog.count(*) FILTER (WHERE $2 AND c.reltoastrelid OPERATOR(pg_catalog.<>) 0)"
+				"  + (SELECT pg_catalog.count(*) FROM pg_catalog.pg_depend AS d"
+				"      JOIN pg_catalog.pg_class AS s ON s.oid OPERATOR(pg_catalog.=) d.objid"
+				"      WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+				"        AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+				"        AND d.refobjid OPERATOR(pg_catalog.=) ANY ($1)"
+				"        AND d.deptype OPERATOR(pg_catalog.=) ANY ('{a,i}')"
+				"        AND s.relkind OPERATOR(pg_catalog.=) 'S')"
+				"  FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1)",
+				SPI_OK_SELECT, 2, types, args, NULL);
+	n = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(n);
+}
+
+/*
+ * ERROR, before taking any of them, if one transaction would need more locks than the
+ * server's lock table holds (max_locks_per_transaction for each backend and prepared
+ * transaction): PostgreSQL would fail it midway with "out of shared memory". what says
+ * what needs them; hint what else the caller can do.
+ */
+void
+bg_check_lock_table(int64 needed, const char *what, const char *hint)
+{
+	int64		slots = (int64) MaxBackends + max_prepared_xacts;
+	int64		capacity = (int64) max_locks_per_xact * slots;
+
+	if (needed <= capacity)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("%s needs about " INT64_FORMAT " locks in one transaction; the lock table holds " INT64_FORMAT,
+					what, needed, capacity),
+			 errdetail("The lock table holds max_locks_per_transaction (%d) for each of " INT64_FORMAT " backends and prepared transactions. Nothing was changed.",
+					   max_locks_per_xact, slots),
+			 hint ? errhint("%s", hint) :
+			 errhint("Set max_locks_per_transaction to at least " INT64_FORMAT " and restart the server.",
+					 (needed + needed / 4 + slots - 1) / slots)));
 }
 
 /* ------------------------------------------------------------------------

@@ -38,9 +38,15 @@ extern SPITupleTable *bg_dependent_views(Oid relid, uint64 *n);
 extern SPITupleTable *bg_dependent_foreign_keys(Oid relid, uint64 *n);
 extern SPITupleTable *bg_dependent_publications(Oid relid, uint64 *n);
 extern bool bg_foreign_key_backed(Oid conoid, Oid relid);
+extern char *bg_foreign_key_foreign_code(Oid conoid);
 
 extern List *bg_other_sessions_temp_views(Oid relid);
 extern List *bg_acting_as_owner(List *relids, bool triggers);
+/* the catalogs and their indexes a switch or a drop locks besides its relations */
+#define BG_CATALOG_LOCKS 64
+
+extern int64 bg_relation_locks(List *relids, bool parts);
+extern void bg_check_lock_table(int64 needed, const char *what, const char *hint);
 extern char *bg_lock_holders(List *relids, Oid caller);
 extern char *bg_session_names(List *pids, Oid caller);
 

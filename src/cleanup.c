@@ -15,6 +15,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "nodes/value.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 
 #include "catalog.h"
@@ -27,6 +28,14 @@
 PG_FUNCTION_INFO_V1(bg_abandon);
 PG_FUNCTION_INFO_V1(bg_cleanup);
 
+
+/*
+ * Drops commit in batches when the CALL may commit (outside a transaction block): a
+ * drop locks the relation, its indexes, TOAST and types until the commit, and thousands
+ * in one transaction would not fit the server's lock table at default settings. A batch
+ * takes about max_locks_per_transaction locks, its share of the table.
+ */
+#define BG_DROP_BATCH Max(1, max_locks_per_xact / 8)
 
 /*
  * Drop one relation in a subtransaction of its own; on failure return the error
@@ -113,7 +122,7 @@ still_there(Moved *m, Oid *relid, char *relkind)
  * Returns the number of failures.
  */
 static int
-drop_moved(BgRetired *r, int *dropped, StringInfo failures)
+drop_moved(BgRetired *r, int *dropped, StringInfo failures, BgUserSwitch *us, bool nonatomic)
 {
 	List	   *moved = moved_relations(r);
 	List	   *schemas = NIL;
@@ -160,6 +169,13 @@ drop_moved(BgRetired *r, int *dropped, StringInfo failures)
 				{
 					(*dropped)++;
 					dropped_now++;
+					if (nonatomic && *dropped % BG_DROP_BATCH == 0)
+					{
+						/* a batch: commit, so that the locks do not pile up */
+						bg_restore_user(us);
+						SPI_commit();
+						bg_become_extension_owner(us);
+					}
 				}
 			}
 		if (failed == 0 || dropped_now == 0)
@@ -189,17 +205,21 @@ drop_moved(BgRetired *r, int *dropped, StringInfo failures)
  * Drop the shadow relations that deployments of the project left and nobody promoted,
  * and mark them (new_status, why). No CASCADE: an object outside bluegreen that reads a
  * shadow relation stops the drop with an error. Returns how many were dropped. The
- * caller holds the project lock.
+ * caller holds the project lock (a session lock, which the batch commits keep). An
+ * interrupted run leaves the deployments marked as they were; the next one drops the
+ * rest.
  */
 int
-bg_drop_unpromoted(BgProject *project, const char *new_status, const char *why)
+bg_drop_unpromoted(BgProject *project, const char *new_status, const char *why,
+				   bool nonatomic)
 {
 	List	   *relations = bg_unpromoted_shadow_relations(project, why);
+	List	   *drops = NIL;
+	List	   *relids = NIL;
 	int			dropped = 0;
 	BgUserSwitch sw;
 	ListCell   *lc;
 
-	bg_become_extension_owner(&sw);
 	foreach(lc, relations)
 	{
 		BgShadowRelation *r = lfirst(lc);
@@ -208,10 +228,27 @@ bg_drop_unpromoted(BgProject *project, const char *new_status, const char *why)
 
 		if (!bg_relation_exists(r->schema, r->name, &relid, &relkind))
 			continue;
-		bg_spi_exec(psprintf("DROP %s %s", bg_relkind_keyword(relkind),
-							 quote_qualified_identifier(r->schema, r->name)),
-					SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-		dropped++;
+		drops = lappend(drops, psprintf("DROP %s %s", bg_relkind_keyword(relkind),
+										quote_qualified_identifier(r->schema, r->name)));
+		relids = lappend_oid(relids, relid);
+	}
+	/* a relation's types are locked too when it is dropped */
+	if (!nonatomic)
+		bg_check_lock_table(bg_relation_locks(relids, true) + 2 * (int64) list_length(relids) +
+							BG_CATALOG_LOCKS,
+							psprintf("dropping the %d shadow relations of project \"%s\"",
+									 list_length(relids), project->name),
+							"CALL it outside a transaction block: it then drops in batches, committing each.");
+	bg_become_extension_owner(&sw);
+	foreach(lc, drops)
+	{
+		bg_spi_exec(lfirst(lc), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+		if (++dropped % BG_DROP_BATCH == 0 && nonatomic && lnext(drops, lc) != NULL)
+		{
+			bg_restore_user(&sw);
+			SPI_commit();
+			bg_become_extension_owner(&sw);
+		}
 	}
 	bg_restore_user(&sw);
 	bg_unpromoted_dropped(project, new_status, why);
@@ -228,12 +265,14 @@ bg_abandon(PG_FUNCTION_ARGS)
 	BgProject  *project;
 	volatile int dropped = 0;
 
-	SPI_connect();
+	bool		nonatomic = bg_call_is_nonatomic(fcinfo);
+
+	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
 	project = bg_project_lookup(bg_arg_text(fcinfo, 0), false);
 	bg_lock_project(project, "abandon a deployment of");
 	PG_TRY();
 	{
-		dropped = bg_drop_unpromoted(project, "abandoned", "abandoned by bg.abandon");
+		dropped = bg_drop_unpromoted(project, "abandoned", "abandoned by bg.abandon", nonatomic);
 	}
 	PG_FINALLY();
 	{
@@ -261,6 +300,7 @@ bg_cleanup(PG_FUNCTION_ARGS)
 	volatile int dropped = 0;
 	volatile int failed = 0;
 	volatile int deployments = 0;
+	bool		nonatomic = bg_call_is_nonatomic(fcinfo);
 	StringInfoData failures;
 
 	if (keep < 0)
@@ -268,7 +308,7 @@ bg_cleanup(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("keep must be 0 or more, not %d", keep)));
 	initStringInfo(&failures);
-	SPI_connect();
+	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
 	project = bg_project_lookup(project_name, false);
 	bg_lock_project(project, "clean up");
 	PG_TRY();
@@ -284,7 +324,7 @@ bg_cleanup(PG_FUNCTION_ARGS)
 			int			before = failed;
 
 			bg_become_extension_owner(&us);
-			failed += drop_moved(r, (int *) &dropped, &failures);
+			failed += drop_moved(r, (int *) &dropped, &failures, &us, nonatomic);
 			bg_restore_user(&us);
 			if (failed == before)
 			{

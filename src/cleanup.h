@@ -7,6 +7,7 @@
 
 #include "state.h"
 
-extern int	bg_drop_unpromoted(BgProject *project, const char *new_status, const char *why);
+extern int	bg_drop_unpromoted(BgProject *project, const char *new_status, const char *why,
+							   bool nonatomic);
 
 #endif							/* BLUEGREEN_CLEANUP_H */

@@ -436,7 +436,8 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 		/* record, clear the way, commit: from here on the deployment is in the history */
 		{
 			int			dropped = bg_drop_unpromoted(d->project, "abandoned",
-													 "replaced by a newer deployment before promote");
+													 "replaced by a newer deployment before promote",
+													 d->nonatomic);
 
 			if (dropped > 0)
 				ereport(NOTICE,

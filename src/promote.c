@@ -440,7 +440,9 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 			ereport(NOTICE,
 					(errmsg("dry run: %s deployment " INT64_FORMAT " of project \"%s\" would run %d statements; nothing is changed",
 							verb, d->id, project->name,
-							list_length(sw->prepare) + list_length(sw->swap) + list_length(sw->after))));
+							list_length(sw->prepare) + list_length(sw->swap) + list_length(sw->after)),
+					 errdetail("It would take about " INT64_FORMAT " locks in one transaction.",
+							   bg_switch_locks_needed(sw))));
 			print_statements(sw);
 		}
 		else

@@ -37,8 +37,6 @@
 #include "nodes/value.h"
 #include "storage/lmgr.h"
 #include "storage/proc.h"
-#include "storage/procarray.h"
-#include "storage/sinvaladt.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -102,6 +100,18 @@ carry_over(BgSwitch *sw, BgMove *m)
 		if (kind == RELKIND_VIEW && strcmp(privilege, "SELECT") != 0 &&
 			strcmp(privilege, "REFERENCES") != 0 && strcmp(privilege, "TRIGGER") != 0)
 			continue;
+		/*
+		 * Not REFERENCES nor TRIGGER to anyone: a foreign key's checks would run as the
+		 * owner role, a trigger would run on its writes (config.grants refuses them too).
+		 */
+		if (strcmp(privilege, "REFERENCES") == 0 || strcmp(privilege, "TRIGGER") == 0)
+		{
+			sw->notes = lappend(sw->notes,
+								psprintf("not carried to %s: %s to %s (with it, %s could make the owner role run its code)",
+										 target, privilege, SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
+										 SPI_getvalue(tt->vals[i], tt->tupdesc, 2)));
+			continue;
+		}
 		/* the builder's read is granted to every incoming relation already */
 		if (strcmp(privilege, "SELECT") == 0 &&
 			strcmp(SPI_getvalue(tt->vals[i], tt->tupdesc, 2), BG_BUILDER_ROLE) == 0)
@@ -379,6 +389,7 @@ repoint_dependents(BgSwitch *sw, BgMove *m, List *switched, List **refused)
 		char	   *conname = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
 		char	   *def = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
 		Oid			conoid = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull));
+		char	   *code;
 
 		if (list_member_oid(switched, dep))
 			continue;
@@ -387,6 +398,13 @@ repoint_dependents(BgSwitch *sw, BgMove *m, List *switched, List **refused)
 			*refused = lappend(*refused, psprintf("foreign key %s on %s references %s, which is removed",
 												  quote_identifier(conname), bg_relation_name(dep),
 												  bg_relation_name(m->out_oid)));
+			continue;
+		}
+		if ((code = bg_foreign_key_foreign_code(conoid)) != NULL)
+		{
+			*refused = lappend(*refused, psprintf("foreign key %s on %s references %s, and its checks would run %s, as the owner role",
+												  quote_identifier(conname), bg_relation_name(dep),
+												  bg_relation_name(m->out_oid), code));
 			continue;
 		}
 		if (!bg_foreign_key_backed(conoid, m->in_oid))
@@ -467,7 +485,7 @@ bg_switch_plan(BgSwitch *sw, bool force)
 					 errmsg("cannot promote deployment " INT64_FORMAT ": %d object%s would act as the owner role once live",
 							sw->deployment_id, list_length(acting), list_length(acting) == 1 ? "" : "s"),
 					 errdetail_internal("%s", detail.data + 1),
-					 errhint("A rule's actions, a trigger, or a write through a view run with the owner's privileges; drop them in shadow or build without them.")));
+					 errhint("A rule's actions, a trigger, a write through a view, and index, statistics, default and check expressions run with the owner's privileges; drop them in shadow or build without them.")));
 		}
 	}
 
@@ -657,98 +675,6 @@ swap_try(void *arg)
 	AtEOXact_GUC(true, level);
 }
 
-/* ------------------------------------------------------------------------
- * Snapshots older than the deployment's data
- *
- * The relations a switch brings live were filled by transactions that a snapshot taken
- * before them cannot see, and a name is looked up in the latest catalog, not in the
- * snapshot: a REPEATABLE READ (or SERIALIZABLE) transaction, a pg_dump, a cursor,
- * started before the build ended and reading after the switch would find a replaced
- * table empty (the reason PostgreSQL calls TRUNCATE not MVCC-safe). So before the switch
- * promote waits, as CREATE INDEX CONCURRENTLY waits for older snapshots, until no
- * session of this database holds a snapshot older than the end of the build (a hot
- * standby's too, when hot_standby_feedback reports it: through the walsender or the
- * replication slot's xmin); at bluegreen.promote_deadline it gives up having changed
- * nothing, and names the sessions. Snapshots taken after the build see all of it.
- * ------------------------------------------------------------------------
- */
-
-/*
- * The pids of the sessions holding a snapshot older than horizon whose role may read
- * one of the live schemas (nspids); NIL when none. A role that cannot use the schemas
- * can read nothing they hold, and must not be able to hold up a promote.
- */
-static List *
-older_snapshots(TransactionId horizon, List *nspids, bool *standby)
-{
-	int			n;
-	VirtualTransactionId *vxids;
-	TransactionId slot_xmin;
-	TransactionId slot_catalog_xmin;
-	List	   *pids = NIL;
-
-	vxids = GetCurrentVirtualXIDs(horizon, true, false,
-								  PROC_IS_AUTOVACUUM | PROC_IN_VACUUM, &n);
-	for (int i = 0; i < n; i++)
-	{
-		PGPROC	   *proc = BackendIdGetProc(vxids[i].backendId);
-		bool		reads;
-		ListCell   *lc;
-
-		if (proc == NULL || !VirtualTransactionIdIsValid(vxids[i]))
-			continue;
-		/* a walsender carries a standby's snapshots (hot_standby_feedback) */
-		reads = !OidIsValid(proc->roleId) || has_rolreplication(proc->roleId);
-		foreach(lc, nspids)
-			if (pg_namespace_aclcheck(lfirst_oid(lc), proc->roleId, ACL_USAGE) == ACLCHECK_OK)
-				reads = true;
-		if (reads)
-			pids = lappend_int(pids, proc->pid);
-	}
-	ProcArrayGetReplicationSlotXmin(&slot_xmin, &slot_catalog_xmin);
-	*standby = TransactionIdIsValid(slot_xmin) && TransactionIdPrecedes(slot_xmin, horizon);
-	return pids;
-}
-
-void
-bg_switch_wait_for_snapshots(BgSwitch *sw, TransactionId horizon)
-{
-	bool		standby = false;
-	List	   *pids;
-	List	   *nspids = NIL;
-	ListCell   *lc;
-
-	if (!TransactionIdIsValid(horizon))
-		return;					/* built before 0.2.0 recorded it */
-	foreach(lc, sw->moves)
-	{
-		Oid			nsp = get_namespace_oid(((BgMove *) lfirst(lc))->live_schema, true);
-
-		if (OidIsValid(nsp))
-			nspids = list_append_unique_oid(nspids, nsp);
-	}
-	for (;;)
-	{
-		pids = older_snapshots(horizon, nspids, &standby);
-		if (pids == NIL && !standby)
-			return;
-		if (GetCurrentTimestamp() >= sw->deadline)
-			break;
-		CHECK_FOR_INTERRUPTS();
-		pg_usleep(10000L);
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-			 errmsg("could not %s deployment " INT64_FORMAT ": sessions whose snapshots are older than the deployment's build stayed open for bluegreen.promote_deadline (%d ms); nothing was changed",
-					sw->rollback ? "roll back" : "promote", sw->deployment_id,
-					bg_promote_deadline_ms),
-			 errdetail_internal("After the switch they would find its tables empty. Older snapshots:\n%s%s",
-								pids ? bg_session_names(pids, sw->caller) : "",
-								standby ? (pids ? "\n  a hot standby (replication slot xmin)" :
-										   "  a hot standby (replication slot xmin)") : ""),
-			 errhint("Try again when they are done, or end them; raise bluegreen.promote_deadline to wait longer.")));
-}
-
 /*
  * Give up at the deadline, having changed nothing, naming who holds the locks; attempts
  * is 0 when planning the switch waited too long.
@@ -777,6 +703,24 @@ bg_switch_gave_up(BgSwitch *sw, int attempts)
 }
 
 /*
+ * About how many locks the switch takes, all in one transaction: the live
+ * relations it moves and those that read them (sw->locked), and the relations it brings
+ * in, which it also hands to the owner role.
+ */
+int64
+bg_switch_locks_needed(BgSwitch *sw)
+{
+	List	   *incoming = NIL;
+	ListCell   *lc;
+
+	foreach(lc, sw->moves)
+		if (OidIsValid(((BgMove *) lfirst(lc))->in_oid))
+			incoming = lappend_oid(incoming, ((BgMove *) lfirst(lc))->in_oid);
+	return bg_relation_locks(sw->locked, false) + bg_relation_locks(incoming, true) +
+		BG_CATALOG_LOCKS;
+}
+
+/*
  * Run the switch: the prepare statements, then the swap statements in a
  * subtransaction, once every lock they need is held.
  *
@@ -801,6 +745,10 @@ bg_switch_run(BgSwitch *sw)
 	int			attempts = 0;
 	Oid			first = InvalidOid; /* the relation found busy last: waited for first */
 
+	bg_check_lock_table(bg_switch_locks_needed(sw),
+						psprintf("%s deployment " INT64_FORMAT,
+								 sw->rollback ? "rolling back" : "promoting", sw->deployment_id),
+						NULL);
 	run_all(sw->prepare);
 	for (;;)
 	{

@@ -28,6 +28,7 @@ import psycopg2
 import project
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
 PGBIN = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
 PGXS = os.path.dirname(subprocess.run(["pg_config", "--pgxs"], capture_output=True,
                                       text=True).stdout.strip())
@@ -37,27 +38,9 @@ LOCK_TIMEOUT_MS = 100          # bluegreen.lock_timeout's default, which the loa
 DB = "bg_promote"
 ISO_DB = "bg_promote_iso"
 
-passed = 0
-failed = 0
+from tap import check, note  # noqa: E402  (test/tap.py)
+import tap  # noqa: E402
 
-
-def check(name, good, detail=None):
-    global passed, failed
-    if good:
-        passed += 1
-        print("ok - " + name, flush=True)
-    else:
-        failed += 1
-        print("not ok - " + name, flush=True)
-    if detail and (not good or os.environ.get("PT_VERBOSE")):
-        for line in str(detail).rstrip().splitlines():
-            print("#   " + line, flush=True)
-    return good
-
-
-def note(text):
-    for line in str(text).rstrip().splitlines():
-        print("# " + line, flush=True)
 
 
 def connect(db=DB, app="pt_driver"):
@@ -709,8 +692,7 @@ def main():
         except Exception as e:
             check("the server is up after the crash tests", False, e)
     note("test/promote took %.0f s" % (time.time() - t0))
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(0 if tap.summary() else 1)
 
 
 if __name__ == "__main__":
