@@ -309,3 +309,20 @@ def install(conn, db, rows=2000):
     cur.execute(BASE_SQL.replace("%(rows)s", str(int(rows))))
     for v in VARIANTS:
         cur.execute("INSERT INTO pt.manifest VALUES (%s, %s)", (v, manifest(db, v)))
+
+
+def checksums(conn):
+    """pt.checksums() of the database conn is connected to (see install): two states of
+    production are equal when these are."""
+    cur = conn.cursor()
+    cur.execute("SELECT * FROM pt.checksums()")
+    return tuple(cur.fetchall())
+
+
+def differences(a, b):
+    """What differs between two checksum sets, one line per relation."""
+    da = {r[0]: r for r in a}
+    db = {r[0]: r for r in b}
+    return "\n".join("%s: %s -> %s" % (rel, da[rel][1:] if rel in da else "absent",
+                                       db[rel][1:] if rel in db else "absent")
+                     for rel in sorted(set(da) | set(db)) if da.get(rel) != db.get(rel))

@@ -68,20 +68,8 @@ def error_of(conn, sql, args=None):
         return e.diag.message_primary or str(e)
 
 
-def checksums(conn):
-    return tuple(query(conn, "SELECT * FROM pt.checksums()"))
-
-
-def differences(a, b):
-    """What differs between two checksum sets, one line per relation."""
-    da = {r[0]: r for r in a}
-    db = {r[0]: r for r in b}
-    lines = []
-    for rel in sorted(set(da) | set(db)):
-        if da.get(rel) != db.get(rel):
-            lines.append("%s: %s -> %s" % (rel, da.get(rel, "absent")[1:] if rel in da else "absent",
-                                           db.get(rel, "absent")[1:] if rel in db else "absent"))
-    return "\n".join(lines)
+checksums = project.checksums
+differences = project.differences
 
 
 def create_db(name):
@@ -221,6 +209,79 @@ class LongReader(threading.Thread):
         finally:
             self.ready.set()
             self.conn.close()
+
+
+# ---------------------------------------------------------------------------
+# 3. pg_dump across a promote
+# ---------------------------------------------------------------------------
+def dumped_versions(path):
+    """{table: set of versions} of the COPY data of analytics' tables in a plain dump."""
+    out = {}
+    table = None
+    for line in open(path, encoding="utf-8"):
+        m = re.match(r"^COPY (analytics\.\w+) \((.*)\) FROM stdin;$", line)
+        if m:
+            table, cols = m.group(1), [c.strip() for c in m.group(2).split(",")]
+            out[table] = set()
+            at = cols.index("version")
+        elif table and line.rstrip("\n") == "\\.":
+            table = None
+        elif table:
+            out[table].add(line.rstrip("\n").split("\t")[at])
+    return out
+
+
+def dump(conn, states, work):
+    """pg_dump takes its snapshot, then waits for a table another session holds (raw.gate);
+    meanwhile v2 is built. Promote must not switch under the dump: with a short deadline it
+    gives up naming pg_dump; with a long one it waits until the dump is done, which holds v1
+    whole, and then switches."""
+    query(conn, "CALL pt.reset()")
+    path = os.path.join(work, "dump.sql")
+    for deadline, gate_open_after in (("2s", None), ("30s", 1.0)):
+        blocker = psycopg2.connect(dbname=DB, application_name="pt_gate")
+        blocker.cursor().execute("LOCK TABLE raw.gate IN ACCESS EXCLUSIVE MODE")
+        dumper = subprocess.Popen([os.path.join(PGBIN, "pg_dump"), "-d", DB, "-f", path],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        waiting = wait_until(lambda: scalar(conn, "SELECT count(*) FROM pg_stat_activity"
+                                                   " WHERE application_name = 'pg_dump'"
+                                                   " AND wait_event_type = 'Lock'") == 1, 10, 0.02)
+        query(conn, "CALL bg.deploy(pt.m('v2'))")
+        query(conn, "SET bluegreen.promote_deadline = %s", (deadline,))
+        if gate_open_after is None:
+            try:
+                query(conn, "CALL bg.promote()")
+                err = None
+            except psycopg2.Error as e:
+                err = "%s\n%s" % (e.diag.message_primary, e.diag.message_detail)
+            blocker.commit()
+            blocker.close()
+            dumper.communicate(timeout=60)
+            check("dump: promote gives up at the deadline while a pg_dump that began before the "
+                  "build is under way, naming it; production unchanged",
+                  waiting and err and "older than the deployment's build" in err and "pg_dump" in err
+                  and checksums(conn) == states["before"], err)
+            # (dropped now, before the next dump begins: a dump fails on a view dropped
+            # under it, as with any concurrent DROP VIEW)
+            query(conn, "CALL bg.abandon()")
+        else:
+            opener = threading.Timer(gate_open_after, lambda: (blocker.commit(), blocker.close()))
+            opener.start()
+            t0 = time.time()
+            err = error_of(conn, "CALL bg.promote()")
+            took = time.time() - t0
+            opener.join()
+            _, dump_err = dumper.communicate(timeout=60)
+            versions = dumped_versions(path) if dumper.returncode == 0 else {}
+            check("dump: with a longer deadline promote waits for that pg_dump and then switches "
+                  "(%.1f s); the dump holds v1 whole (%s)" % (took, versions),
+                  waiting and err is None and took >= gate_open_after and dumper.returncode == 0
+                  and set(versions) == {"analytics.orders", "analytics.summary"}
+                  and all(v == {"v1"} for v in versions.values())
+                  and checksums(conn) == states["after"],
+                  err or dump_err or versions)
+        query(conn, "RESET bluegreen.promote_deadline")
+    query(conn, "CALL pt.reset()")
 
 
 def latency_stats(values_us):
@@ -632,7 +693,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--work", required=True)
     ap.add_argument("--only", nargs="*", default=None,
-                    help="parts to run: isolation refusal load crash")
+                    help="parts to run: isolation refusal dump load crash")
     ap.add_argument("--seconds", type=int, default=0,
                     help="pgbench's -T (default and least: 4 deadlines and 4 s)")
     ap.add_argument("--deadline", type=int, default=3,
@@ -640,7 +701,7 @@ def main():
     ap.add_argument("--clients", type=int, default=4)
     args = ap.parse_args()
     args.seconds = max(args.seconds, 4 * args.deadline + 4)
-    parts = args.only or ["isolation", "refusal", "load", "crash"]
+    parts = args.only or ["isolation", "refusal", "dump", "load", "crash"]
     os.makedirs(args.work, exist_ok=True)
     t0 = time.time()
 
@@ -659,13 +720,15 @@ def main():
 
     if "isolation" in parts:
         part("isolation", isolation, args.work)
-    if set(parts) & {"refusal", "load", "crash"}:
+    if set(parts) & {"refusal", "dump", "load", "crash"}:
         conn = create_db(DB)
         states = {}
         part("refusal", refusal, conn, states)
         if "before" not in states or "after" not in states:
             check("refusal gave the reference states the other parts compare with", False)
         else:
+            if "dump" in parts:
+                part("dump", dump, conn, states, args.work)
             if "load" in parts:
                 # readers as client code writes them, in any order: orders, the view
                 # outside the project, stg_orders (a transaction, read committed and repeatable

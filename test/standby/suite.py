@@ -89,16 +89,8 @@ def error_of(conn, sql, args=None):
         return (e.diag.message_primary or str(e)).strip()
 
 
-def checksums(conn):
-    return tuple(query(conn, "SELECT * FROM pt.checksums()"))
-
-
-def differences(a, b):
-    da = {r[0]: r for r in a}
-    db = {r[0]: r for r in b}
-    return "\n".join("%s: %s -> %s" % (rel, da.get(rel, ("absent",))[1:] or "absent",
-                                       db.get(rel, ("absent",))[1:] or "absent")
-                     for rel in sorted(set(da) | set(db)) if da.get(rel) != db.get(rel))
+checksums = project.checksums
+differences = project.differences
 
 
 def wait_until(pred, timeout=10, step=0.01):
@@ -687,6 +679,21 @@ def snapshots(p, mon, live):
                                        " WHERE status = 'streaming'") == 1, 10, 0.05)
 
 
+def promote_waits(p, mon, live, case, xmin_sql, reporter, then):
+    """One old standby snapshot whose xmin reaches the primary (xmin_sql reads it there):
+    promote must wait for it, the snapshot read the old version whole. Returns what is
+    live after."""
+    r = old_snapshot(p, mon, live, case, xmin_sql)
+    check("snapshots (%s): promote waits for the standby snapshot older than the build "
+          "that %s (xmin %s, horizon %s), which then reads %s whole%s (read: %s; the "
+          "promote took %.0f ms)"
+          % (case, reporter, r["reported"], r["horizon"], r["old"], then, r["seen"],
+             (r["took"] or 0) * 1000),
+          r["error"] is None and r["seen"] == r["old"] and r["took"] is not None
+          and r["took"] >= 0.9 and r["now"] == r["target"], r)
+    return r["live"]
+
+
 def _snapshots(p, mon, live):
     # 1. without hot_standby_feedback the primary cannot know of the standby's snapshot
     r = old_snapshot(p, mon, live, "no hot_standby_feedback")
@@ -700,28 +707,16 @@ def _snapshots(p, mon, live):
     set_standby(mon, {"hot_standby_feedback": "on"})
     walsender = "SELECT backend_xmin::text FROM pg_stat_replication LIMIT 1"
     wait_until(lambda: xid_of(p, walsender) is not None, 5, 0.05)
-    r = old_snapshot(p, mon, live, "hot_standby_feedback, no slot", walsender)
-    live = r["live"]
-    check("snapshots (hot_standby_feedback, no slot): promote waits for the standby snapshot "
-          "older than the build that the walsender reports (xmin %s, horizon %s), which "
-          "then reads %s whole (read: %s; the promote took %.0f ms)"
-          % (r["reported"], r["horizon"], r["old"], r["seen"], (r["took"] or 0) * 1000),
-          r["error"] is None and r["seen"] == r["old"] and r["took"] is not None
-          and r["took"] >= 0.9 and r["now"] == r["target"], r)
+    live = promote_waits(p, mon, live, "hot_standby_feedback, no slot", walsender,
+                         "the walsender reports", "")
 
     # 3. hot_standby_feedback through a physical replication slot: the slot's xmin
     query(p, "SELECT pg_create_physical_replication_slot(%s, true)", (SLOT,))
     set_standby(mon, {"primary_slot_name": SLOT})
     slot = "SELECT xmin::text FROM pg_replication_slots WHERE slot_name = '%s' AND active" % SLOT
     wait_until(lambda: xid_of(p, slot) is not None, 10, 0.05)
-    r = old_snapshot(p, mon, live, "hot_standby_feedback, slot", slot)
-    live = r["live"]
-    check("snapshots (hot_standby_feedback, slot): promote waits for the standby snapshot "
-          "older than the build that the slot's xmin reports (xmin %s, horizon %s), which "
-          "then reads %s whole, and switches once it ends (read: %s; the promote took %.0f ms)"
-          % (r["reported"], r["horizon"], r["old"], r["seen"], (r["took"] or 0) * 1000),
-          r["error"] is None and r["seen"] == r["old"] and r["took"] is not None
-          and r["took"] >= 0.9 and r["now"] == r["target"], r)
+    live = promote_waits(p, mon, live, "hot_standby_feedback, slot", slot,
+                         "the slot's xmin reports", ", and switches once it ends")
 
     # the price: with no standby session at all, the slot's xmin is the standby's horizon
     # as of its last feedback message, older than a build that just ended
