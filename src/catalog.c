@@ -263,8 +263,34 @@ bg_other_sessions_temp_views(Oid relid)
 }
 
 /*
+ * SQL for one foreign key k (a pg_constraint row): a function that a role other than a
+ * superuser owns and that the key's checks run, "f(type), which r owns", or NULL: one of
+ * its equality operators', or the cast from a referencing column's type to the
+ * referenced one's. PostgreSQL runs those checks as the owner of the referenced table,
+ * the owner role for a project's.
+ */
+#define FK_FOREIGN_CODE_SQL \
+	"(SELECT pg_catalog.format('%s, which %s owns', p.oid::pg_catalog.regprocedure," \
+	"        pg_catalog.quote_ident(r.rolname::text))" \
+	"   FROM (SELECT o.oprcode::pg_catalog.oid AS fn FROM pg_catalog.pg_operator AS o" \
+	"          WHERE o.oid OPERATOR(pg_catalog.=) ANY (k.conpfeqop OPERATOR(pg_catalog.||) k.conppeqop" \
+	"                OPERATOR(pg_catalog.||) k.conffeqop)" \
+	"         UNION SELECT c.castfunc" \
+	"           FROM ROWS FROM (pg_catalog.unnest(k.conkey), pg_catalog.unnest(k.confkey)) AS u (fa, pa)" \
+	"           JOIN pg_catalog.pg_attribute AS fa ON fa.attrelid OPERATOR(pg_catalog.=) k.conrelid" \
+	"                AND fa.attnum OPERATOR(pg_catalog.=) u.fa" \
+	"           JOIN pg_catalog.pg_attribute AS pa ON pa.attrelid OPERATOR(pg_catalog.=) k.confrelid" \
+	"                AND pa.attnum OPERATOR(pg_catalog.=) u.pa" \
+	"           JOIN pg_catalog.pg_cast AS c ON c.castsource OPERATOR(pg_catalog.=) fa.atttypid" \
+	"                AND c.casttarget OPERATOR(pg_catalog.=) pa.atttypid) AS f" \
+	"   JOIN pg_catalog.pg_proc AS p ON p.oid OPERATOR(pg_catalog.=) f.fn" \
+	"   JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) p.proowner AND NOT r.rolsuper" \
+	"  ORDER BY 1 LIMIT 1)"
+
+/*
  * Foreign keys of other tables that reference relid: (table, name, referenced attnums
- * as integer[], definition, constraint oid).
+ * as integer[], definition, constraint oid, a non-superuser's function its checks run
+ * or NULL).
  */
 SPITupleTable *
 bg_dependent_foreign_keys(Oid relid, uint64 *n)
@@ -272,48 +298,15 @@ bg_dependent_foreign_keys(Oid relid, uint64 *n)
 	Datum		arg = ObjectIdGetDatum(relid);
 	Oid			type = OIDOID;
 
-	bg_spi_exec("SELECT c.conrelid, c.conname::text, c.confkey::integer[],"
-				"       pg_catalog.pg_get_constraintdef(c.oid), c.oid"
-				"  FROM pg_catalog.pg_constraint AS c"
-				" WHERE c.contype OPERATOR(pg_catalog.=) 'f'"
-				"   AND c.confrelid OPERATOR(pg_catalog.=) $1"
-				"   AND c.conrelid OPERATOR(pg_catalog.<>) $1 ORDER BY c.conrelid, c.conname",
+	bg_spi_exec("SELECT k.conrelid, k.conname::text, k.confkey::integer[],"
+				"       pg_catalog.pg_get_constraintdef(k.oid), k.oid, " FK_FOREIGN_CODE_SQL
+				"  FROM pg_catalog.pg_constraint AS k"
+				" WHERE k.contype OPERATOR(pg_catalog.=) 'f'"
+				"   AND k.confrelid OPERATOR(pg_catalog.=) $1"
+				"   AND k.conrelid OPERATOR(pg_catalog.<>) $1 ORDER BY k.conrelid, k.conname",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);
 	*n = SPI_processed;
 	return SPI_tuptable;
-}
-
-/*
- * A function that a role other than a superuser owns and that the checks of foreign key
- * conoid run: one of its equality operators', or the cast from a referencing column's
- * type to the referenced one's. PostgreSQL runs those checks as the owner of the
- * referenced table, the owner role for a project's; NULL when there is none.
- */
-char *
-bg_foreign_key_foreign_code(Oid conoid)
-{
-	Datum		arg = ObjectIdGetDatum(conoid);
-	Oid			type = OIDOID;
-
-	bg_spi_exec("WITH k AS (SELECT * FROM pg_catalog.pg_constraint WHERE oid OPERATOR(pg_catalog.=) $1),"
-				" f AS (SELECT o.oprcode::pg_catalog.oid AS fn FROM k, pg_catalog.pg_operator AS o"
-				"        WHERE o.oid OPERATOR(pg_catalog.=) ANY (k.conpfeqop OPERATOR(pg_catalog.||) k.conppeqop"
-				"              OPERATOR(pg_catalog.||) k.conffeqop)"
-				"       UNION SELECT c.castfunc FROM k"
-				"         CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(k.conkey), pg_catalog.unnest(k.confkey)) AS u (fa, pa)"
-				"         JOIN pg_catalog.pg_attribute AS fa ON fa.attrelid OPERATOR(pg_catalog.=) k.conrelid"
-				"              AND fa.attnum OPERATOR(pg_catalog.=) u.fa"
-				"         JOIN pg_catalog.pg_attribute AS pa ON pa.attrelid OPERATOR(pg_catalog.=) k.confrelid"
-				"              AND pa.attnum OPERATOR(pg_catalog.=) u.pa"
-				"         JOIN pg_catalog.pg_cast AS c ON c.castsource OPERATOR(pg_catalog.=) fa.atttypid"
-				"              AND c.casttarget OPERATOR(pg_catalog.=) pa.atttypid)"
-				" SELECT pg_catalog.format('%s, which %s owns', p.oid::pg_catalog.regprocedure,"
-				"        pg_catalog.quote_ident(r.rolname::text))"
-				"  FROM f JOIN pg_catalog.pg_proc AS p ON p.oid OPERATOR(pg_catalog.=) f.fn"
-				"  JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) p.proowner AND NOT r.rolsuper"
-				" ORDER BY 1 LIMIT 1",
-				SPI_OK_SELECT, 1, &type, &arg, NULL);
-	return SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
 }
 
 /* Publications that list relid: (name). */
@@ -387,7 +380,8 @@ bg_foreign_key_backed(Oid conoid, Oid relid)
  * index, statistics, default, generated column or check constraint whose expression
  * calls a function (or an operator's) that a role other than a superuser owns: ANALYZE,
  * VACUUM FULL, REINDEX and autovacuum evaluate those as the relation's owner; and so
- * does REFRESH the query of a materialized view. Once the
+ * does REFRESH the query of a materialized view; a foreign key to or from the relation
+ * whose checks call one (they run as the referenced table's owner). Once the
  * owner role owns them, any of these would let whoever may write the relation, or wrote
  * the function, act as the owner role, on every managed schema: bluegreen hands no
  * such relation to it.
@@ -418,6 +412,12 @@ bg_acting_as_owner(List *relids, bool triggers)
 				" WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1) AND c.relkind OPERATOR(pg_catalog.=) 'v'"
 				"   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner"
 				"   AND a.privilege_type OPERATOR(pg_catalog.=) ANY ('{INSERT,UPDATE,DELETE,TRUNCATE}')"
+				" UNION ALL"
+				" SELECT pg_catalog.format('foreign key %I on %s, whose checks run %s', k.conname,"
+				"        k.conrelid::pg_catalog.regclass, x.code)"
+				"  FROM pg_catalog.pg_constraint AS k CROSS JOIN LATERAL (SELECT " FK_FOREIGN_CODE_SQL " AS code) AS x"
+				" WHERE k.contype OPERATOR(pg_catalog.=) 'f' AND x.code IS NOT NULL"
+				"   AND (k.confrelid OPERATOR(pg_catalog.=) ANY ($1) OR k.conrelid OPERATOR(pg_catalog.=) ANY ($1))"
 				" UNION ALL"
 				" SELECT pg_catalog.format('%s calls %s, which %s owns',"
 				"        pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid),"

@@ -38,7 +38,6 @@ extern SPITupleTable *bg_dependent_views(Oid relid, uint64 *n);
 extern SPITupleTable *bg_dependent_foreign_keys(Oid relid, uint64 *n);
 extern SPITupleTable *bg_dependent_publications(Oid relid, uint64 *n);
 extern bool bg_foreign_key_backed(Oid conoid, Oid relid);
-extern char *bg_foreign_key_foreign_code(Oid conoid);
 
 extern List *bg_other_sessions_temp_views(Oid relid);
 extern List *bg_acting_as_owner(List *relids, bool triggers);

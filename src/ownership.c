@@ -408,37 +408,6 @@ xfer_check_acting(Oid nspid, const char *nspname)
 																	SPI_tuptable->tupdesc, 1, &isnull)));
 	}
 	acting = bg_acting_as_owner(relids, false);
-	/* a foreign key's checks run as the referenced table's owner, with the key's casts */
-	if (relids != NIL)
-	{
-		Datum		rels = bg_oid_array(relids);
-		Oid			rels_type = OIDARRAYOID;
-		List	   *keys = NIL;
-		List	   *names = NIL;
-		ListCell   *k;
-		ListCell   *nm;
-
-		bg_spi_exec("SELECT c.oid, pg_catalog.format('foreign key %I on %s', c.conname, c.conrelid::pg_catalog.regclass)"
-					"  FROM pg_catalog.pg_constraint AS c"
-					" WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.confrelid OPERATOR(pg_catalog.=) ANY ($1)"
-					" ORDER BY 2",
-					SPI_OK_SELECT, 1, &rels_type, &rels, NULL);
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-
-			keys = lappend_oid(keys, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-																	SPI_tuptable->tupdesc, 1, &isnull)));
-			names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
-		}
-		forboth(k, keys, nm, names)
-		{
-			char	   *code = bg_foreign_key_foreign_code(lfirst_oid(k));
-
-			if (code)
-				acting = lappend(acting, psprintf("%s, whose checks run %s", (char *) lfirst(nm), code));
-		}
-	}
 	bg_spi_exec("SELECT pg_catalog.format('SECURITY DEFINER %s %s',"
 				"    CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END, p.oid::pg_catalog.regprocedure)"
 				"  FROM pg_catalog.pg_proc AS p"

@@ -400,7 +400,7 @@ repoint_dependents(BgSwitch *sw, BgMove *m, List *switched, List **refused)
 												  bg_relation_name(m->out_oid)));
 			continue;
 		}
-		if ((code = bg_foreign_key_foreign_code(conoid)) != NULL)
+		if ((code = SPI_getvalue(tt->vals[i], tt->tupdesc, 6)) != NULL)
 		{
 			*refused = lappend(*refused, psprintf("foreign key %s on %s references %s, and its checks would run %s, as the owner role",
 												  quote_identifier(conname), bg_relation_name(dep),
