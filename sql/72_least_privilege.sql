@@ -551,6 +551,10 @@ CALL bg.deploy(hook('create index on {{ this }} (public.untrusted(x))'), 'lp');
 CALL bg.deploy(lp(model('refreshed', 'select public.untrusted(1) as x', 'materialized_view')), 'lp');
 CALL bg.deploy(lp(model('granted', 'select 1 as x', config => '{"grants": {"references": ["regress_bg_lp_stranger"]}}')), 'lp');
 CALL bg.deploy(lp(model('granted', 'select 1 as x', config => '{"grants": {"trigger": ["regress_bg_lp_stranger"]}}')), 'lp');
+-- nor may a hook grant them on {{ this }}, nor a column write through a view
+CALL bg.deploy(hook('grant references on {{ this }} to public'), 'lp');
+CALL bg.deploy(hook('grant references (x) on {{ this }} to regress_bg_lp_stranger'), 'lp');
+CALL bg.deploy(lp(model('hooked', 'select 1 as x', 'view', config => '{"post-hook": ["grant update (x) on {{ this }} to public"]}')), 'lp');
 RESET ROLE;
 SELECT * FROM changed();
 -- A foreign key's checks run as the owner of the table it references. Here a DBA has

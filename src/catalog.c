@@ -373,8 +373,10 @@ bg_foreign_key_backed(Oid conoid, Oid relid)
 /*
  * What on the relations relids would run with their owner's privileges for someone
  * else, one line each ("rule wipe on mart.inbox"), or NIL: a rule that is not a view's
- * own (its actions run as the table's owner), a grant to write through a view (the
- * write reaches the view's base relations as the view's owner); with triggers, also a
+ * own (its actions run as the table's owner), a grant (of the relation or a column) to
+ * write through a view (the write reaches the view's base relations as the view's
+ * owner), a grant of REFERENCES or TRIGGER to anyone (a key's checks run as the
+ * referenced table's owner; a trigger is code on its writes); with triggers, also a
  * trigger that is not one of a foreign key's (it runs as the writer, but a model has no
  * business attaching code to what goes live; a schema handed over keeps its own); an
  * index, statistics, default, generated column or check constraint whose expression
@@ -404,14 +406,21 @@ bg_acting_as_owner(List *relids, bool triggers)
 				"  FROM pg_catalog.pg_trigger AS t"
 				" WHERE $2 AND t.tgrelid OPERATOR(pg_catalog.=) ANY ($1) AND NOT t.tgisinternal"
 				" UNION ALL"
-				" SELECT pg_catalog.format('grant of %s on view %s to %s', a.privilege_type,"
-				"        c.oid::pg_catalog.regclass,"
+				" SELECT pg_catalog.format('grant of %s%s on %s %s to %s', a.privilege_type,"
+				"        CASE WHEN g.attname IS NULL THEN '' ELSE ' (' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(g.attname) OPERATOR(pg_catalog.||) ')' END,"
+				"        CASE c.relkind WHEN 'v' THEN 'view' ELSE 'relation' END, c.oid::pg_catalog.regclass,"
 				"        CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
 				"             ELSE pg_catalog.quote_ident(a.grantee::pg_catalog.regrole::text) END)"
-				"  FROM pg_catalog.pg_class AS c, pg_catalog.aclexplode(c.relacl) AS a"
-				" WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1) AND c.relkind OPERATOR(pg_catalog.=) 'v'"
-				"   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner"
-				"   AND a.privilege_type OPERATOR(pg_catalog.=) ANY ('{INSERT,UPDATE,DELETE,TRUNCATE}')"
+				"  FROM pg_catalog.pg_class AS c"
+				"  CROSS JOIN LATERAL (SELECT NULL::pg_catalog.name AS attname, c.relacl AS acl"
+				"        UNION ALL SELECT t.attname, t.attacl FROM pg_catalog.pg_attribute AS t"
+				"         WHERE t.attrelid OPERATOR(pg_catalog.=) c.oid AND t.attnum OPERATOR(pg_catalog.>) 0"
+				"           AND t.attacl IS NOT NULL) AS g"
+				"  CROSS JOIN LATERAL pg_catalog.aclexplode(g.acl) AS a"
+				" WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1) AND a.grantee OPERATOR(pg_catalog.<>) c.relowner"
+				"   AND (a.privilege_type OPERATOR(pg_catalog.=) ANY ('{REFERENCES,TRIGGER}')"
+				"        OR (c.relkind OPERATOR(pg_catalog.=) 'v'"
+				"            AND a.privilege_type OPERATOR(pg_catalog.=) ANY ('{INSERT,UPDATE,DELETE,TRUNCATE}')))"
 				" UNION ALL"
 				" SELECT pg_catalog.format('foreign key %I on %s, whose checks run %s', k.conname,"
 				"        k.conrelid::pg_catalog.regclass, x.code)"

@@ -86,7 +86,8 @@ older_snapshots(TransactionId horizon, List *nspids, bool *standby)
 		SpinLockAcquire(&walsnd->mutex);
 		pid = walsnd->pid;
 		SpinLockRelease(&walsnd->mutex);
-		if (pid == 0 || (proc = BackendPidGetProc(pid)) == NULL)
+		/* physical ones: a logical walsender belongs to a database, carries no standby snapshot */
+		if (pid == 0 || (proc = BackendPidGetProc(pid)) == NULL || OidIsValid(proc->databaseId))
 			continue;
 		{
 			TransactionId xmin = proc->xmin;

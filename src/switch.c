@@ -143,7 +143,20 @@ carry_over(BgSwitch *sw, BgMove *m)
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
+		const char *privilege = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
 
+		/* as for the whole relation: no REFERENCES, no write through a view */
+		if (strcmp(privilege, "REFERENCES") == 0)
+		{
+			sw->notes = lappend(sw->notes,
+								psprintf("not carried to %s: REFERENCES (%s) to %s (with it, %s could make the owner role run its code)",
+										 target, SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
+										 SPI_getvalue(tt->vals[i], tt->tupdesc, 3),
+										 SPI_getvalue(tt->vals[i], tt->tupdesc, 3)));
+			continue;
+		}
+		if (kind == RELKIND_VIEW && strcmp(privilege, "SELECT") != 0)
+			continue;
 		sw->prepare = lappend(sw->prepare,
 							  psprintf("GRANT %s (%s) ON %s TO %s%s",
 									   SPI_getvalue(tt->vals[i], tt->tupdesc, 1),
