@@ -168,7 +168,9 @@ static const char *const builder_objects_sql =
 "  WHERE t.typowner OPERATOR(pg_catalog.=) $1 AND t.typnamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM ns_any)"
 /* a relation's row type is its relation's (above), an array type its element type's */
 "    AND t.typrelid OPERATOR(pg_catalog.=) 0"
-"    AND NOT EXISTS (SELECT FROM pg_catalog.pg_type AS e WHERE e.typarray OPERATOR(pg_catalog.=) t.oid)"
+/* (by the element's oid, which is indexed: pg_type.typarray is not) */
+"    AND NOT EXISTS (SELECT FROM pg_catalog.pg_type AS e WHERE e.oid OPERATOR(pg_catalog.=) t.typelem"
+"          AND e.typarray OPERATOR(pg_catalog.=) t.oid)"
 " UNION ALL SELECT 'pg_proc:' OPERATOR(pg_catalog.||) p.oid::text, 'function ' OPERATOR(pg_catalog.||) p.oid::pg_catalog.regprocedure::text, p.xmin::text"
 "   FROM pg_catalog.pg_proc AS p WHERE p.proowner OPERATOR(pg_catalog.=) $1"
 "    AND p.pronamespace OPERATOR(pg_catalog.=) ANY (SELECT oid FROM ns_any)"
