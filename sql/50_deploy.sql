@@ -471,8 +471,9 @@ SELECT step, relation, breaking, compatibility
  ORDER BY step;
 RESET ROLE;
 
--- What was built belongs to the builder (promote hands it to the owner role); production
--- is untouched.
+-- Once built and tested, what the builder built is handed to the owner role, still in
+-- shadow (the builder keeps a read): the builder can no longer change what promote will
+-- check and switch, and the switch itself changes no owner. Production is untouched.
 SELECT * FROM in_shadow;
 SELECT * FROM analytics__bg_shadow.stg_customers ORDER BY customer_id;
 SELECT * FROM analytics.stg_customers ORDER BY customer_id;

@@ -515,7 +515,8 @@ SET ROLE regress_bg_lp_ci;
 CALL bg.create_project(ledger(), 'ledger');
 CALL bg.deploy(lp(model('entries', 'select 1 as x', schema => 'ledger')), 'lp');
 -- ledger builds version 2 in ledger__bg_shadow; lp's hooks may neither write it nor lock
--- it, and lp's model code may not either.
+-- it, and lp's model code may not either: once built, a deployment belongs to the owner
+-- role, and the builder may only read it.
 CALL bg.deploy(ledger('select id, id * 200 as amount from raw.items'), 'ledger');
 RESET ROLE;
 SELECT save();

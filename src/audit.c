@@ -246,6 +246,44 @@ report_dependents(StringInfo buf, Oid live, List *live_attrs, List *changed_colu
 }
 
 /*
+ * Of the live relations in out, those whose comparison with their replacement (the
+ * relation at the same place in "in") could find something breaking: the kind changes,
+ * a column goes or changes type, or something outside managed depends on it. One query
+ * for all; the others compare as compatible without asking bg_compare_relations.
+ */
+List *
+bg_relations_maybe_breaking(List *out, List *in, List *managed)
+{
+	Datum		args[2] = {bg_oid_array(out), bg_oid_array(in)};
+	Oid			types[2] = {OIDARRAYOID, OIDARRAYOID};
+	List	   *result;
+
+	if (out == NIL)
+		return NIL;
+	result = bg_relations_with_dependents(out, managed);
+	bg_spi_exec("SELECT p.o FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS p (o, i)"
+				" WHERE (SELECT relkind FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) p.o)"
+				"       IS DISTINCT FROM (SELECT relkind FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) p.i)"
+				"    OR EXISTS (SELECT FROM pg_catalog.pg_attribute AS a"
+				"        WHERE a.attrelid OPERATOR(pg_catalog.=) p.o AND a.attnum OPERATOR(pg_catalog.>) 0"
+				"          AND NOT a.attisdropped"
+				"          AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS b"
+				"               WHERE b.attrelid OPERATOR(pg_catalog.=) p.i AND b.attname OPERATOR(pg_catalog.=) a.attname"
+				"                 AND NOT b.attisdropped AND b.atttypid OPERATOR(pg_catalog.=) a.atttypid"
+				"                 AND b.atttypmod OPERATOR(pg_catalog.=) a.atttypmod))",
+				SPI_OK_SELECT, 2, types, args, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		result = list_append_unique_oid(result,
+										DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+																	   SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	return result;
+}
+
+/*
  * Compare live relation "live" with its replacement "shadow". Returns the report as
  * JSON; *breaking says whether anything breaks, *summary says what changed in a line.
  */

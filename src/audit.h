@@ -21,6 +21,7 @@ typedef struct BgTestResult
 } BgTestResult;
 
 extern void bg_run_test(BgBuildContext *ctx, BgNode *test, BgTestResult *res);
+extern List *bg_relations_maybe_breaking(List *out, List *in, List *managed);
 extern char *bg_compare_relations(Oid live, Oid shadow, Oid *managed, int n_managed,
 								  bool *breaking, char **summary);
 extern char *bg_removed_relation_report(Oid live, Oid *managed, int n_managed,

@@ -29,6 +29,7 @@
 #include "utils/syscache.h"
 
 #include "catalog.h"
+#include "compat.h"
 #include "privilege.h"
 #include "spi.h"
 
@@ -309,6 +310,46 @@ bg_dependent_foreign_keys(Oid relid, uint64 *n)
 	return SPI_tuptable;
 }
 
+/*
+ * Of relids, those that something outside relids and except depends on: a view or rule
+ * reading it (bg_dependent_views, bg_other_sessions_temp_views), another table's foreign
+ * key (bg_dependent_foreign_keys), a publication (bg_dependent_publications). One query
+ * for all of them, so that a switch of thousands of relations asks those per-relation
+ * questions only where they have an answer.
+ */
+List *
+bg_relations_with_dependents(List *relids, List *except)
+{
+	Datum		args[2] = {bg_oid_array(relids), bg_oid_array(list_concat_copy(relids, except))};
+	Oid			types[2] = {OIDARRAYOID, OIDARRAYOID};
+	List	   *out = NIL;
+
+	if (relids == NIL)
+		return NIL;
+	bg_spi_exec("SELECT d.refobjid FROM pg_catalog.pg_depend AS d"
+				"  JOIN pg_catalog.pg_rewrite AS r ON r.oid OPERATOR(pg_catalog.=) d.objid"
+				" WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+				"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+				"   AND d.refobjid OPERATOR(pg_catalog.=) ANY ($1)"
+				"   AND r.ev_class OPERATOR(pg_catalog.<>) ALL ($2)"
+				" UNION"
+				" SELECT k.confrelid FROM pg_catalog.pg_constraint AS k"
+				" WHERE k.contype OPERATOR(pg_catalog.=) 'f' AND k.confrelid OPERATOR(pg_catalog.=) ANY ($1)"
+				"   AND k.conrelid OPERATOR(pg_catalog.<>) ALL ($2)"
+				" UNION"
+				" SELECT r.prrelid FROM pg_catalog.pg_publication_rel AS r"
+				" WHERE r.prrelid OPERATOR(pg_catalog.=) ANY ($1)",
+				SPI_OK_SELECT, 2, types, args, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		out = lappend_oid(out, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+															  SPI_tuptable->tupdesc, 1, &isnull)));
+	}
+	return out;
+}
+
 /* Publications that list relid: (name). */
 SPITupleTable *
 bg_dependent_publications(Oid relid, uint64 *n)
@@ -510,7 +551,7 @@ void
 bg_check_lock_table(int64 needed, const char *what, const char *hint)
 {
 	int64		slots = (int64) MaxBackends + max_prepared_xacts;
-	int64		capacity = (int64) max_locks_per_xact * slots;
+	int64		capacity = BG_LOCKS_FIT((int64) max_locks_per_xact * slots);
 
 	if (needed <= capacity)
 		return;
@@ -518,11 +559,11 @@ bg_check_lock_table(int64 needed, const char *what, const char *hint)
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 			 errmsg("%s needs about " INT64_FORMAT " locks in one transaction; the lock table holds " INT64_FORMAT,
 					what, needed, capacity),
-			 errdetail("The lock table holds max_locks_per_transaction (%d) for each of " INT64_FORMAT " backends and prepared transactions. Nothing was changed.",
+			 errdetail("The lock table is sized for max_locks_per_transaction (%d) for each of " INT64_FORMAT " backends and prepared transactions, and one transaction can count on about 1.4 times that. Nothing was changed.",
 					   max_locks_per_xact, slots),
 			 hint ? errhint("%s", hint) :
 			 errhint("Set max_locks_per_transaction to at least " INT64_FORMAT " and restart the server.",
-					 (needed + needed / 4 + slots - 1) / slots)));
+					 ((needed + needed / 4) * 5 / 7 + slots - 1) / slots)));
 }
 
 /* ------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 
 #include "executor/spi.h"
 #include "nodes/pg_list.h"
+#include "storage/lock.h"
 
 /* One column of a relation. */
 typedef struct BgColumn
@@ -40,9 +41,19 @@ extern SPITupleTable *bg_dependent_publications(Oid relid, uint64 *n);
 extern bool bg_foreign_key_backed(Oid conoid, Oid relid);
 
 extern List *bg_other_sessions_temp_views(Oid relid);
+extern List *bg_relations_with_dependents(List *relids, List *except);
 extern List *bg_acting_as_owner(List *relids, bool triggers);
 /* the catalogs and their indexes a switch or a drop locks besides its relations */
 #define BG_CATALOG_LOCKS 64
+
+/*
+ * Work on many relations (drops, handing over) commits in batches when the CALL may
+ * commit (outside a transaction block): each locks its relation, indexes, TOAST and types
+ * until the commit, and thousands in one transaction would not fit the server's lock
+ * table at default settings. A batch takes about max_locks_per_transaction locks, its
+ * share of the table.
+ */
+#define BG_LOCK_BATCH Max(1, max_locks_per_xact / 8)
 
 extern int64 bg_relation_locks(List *relids, bool parts);
 extern void bg_check_lock_table(int64 needed, const char *what, const char *hint);

@@ -29,13 +29,6 @@ PG_FUNCTION_INFO_V1(bg_abandon);
 PG_FUNCTION_INFO_V1(bg_cleanup);
 
 
-/*
- * Drops commit in batches when the CALL may commit (outside a transaction block): a
- * drop locks the relation, its indexes, TOAST and types until the commit, and thousands
- * in one transaction would not fit the server's lock table at default settings. A batch
- * takes about max_locks_per_transaction locks, its share of the table.
- */
-#define BG_DROP_BATCH Max(1, max_locks_per_xact / 8)
 
 /*
  * Drop one relation in a subtransaction of its own; on failure return the error
@@ -169,7 +162,7 @@ drop_moved(BgRetired *r, int *dropped, StringInfo failures, BgUserSwitch *us, bo
 				{
 					(*dropped)++;
 					dropped_now++;
-					if (nonatomic && *dropped % BG_DROP_BATCH == 0)
+					if (nonatomic && *dropped % BG_LOCK_BATCH == 0)
 					{
 						/* a batch: commit, so that the locks do not pile up */
 						bg_restore_user(us);
@@ -243,7 +236,7 @@ bg_drop_unpromoted(BgProject *project, const char *new_status, const char *why,
 	foreach(lc, drops)
 	{
 		bg_spi_exec(lfirst(lc), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-		if (++dropped % BG_DROP_BATCH == 0 && nonatomic && lnext(drops, lc) != NULL)
+		if (++dropped % BG_LOCK_BATCH == 0 && nonatomic && lnext(drops, lc) != NULL)
 		{
 			bg_restore_user(&sw);
 			SPI_commit();

@@ -137,6 +137,24 @@ ensure_shadow_schemas(Deployment *d)
 	bg_restore_user(&sw);
 }
 
+/* The relations the deployment built in shadow (ephemeral models have none). */
+static List *
+built_relations(Deployment *d)
+{
+	List	   *relids = NIL;
+
+	for (int i = 0; i < d->n_steps; i++)
+	{
+		BgStep	   *s = &d->steps[i];
+		Oid			relid;
+
+		if (s->kind == BG_STEP_BUILD && strcmp(s->status, "ok") == 0 &&
+			bg_relation_exists(s->shadow_schema, s->node->alias, &relid, NULL))
+			relids = lappend_oid(relids, relid);
+	}
+	return relids;
+}
+
 /* ------------------------------------------------------------------------
  * Running one step in a subtransaction, as the builder
  * ------------------------------------------------------------------------
@@ -520,6 +538,8 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 											   failed->failures == 1 ? "" : "s") : NULL,
 							 &t);
 		maybe_commit(d);
+		if (failed == NULL)
+			(void) bg_switch_hand_over(built_relations(d), d->nonatomic);
 
 		if (failed)
 		{

@@ -183,6 +183,7 @@ breaking_now(BgSwitch *sw)
 {
 	List	   *lines = NIL;
 	List	   *managed_list = NIL;
+	List	   *maybe;
 	Oid		   *managed;
 	int			n = 0;
 	ListCell   *lc;
@@ -197,12 +198,30 @@ breaking_now(BgSwitch *sw)
 	managed = palloc(sizeof(Oid) * Max(list_length(managed_list), 1));
 	foreach(lc, managed_list)
 		managed[n++] = lfirst_oid(lc);
+	{
+		List	   *out = NIL;
+		List	   *in = NIL;
+
+		foreach(lc, sw->moves)
+		{
+			BgMove	   *m = lfirst(lc);
+
+			if (m->kind == BG_MOVE_REPLACE)
+			{
+				out = lappend_oid(out, m->out_oid);
+				in = lappend_oid(in, m->in_oid);
+			}
+		}
+		maybe = bg_relations_maybe_breaking(out, in, managed_list);
+	}
 	foreach(lc, sw->moves)
 	{
 		BgMove	   *m = lfirst(lc);
 		bool		breaking = false;
 		char	   *summary = NULL;
 
+		if (m->kind == BG_MOVE_REPLACE && !list_member_oid(maybe, m->out_oid))
+			continue;			/* compatible: nothing to compare */
 		if (m->kind == BG_MOVE_REPLACE)
 			(void) bg_compare_relations(m->out_oid, m->in_oid, managed, n, &breaking, &summary);
 		else if (m->kind == BG_MOVE_REMOVE)

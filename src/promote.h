@@ -32,6 +32,17 @@ typedef struct BgMove
 	int			step;
 } BgMove;
 
+/* A live schema switched by renaming schemas (schema_swap.c). */
+typedef struct BgSchemaSwap
+{
+	char	   *live;			/* the live schema's name */
+	char	   *from;			/* the schema that takes its name */
+	char	   *away;			/* the name the live one takes; NULL if none is live */
+	Oid			live_nsp;		/* InvalidOid when no schema of that name is live */
+	Oid			from_nsp;
+	List	   *unselected;		/* Oid list: relations left in live, moved across */
+} BgSchemaSwap;
+
 /* The statements of one switch, in the order they run. */
 typedef struct BgSwitch
 {
@@ -47,8 +58,19 @@ typedef struct BgSwitch
 	List	   *locked;			/* Oid list: relations whose locks the swap needs */
 	List	   *views;			/* Oid list: views outside the switch already handled */
 	List	   *schemas;		/* char *: away schemas to create */
+	List	   *swaps;			/* BgSchemaSwap *: live schemas switched by renaming */
 	List	   *notes;			/* char *: reported, changing nothing */
 } BgSwitch;
+
+/* carry.c */
+extern void bg_carry_over(BgSwitch *sw, BgMove *m);
+extern List *bg_with_something_to_carry(List *out);
+extern int	bg_switch_hand_over(List *relids, bool nonatomic);
+
+/* schema_swap.c */
+extern BgSchemaSwap *bg_schema_swap_plan(BgSwitch *sw, const char *live);
+extern void bg_schema_swap_statements(BgSwitch *sw, BgSchemaSwap *swap);
+extern BgSchemaSwap *bg_schema_swap_of(BgSwitch *sw, const char *live);
 
 /* switch.c */
 extern void bg_switch_plan(BgSwitch *sw, bool force);

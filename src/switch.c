@@ -24,9 +24,16 @@
  * subtransaction with lock_timeout = bluegreen.lock_timeout: if a lock is not granted in
  * time, the subtransaction rolls back (releasing every lock it took, so queued readers go
  * on), and the switch tries again, until bluegreen.promote_deadline; then it gives up,
- * having changed nothing, and names the sessions that held the locks. (A schema rename
- * takes no relation lock, but moves every object of the schema, including the relations
- * a deployment does not replace; per-relation moves are used instead.)
+ * having changed nothing, and names the sessions that held the locks.
+ *
+ * Every relation leaving live is locked, however it leaves: a reader that has read one
+ * of them holds its lock to the end of its transaction, so the switch waits for it, and
+ * a reader that comes after finds every name switched; that is what keeps a transaction
+ * from seeing the old version of one model and the new version of the next. The
+ * relations coming in need no lock for that: nobody can reach them by a live name before
+ * the commit. So where a live schema is switched by renaming schemas (schema_swap.c),
+ * they take none at all, which halves the locks of a large switch, on the primary and on
+ * every hot standby that replays them.
  */
 #include "postgres.h"
 
@@ -60,183 +67,6 @@ add_schema(BgSwitch *sw, const char *schema)
 		if (strcmp(lfirst(lc), schema) == 0)
 			return;
 	sw->schemas = lappend(sw->schemas, pstrdup(schema));
-}
-
-/* ------------------------------------------------------------------------
- * What carries from a replaced relation to its replacement
- * ------------------------------------------------------------------------
- */
-static void
-carry_over(BgSwitch *sw, BgMove *m)
-{
-	Datum		args[2] = {ObjectIdGetDatum(m->out_oid), ObjectIdGetDatum(m->in_oid)};
-	Oid			types[2] = {OIDOID, OIDOID};
-	char	   *target = bg_relation_name(m->in_oid);
-	char		kind = get_rel_relkind(m->in_oid);
-	uint64		n;
-	SPITupleTable *tt;
-
-	/* grants the replaced relation had, each kept with its grant option */
-	bg_spi_exec("SELECT a.privilege_type,"
-				"  CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
-				"       ELSE pg_catalog.quote_ident(a.grantee::pg_catalog.regrole::text) END,"
-				"  a.is_grantable"
-				"  FROM pg_catalog.pg_class AS c, pg_catalog.aclexplode(c.relacl) AS a"
-				" WHERE c.oid OPERATOR(pg_catalog.=) $1"
-				"   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner"
-				" ORDER BY 2, 1",
-				SPI_OK_SELECT, 1, types, args, NULL);
-	n = SPI_processed;
-	tt = SPI_tuptable;
-	for (uint64 i = 0; i < n; i++)
-	{
-		bool		isnull;
-		const char *privilege = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-
-		/*
-		 * Only what the new kind of relation can be granted, and no write through a
-		 * view: it would reach the view's base relations as the owner role.
-		 */
-		if (kind == RELKIND_VIEW && strcmp(privilege, "SELECT") != 0 &&
-			strcmp(privilege, "REFERENCES") != 0 && strcmp(privilege, "TRIGGER") != 0)
-			continue;
-		/*
-		 * Not REFERENCES nor TRIGGER to anyone: a foreign key's checks would run as the
-		 * owner role, a trigger would run on its writes (config.grants refuses them too).
-		 */
-		if (strcmp(privilege, "REFERENCES") == 0 || strcmp(privilege, "TRIGGER") == 0)
-		{
-			sw->notes = lappend(sw->notes,
-								psprintf("not carried to %s: %s to %s (with it, %s could make the owner role run its code)",
-										 target, privilege, SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
-										 SPI_getvalue(tt->vals[i], tt->tupdesc, 2)));
-			continue;
-		}
-		/* the builder's read is granted to every incoming relation already */
-		if (strcmp(privilege, "SELECT") == 0 &&
-			strcmp(SPI_getvalue(tt->vals[i], tt->tupdesc, 2), BG_BUILDER_ROLE) == 0)
-			continue;
-		sw->prepare = lappend(sw->prepare,
-							  psprintf("GRANT %s ON %s TO %s%s", privilege, target,
-									   SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
-									   DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull)) ?
-									   " WITH GRANT OPTION" : ""));
-	}
-
-	/* column grants, on the columns the replacement has too */
-	bg_spi_exec("SELECT x.privilege_type, pg_catalog.quote_ident(a.attname::text),"
-				"  CASE WHEN x.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
-				"       ELSE pg_catalog.quote_ident(x.grantee::pg_catalog.regrole::text) END,"
-				"  x.is_grantable"
-				"  FROM pg_catalog.pg_class AS c"
-				"  JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) c.oid"
-				"  CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) AS x"
-				" WHERE c.oid OPERATOR(pg_catalog.=) $1 AND a.attnum OPERATOR(pg_catalog.>) 0"
-				"   AND NOT a.attisdropped AND x.grantee OPERATOR(pg_catalog.<>) c.relowner"
-				"   AND EXISTS (SELECT FROM pg_catalog.pg_attribute AS b"
-				"        WHERE b.attrelid OPERATOR(pg_catalog.=) $2 AND b.attname OPERATOR(pg_catalog.=) a.attname"
-				"          AND NOT b.attisdropped)"
-				" ORDER BY 3, 1, a.attnum",
-				SPI_OK_SELECT, 2, types, args, NULL);
-	n = SPI_processed;
-	tt = SPI_tuptable;
-	for (uint64 i = 0; i < n; i++)
-	{
-		bool		isnull;
-		const char *privilege = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-
-		/* as for the whole relation: no REFERENCES, no write through a view */
-		if (strcmp(privilege, "REFERENCES") == 0)
-		{
-			sw->notes = lappend(sw->notes,
-								psprintf("not carried to %s: REFERENCES (%s) to %s (with it, %s could make the owner role run its code)",
-										 target, SPI_getvalue(tt->vals[i], tt->tupdesc, 2),
-										 SPI_getvalue(tt->vals[i], tt->tupdesc, 3),
-										 SPI_getvalue(tt->vals[i], tt->tupdesc, 3)));
-			continue;
-		}
-		if (kind == RELKIND_VIEW && strcmp(privilege, "SELECT") != 0)
-			continue;
-		sw->prepare = lappend(sw->prepare,
-							  psprintf("GRANT %s (%s) ON %s TO %s%s",
-									   SPI_getvalue(tt->vals[i], tt->tupdesc, 1),
-									   SPI_getvalue(tt->vals[i], tt->tupdesc, 2), target,
-									   SPI_getvalue(tt->vals[i], tt->tupdesc, 3),
-									   DatumGetBool(SPI_getbinval(tt->vals[i], tt->tupdesc, 4, &isnull)) ?
-									   " WITH GRANT OPTION" : ""));
-	}
-
-	/* comments, where the replacement has none of its own */
-	bg_spi_exec("SELECT o.objsubid, a.attname::text, o.description"
-				"  FROM pg_catalog.pg_description AS o"
-				"  LEFT JOIN pg_catalog.pg_attribute AS oa ON oa.attrelid OPERATOR(pg_catalog.=) $1"
-				"       AND oa.attnum OPERATOR(pg_catalog.=) o.objsubid AND o.objsubid OPERATOR(pg_catalog.>) 0"
-				"  LEFT JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) $2"
-				"       AND a.attname OPERATOR(pg_catalog.=) oa.attname AND NOT a.attisdropped"
-				" WHERE o.objoid OPERATOR(pg_catalog.=) $1"
-				"   AND o.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-				"   AND (o.objsubid OPERATOR(pg_catalog.=) 0 OR a.attnum IS NOT NULL)"
-				"   AND NOT EXISTS (SELECT FROM pg_catalog.pg_description AS n"
-				"        WHERE n.objoid OPERATOR(pg_catalog.=) $2"
-				"          AND n.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-				"          AND n.objsubid OPERATOR(pg_catalog.=) COALESCE(a.attnum, 0))"
-				" ORDER BY 1",
-				SPI_OK_SELECT, 2, types, args, NULL);
-	n = SPI_processed;
-	tt = SPI_tuptable;
-	for (uint64 i = 0; i < n; i++)
-	{
-		char	   *column = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
-		char	   *text = SPI_getvalue(tt->vals[i], tt->tupdesc, 3);
-
-		if (column)
-			sw->prepare = lappend(sw->prepare,
-								  psprintf("COMMENT ON COLUMN %s.%s IS %s", target,
-										   quote_identifier(column), quote_literal_cstr(text)));
-		else
-			sw->prepare = lappend(sw->prepare,
-								  psprintf("COMMENT ON %s %s IS %s", bg_relkind_keyword(kind), target,
-										   quote_literal_cstr(text)));
-	}
-
-	/* row-level security and its policies, on tables */
-	if (kind != RELKIND_RELATION)
-		return;
-	bg_spi_exec("SELECT relrowsecurity, relforcerowsecurity FROM pg_catalog.pg_class"
-				" WHERE oid OPERATOR(pg_catalog.=) $1",
-				SPI_OK_SELECT, 1, types, args, NULL);
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-			sw->prepare = lappend(sw->prepare,
-								  psprintf("ALTER TABLE %s ENABLE ROW LEVEL SECURITY", target));
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
-			sw->prepare = lappend(sw->prepare,
-								  psprintf("ALTER TABLE %s FORCE ROW LEVEL SECURITY", target));
-	}
-	bg_spi_exec("SELECT pg_catalog.format('CREATE POLICY %I ON %s AS %s FOR %s TO %s%s%s',"
-				"    p.polname, $3,"
-				"    CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,"
-				"    CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT'"
-				"         WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,"
-				"    (SELECT pg_catalog.string_agg(CASE WHEN r OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
-				"             ELSE pg_catalog.quote_ident(r::pg_catalog.regrole::text) END, ', ')"
-				"       FROM pg_catalog.unnest(p.polroles) AS r),"
-				"    ' USING (' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(p.polqual, p.polrelid) OPERATOR(pg_catalog.||) ')',"
-				"    ' WITH CHECK (' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) OPERATOR(pg_catalog.||) ')')"
-				"  FROM pg_catalog.pg_policy AS p"
-				" WHERE p.polrelid OPERATOR(pg_catalog.=) $1"
-				"   AND NOT EXISTS (SELECT FROM pg_catalog.pg_policy AS q"
-				"        WHERE q.polrelid OPERATOR(pg_catalog.=) $2 AND q.polname OPERATOR(pg_catalog.=) p.polname)"
-				" ORDER BY p.polname",
-				SPI_OK_SELECT, 3, (Oid[]) {OIDOID, OIDOID, TEXTOID},
-				(Datum[]) {args[0], args[1], CStringGetTextDatum(target)}, NULL);
-	n = SPI_processed;
-	tt = SPI_tuptable;
-	for (uint64 i = 0; i < n; i++)
-		sw->prepare = lappend(sw->prepare, SPI_getvalue(tt->vals[i], tt->tupdesc, 1));
 }
 
 /* ------------------------------------------------------------------------
@@ -466,6 +296,7 @@ bg_switch_plan(BgSwitch *sw, bool force)
 	List	   *reads = NIL;	/* String: live schemas that receive a relation */
 	List	   *switched = NIL;
 	List	   *refused = NIL;
+	List	   *carried = NIL;
 	ListCell   *lc;
 
 	foreach(lc, sw->moves)
@@ -502,9 +333,35 @@ bg_switch_plan(BgSwitch *sw, bool force)
 		}
 	}
 
+	if (!sw->rollback)
+	{
+		List	   *replaced = NIL;
+
+		foreach(lc, sw->moves)
+			if (((BgMove *) lfirst(lc))->kind == BG_MOVE_REPLACE)
+				replaced = lappend_oid(replaced, ((BgMove *) lfirst(lc))->out_oid);
+		carried = bg_with_something_to_carry(replaced);
+	}
+
+	/* the live schemas switched by renaming (schema_swap.c) */
 	foreach(lc, sw->moves)
 	{
 		BgMove	   *m = lfirst(lc);
+		BgSchemaSwap *swap;
+
+		if (bg_schema_swap_of(sw, m->live_schema) == NULL && !list_member(reads, makeString(m->live_schema)))
+		{
+			reads = lappend(reads, makeString(m->live_schema));
+			if ((swap = bg_schema_swap_plan(sw, m->live_schema)) != NULL)
+				sw->swaps = lappend(sw->swaps, swap);
+		}
+	}
+	reads = NIL;
+
+	foreach(lc, sw->moves)
+	{
+		BgMove	   *m = lfirst(lc);
+		bool		renamed = bg_schema_swap_of(sw, m->live_schema) != NULL;
 
 		/*
 		 * What the builder (or dbt) built in shadow is theirs: every live relation is the
@@ -521,12 +378,15 @@ bg_switch_plan(BgSwitch *sw, bool force)
 				sw->prepare = lappend(sw->prepare,
 									  psprintf("ALTER %s %s OWNER TO %s", keyword, name,
 											   quote_identifier(BG_OWNER_ROLE)));
-			sw->prepare = lappend(sw->prepare,
-								  psprintf("GRANT SELECT ON %s TO %s", name,
-										   quote_identifier(BG_BUILDER_ROLE)));
+			if (pg_class_aclcheck(m->in_oid, bg_builder_role(), ACL_SELECT) != ACLCHECK_OK)
+				sw->prepare = lappend(sw->prepare,
+									  psprintf("GRANT SELECT ON %s TO %s", name,
+											   quote_identifier(BG_BUILDER_ROLE)));
 		}
-		if (m->kind == BG_MOVE_REPLACE && !sw->rollback)
-			carry_over(sw, m);
+		if (m->kind == BG_MOVE_REPLACE && !sw->rollback && list_member_oid(carried, m->out_oid))
+			bg_carry_over(sw, m);
+		if (renamed)
+			continue;			/* its schemas are renamed, not created */
 		if (OidIsValid(m->out_oid))
 			add_schema(sw, m->away_schema);
 		/* the first model of a live schema: create the schema, as dbt would */
@@ -561,14 +421,26 @@ bg_switch_plan(BgSwitch *sw, bool force)
 							  psprintf("GRANT USAGE ON SCHEMA %s TO %s", quote_identifier(strVal(lfirst(lc))),
 									   quote_identifier(BG_BUILDER_ROLE)));
 
+	/*
+	 * Every relation leaving live is locked, moved by statement or by a schema rename:
+	 * the locks are what keeps readers from seeing both versions.
+	 */
+	foreach(lc, sw->moves)
+	{
+		BgMove	   *m = lfirst(lc);
+
+		if (OidIsValid(m->out_oid))
+			sw->locked = lappend_oid(sw->locked, m->out_oid);
+	}
+	foreach(lc, sw->swaps)
+		bg_schema_swap_statements(sw, lfirst(lc));
 	/* out first, so that each name is free when its replacement comes in */
 	foreach(lc, sw->moves)
 	{
 		BgMove	   *m = lfirst(lc);
 
-		if (!OidIsValid(m->out_oid))
+		if (!OidIsValid(m->out_oid) || bg_schema_swap_of(sw, m->live_schema) != NULL)
 			continue;
-		sw->locked = lappend_oid(sw->locked, m->out_oid);
 		sw->swap = lappend(sw->swap,
 						   psprintf("ALTER %s %s SET SCHEMA %s",
 									bg_relkind_keyword(get_rel_relkind(m->out_oid)),
@@ -579,7 +451,7 @@ bg_switch_plan(BgSwitch *sw, bool force)
 	{
 		BgMove	   *m = lfirst(lc);
 
-		if (!OidIsValid(m->in_oid))
+		if (!OidIsValid(m->in_oid) || bg_schema_swap_of(sw, m->live_schema) != NULL)
 			continue;
 		sw->swap = lappend(sw->swap,
 						   psprintf("ALTER %s %s SET SCHEMA %s",
@@ -587,12 +459,17 @@ bg_switch_plan(BgSwitch *sw, bool force)
 									quote_qualified_identifier(m->from_schema, m->name),
 									quote_identifier(m->live_schema)));
 	}
-	foreach(lc, sw->moves)
+	/* what reads or lists a relation leaving live, asked only where there is any */
 	{
-		BgMove	   *m = lfirst(lc);
+		List	   *with_dependents = bg_relations_with_dependents(switched, NIL);
 
-		if (OidIsValid(m->out_oid))
-			repoint_dependents(sw, m, switched, &refused);
+		foreach(lc, sw->moves)
+		{
+			BgMove	   *m = lfirst(lc);
+
+			if (OidIsValid(m->out_oid) && list_member_oid(with_dependents, m->out_oid))
+				repoint_dependents(sw, m, switched, &refused);
+		}
 	}
 	if (refused != NIL)
 	{
@@ -726,9 +603,14 @@ bg_switch_locks_needed(BgSwitch *sw)
 	List	   *incoming = NIL;
 	ListCell   *lc;
 
+	/* moved in by statement; a schema rename locks none of them */
 	foreach(lc, sw->moves)
-		if (OidIsValid(((BgMove *) lfirst(lc))->in_oid))
-			incoming = lappend_oid(incoming, ((BgMove *) lfirst(lc))->in_oid);
+	{
+		BgMove	   *m = lfirst(lc);
+
+		if (OidIsValid(m->in_oid) && bg_schema_swap_of(sw, m->live_schema) == NULL)
+			incoming = lappend_oid(incoming, m->in_oid);
+	}
 	return bg_relation_locks(sw->locked, false) + bg_relation_locks(incoming, true) +
 		BG_CATALOG_LOCKS;
 }
