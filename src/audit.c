@@ -272,14 +272,7 @@ bg_relations_maybe_breaking(List *out, List *in, List *managed)
 				"                 AND NOT b.attisdropped AND b.atttypid OPERATOR(pg_catalog.=) a.atttypid"
 				"                 AND b.atttypmod OPERATOR(pg_catalog.=) a.atttypmod))",
 				SPI_OK_SELECT, 2, types, args, NULL);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-
-		result = list_append_unique_oid(result,
-										DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-																	   SPI_tuptable->tupdesc, 1, &isnull)));
-	}
+	result = list_concat_unique_oid(result, bg_spi_oids());
 	return result;
 }
 

@@ -224,13 +224,7 @@ bg_with_something_to_carry(List *out)
 				"     OR c.relrowsecurity OR c.relforcerowsecurity"
 				"     OR EXISTS (SELECT FROM pg_catalog.pg_policy AS p WHERE p.polrelid OPERATOR(pg_catalog.=) c.oid))",
 				SPI_OK_SELECT, 2, types, args, NULL);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-
-		result = lappend_oid(result, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-																	SPI_tuptable->tupdesc, 1, &isnull)));
-	}
+	result = bg_spi_oids();
 	return result;
 }
 

@@ -340,13 +340,7 @@ bg_relations_with_dependents(List *relids, List *except)
 				" SELECT r.prrelid FROM pg_catalog.pg_publication_rel AS r"
 				" WHERE r.prrelid OPERATOR(pg_catalog.=) ANY ($1)",
 				SPI_OK_SELECT, 2, types, args, NULL);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-
-		out = lappend_oid(out, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-															  SPI_tuptable->tupdesc, 1, &isnull)));
-	}
+	out = bg_spi_oids();
 	return out;
 }
 

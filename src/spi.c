@@ -130,6 +130,23 @@ bg_oid_array(List *oids)
 	return PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 }
 
+/* The first column of the last SPI result, a column of oids, as a List. */
+List *
+bg_spi_oids(void)
+{
+	List	   *oids = NIL;
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			oids = lappend_oid(oids, DatumGetObjectId(d));
+	}
+	return oids;
+}
+
 /* A text[] Datum of n C strings; NULL items become SQL NULLs. */
 Datum
 bg_text_array(char **items, int n)

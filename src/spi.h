@@ -16,5 +16,6 @@ extern ErrorData *bg_in_subxact(void (*fn) (void *arg), void *arg);
 extern ErrorData *bg_spi_exec_subxact(const char *sql);
 extern Datum bg_text_array(char **items, int n);
 extern Datum bg_oid_array(List *oids);
+extern List *bg_spi_oids(void);
 
 #endif							/* BLUEGREEN_SPI_H */
