@@ -71,6 +71,7 @@ extern int	bg_switch_hand_over(List *relids, bool nonatomic);
 extern BgSchemaSwap *bg_schema_swap_plan(BgSwitch *sw, const char *live);
 extern void bg_schema_swap_statements(BgSwitch *sw, BgSchemaSwap *swap);
 extern BgSchemaSwap *bg_schema_swap_of(BgSwitch *sw, const char *live);
+extern void bg_schema_swap_lock(BgSwitch *sw);
 
 /* switch.c */
 extern void bg_switch_plan(BgSwitch *sw, bool force);

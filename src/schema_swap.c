@@ -26,8 +26,10 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "storage/lmgr.h"
 #include "utils/lsyscache.h"
 
 #include "bluegreen.h"
@@ -262,3 +264,51 @@ bg_schema_swap_of(BgSwitch *sw, const char *live)
 			return lfirst(lc);
 	return NULL;
 }
+
+/*
+ * In the swap's transaction, before its statements: lock both schemas of every swap
+ * against objects being created in them (CREATE takes a lock on its schema), and check
+ * again that they hold what the plan found: another project's deployment building into
+ * the same shadow schema meanwhile must not go live with this one.
+ */
+void
+bg_schema_swap_lock(BgSwitch *sw)
+{
+	ListCell   *lc;
+
+	foreach(lc, sw->swaps)
+	{
+		BgSchemaSwap *swap = lfirst(lc);
+		List	   *in = NIL;
+		List	   *out = NIL;
+		List	   *unselected = NIL;
+		int64		blockers = 0;
+		int64		from_blockers = 0;
+		ListCell   *mc;
+
+		LockDatabaseObject(NamespaceRelationId, swap->from_nsp, 0, AccessExclusiveLock);
+		if (OidIsValid(swap->live_nsp))
+			LockDatabaseObject(NamespaceRelationId, swap->live_nsp, 0, AccessExclusiveLock);
+		foreach(mc, sw->moves)
+		{
+			BgMove	   *m = lfirst(mc);
+
+			if (strcmp(m->live_schema, swap->live) != 0)
+				continue;
+			if (OidIsValid(m->in_oid))
+				in = lappend_oid(in, m->in_oid);
+			if (OidIsValid(m->out_oid))
+				out = lappend_oid(out, m->out_oid);
+		}
+		if (OidIsValid(swap->live_nsp))
+			unselected = schema_contents(swap->live_nsp, out, bg_owner_role(), &blockers);
+		if (schema_contents(swap->from_nsp, in, bg_owner_role(), &from_blockers) != NIL ||
+			from_blockers > 0 || blockers > 0 || !equal(unselected, swap->unselected))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot %s deployment " INT64_FORMAT ": schema \"%s\" or \"%s\" changed while the switch was planned",
+							sw->rollback ? "roll back" : "promote", sw->deployment_id, swap->live, swap->from),
+					 errhint("Nothing was changed; try again.")));
+	}
+}
+

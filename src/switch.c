@@ -561,6 +561,7 @@ swap_try(void *arg)
 					 errmsg("relation %u is busy", relid)));
 		}
 	}
+	bg_schema_swap_lock(t->sw);
 	run_all(t->sw->swap);
 	AtEOXact_GUC(true, level);
 }
