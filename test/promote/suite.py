@@ -731,10 +731,11 @@ def main():
                 part("dump", dump, conn, states, args.work)
             if "load" in parts:
                 # readers as client code writes them, in any order: orders, the view
-                # outside the project, stg_orders (a transaction, read committed and repeatable
-                # read), and all in one join
+                # outside the project, stg_orders (a transaction: read committed, repeatable
+                # read, serializable), and all in one join
                 part("load", load, conn, states, args.work, "load (any order)",
-                     ["readers.sql", "readers_join.sql", "readers_rr.sql"], args.seconds, args.clients, args.deadline)
+                     ["readers.sql", "readers_join.sql", "readers_rr.sql", "readers_serializable.sql"],
+                     args.seconds, args.clients, args.deadline)
                 # readers that take their locks in promote's order
                 part("load", load, conn, states, args.work, "load (promote's order)",
                      ["readers_ordered.sql"], args.seconds, args.clients, args.deadline)
