@@ -181,6 +181,7 @@ typedef struct StepCall
 {
 	Deployment *d;
 	BgStep	   *s;
+	MemoryContext keep;			/* for what outlives the step */
 } StepCall;
 
 /* The step itself, as the builder: run_step calls it in a subtransaction. */
@@ -189,8 +190,17 @@ step_body(void *arg)
 {
 	Deployment *d = ((StepCall *) arg)->d;
 	BgStep	   *s = ((StepCall *) arg)->s;
+	MemoryContext keep = ((StepCall *) arg)->keep;
 	BgUserSwitch sw;
 
+	/*
+	 * The step has an SPI connection of its own, so that what it allocates (a hook's
+	 * before-and-after snapshots of what the builder owns, hooks.c) goes when it ends:
+	 * SPI returns to its connection's memory after every statement, and a deployment
+	 * of 10,000 models would otherwise keep every step's to the end. What outlives the
+	 * step is copied to the caller's memory.
+	 */
+	SPI_connect();
 	bg_become_builder(&sw);
 	if (s->kind == BG_STEP_BUILD && d->external)
 		s->rows = bg_copy_live_incremental(&d->ctx, s->node, s->live_exists, s->shadow_schema);
@@ -201,11 +211,11 @@ step_body(void *arg)
 		bg_build_model(&d->ctx, s->node, s->live_exists, s->shadow_schema, s->number, &res);
 		s->rows = res.rows;
 		s->relkind = res.relkind;
-		s->message = strncmp(res.how, "incremental (in full)", 21) != 0 &&
-			strncmp(res.how, "incremental", 11) == 0 ?
-			psprintf("%s: %s row%s from live, %s from the increment", res.how,
-					 bg_thousands(res.carried_rows), res.carried_rows == 1 ? "" : "s",
-					 bg_thousands(res.rows)) : pstrdup(res.how);
+		s->message = MemoryContextStrdup(keep, strncmp(res.how, "incremental (in full)", 21) != 0 &&
+										 strncmp(res.how, "incremental", 11) == 0 ?
+										 psprintf("%s: %s row%s from live, %s from the increment", res.how,
+												  bg_thousands(res.carried_rows), res.carried_rows == 1 ? "" : "s",
+												  bg_thousands(res.rows)) : res.how);
 	}
 	else
 	{
@@ -217,6 +227,7 @@ step_body(void *arg)
 		s->severity = res.severity;
 	}
 	bg_restore_user(&sw);
+	SPI_finish();
 }
 
 /* Returns NULL on success, or the error (copied) on failure. */
@@ -226,7 +237,7 @@ run_step(Deployment *d, BgStep *s)
 	ErrorData  *edata;
 	ErrorContextCallback callback;
 	StepContextArg arg = {s};
-	StepCall	call = {d, s};
+	StepCall	call = {d, s, CurrentMemoryContext};
 	int			guc_level;
 
 	/*
