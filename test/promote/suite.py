@@ -107,6 +107,9 @@ SPEC_TITLES = {
                       "abandon fail at once naming its backend; production untouched",
     "promote_locker": "isolation: promote gives up at the deadline against a session holding "
                       "a live relation exclusively, naming it",
+    "promote_schema_ddl": "isolation: a table created in a live schema while promote renames "
+                          "it stays live: promote waits, stops with nothing changed, and the "
+                          "next promote switches with the table in place",
 }
 
 
