@@ -145,9 +145,15 @@ def run_scale(cluster, label, a):
         src_sql, inc_sql, gen = gendeploy.generate_small(out, a.small_models, a.small_rows,
                                                          a.small_edits, a.seed, a.threads)
         reps = a.small_reps
-    else:
+    elif label == "large":
         src_sql, inc_sql, gen = gendeploy.generate_large(out, a.large_rows, a.increment,
                                                          a.customers, a.threads)
+        reps = a.large_reps
+    else:
+        # increment-<rows>: a large table, a small increment, indexed as such a team would
+        src_sql, inc_sql, gen = gendeploy.generate_large(out, int(label.split("-")[1]),
+                                                         a.small_increment, a.customers,
+                                                         a.threads, indexed=True)
         reps = a.large_reps
     db = f"bench_deploy_{label}"
     notes = []
@@ -264,6 +270,9 @@ def run_scale(cluster, label, a):
     elapsed = {"run": [], "build": []}
     results, node_times = {}, {}
     bg_rows = []
+    # each run's time for the incremental models alone: dbt's execution_time, bg's step
+    inc_ids = sorted(u for u in sel_models if nodes[u]["config"]["materialized"] == "incremental")
+    inc_times = {u: {"run": [], "build": [], "bg": []} for u in inc_ids}
     for rep in range(reps):
         log(f"{label}: repetition {rep + 1} of {reps}: dbt run, dbt build, bg.deploy ...")
         for cmd in ("run", "build"):
@@ -272,6 +281,8 @@ def run_scale(cluster, label, a):
             times[cmd].append(t)
             results[cmd], el, node_times[cmd] = dirs["dbt", "v2"].run_results()
             elapsed[cmd].append(el)
+            for u in inc_ids:
+                inc_times[u][cmd].append(node_times[cmd].get(u))
         if rep:
             cluster.execute(db, "CALL bg.abandon()")
         cluster.execute(db, "CHECKPOINT")
@@ -282,6 +293,10 @@ def run_scale(cluster, label, a):
             SELECT deployment_id, status, models_built, tests_passed, tests_warned, tests_failed,
                    extract(epoch FROM duration)::float8
               FROM bg.deployments ORDER BY deployment_id DESC LIMIT 1""")[0])
+        for u, secs in cluster.execute(db, """
+                SELECT unique_id, extract(epoch FROM duration)::float8 FROM bg.deployment_steps
+                 WHERE deployment_id = %s AND unique_id = ANY(%s)""", (bg_rows[-1][0], inc_ids)):
+            inc_times[u]["bg"].append(secs)
         log(f"{label}:   dbt run {times['run'][-1]:.2f} s, dbt build {times['build'][-1]:.2f} s, "
             f"bg.deploy {times['bg'][-1]:.2f} s")
 
@@ -317,6 +332,20 @@ def run_scale(cluster, label, a):
         checked += 1
         if a_ != b_:
             differ.append(f"{n['alias']} (bg {a_[0]} rows, dbt {b_[0]})")
+    # the last deployment promoted, then rolled back: the increment applied to the live
+    # table and taken back out, each in the switch's one transaction
+    switch = {}
+    if label.startswith("increment") and dep[1] == "built":
+        for op in ("promote", "rollback"):
+            cluster.execute(db, "CHECKPOINT")
+            t0 = time.perf_counter()
+            cluster.execute(db, f"CALL bg.{op}()")
+            switch[op] = time.perf_counter() - t0
+        in_place = cluster.execute(db, """
+            SELECT unique_id, in_place, message FROM bg.deployment_steps
+             WHERE deployment_id = %s AND unique_id = ANY(%s)""", (dep[0], inc_ids))
+        for u, flag, message in in_place:
+            notes.append(f"{label}: {u.split('.')[2]}: {'in place' if flag else 'copy path'} ({message})")
     cluster.execute(db, "CALL bg.abandon()")
     sizes = cluster.execute(db, f"""
         SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) FROM pg_class c
@@ -327,15 +356,19 @@ def run_scale(cluster, label, a):
     row = {
         "scale": (f"small: {gen['models']} models, {gen['source_rows']:,} source rows"
                   if label == "small" else
-                  f"large: {gen['models']} models, {gen['source_rows']:,} source rows"),
+                  f"{label.split('-')[0]}: {gen['models']} models, {gen['source_rows']:,} source rows"),
         "selected": f"{len(sel_models)} models, {len(sel_tests)} tests",
         "built": f"{run_models} / {build_models}+{build_tests} / {bg_models}+{bg_tests}",
         "run": r, "build": b, "bg": d,
+        "label": label, "table_rows": gen["rows_at_v1"], "increment_rows": gen["increment_rows"],
+        "inc": {u.split(".")[2]: {k: median([x for x in v if x is not None]) for k, v in t.items()}
+                for u, t in inc_times.items()},
+        "switch": switch,
     }
     notes.append(f"{label}: {gen['models']} models ({kinds_text(gen['materializations'])}), "
                  f"{gen['tests']} tests; source {gen['source_rows']:,} rows ({sizes}), loaded in "
                  f"{t_load:.1f} s; v2 edits {', '.join(gen['edited'])}")
-    if label == "large":
+    if label != "small":
         notes.append(f"{label}: v1 built over {gen['rows_at_v1']:,} events; {gen['increment_rows']:,} "
                      f"arrive before v2 (the increment of {', '.join(t.split('.')[1] for t in incrementals)})")
     notes.append(f"{label}: selected (state:modified+): {kinds_text(kinds)}; {len(sel_tests)} tests; "
@@ -374,6 +407,38 @@ def fmt(x):
     return "—" if x is None else f"{x:.2f}"
 
 
+def print_increments(rows):
+    """The incremental models of the increment cases: their own time on each side, the
+    switch's, and the targets (within 1.5× of dbt's; within 1.5× between table sizes)."""
+    print("| table rows | increment | model | dbt run s | dbt build s | bg.deploy s | bg / dbt run "
+          "| promote s | rollback s |")
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    ok = True
+    for r in rows:
+        for model, t in r["inc"].items():
+            ratio = t["bg"] / t["run"] if t["bg"] and t["run"] else None
+            print(f"| {r['table_rows']:,} | {r['increment_rows']:,} | {model} | {fmt(t['run'])} | "
+                  f"{fmt(t['build'])} | {fmt(t['bg'])} | "
+                  + ("—" if ratio is None else f"{ratio:.2f}×")
+                  + f" | {fmt(r['switch'].get('promote'))} | {fmt(r['switch'].get('rollback'))} |")
+            met = ratio is not None and ratio <= 1.5
+            ok &= met
+            print(f"target: {model} at {r['table_rows']:,} rows within 1.5× of dbt run's: "
+                  + ("met" if met else "NOT met"))
+    if len(rows) > 1:
+        small, big = rows[0], rows[-1]
+        for model in small["inc"]:
+            a, b = small["inc"][model]["bg"], big["inc"][model]["bg"]
+            growth = b / a if a and b else None
+            met = growth is not None and growth <= 1.5
+            ok &= met
+            print(f"target: {model}'s bg.deploy time from {small['table_rows']:,} to "
+                  f"{big['table_rows']:,} table rows grows " + ("—" if growth is None else f"{growth:.2f}×")
+                  + " (at most 1.5×): " + ("met" if met else "NOT met"))
+    print()
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser(description="bg.deploy against dbt run / dbt build, same change")
     ap.add_argument("--scales", default="small,large", help="small, large or both (default)")
@@ -384,6 +449,10 @@ def main():
     ap.add_argument("--large-rows", type=int, default=10_000_000, help="event rows of the source")
     ap.add_argument("--increment", type=float, default=0.05,
                     help="share of the events arriving after v1 is built")
+    ap.add_argument("--increment-rows", default="1000000,10000000",
+                    help="increment scale: event rows of each case (the table fct_events grows to)")
+    ap.add_argument("--small-increment", type=float, default=0.001,
+                    help="increment scale: share of the events arriving after v1 is built")
     ap.add_argument("--customers", type=int, default=200_000)
     ap.add_argument("--large-reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, choices=[1, 2], help="dbt threads")
@@ -398,8 +467,11 @@ def main():
         a.small_edits = 3
         a.small_reps = a.large_reps = 2
     scales = [s for s in a.scales.split(",") if s]
-    if any(s not in ("small", "large") for s in scales):
-        ap.error("--scales takes small, large or small,large")
+    if any(s not in ("small", "large", "increment") for s in scales):
+        ap.error("--scales takes small, large, increment, or a list of them")
+    # the increment scale is one case per table size
+    scales = [x for s in scales for x in
+              ([f"increment-{n}" for n in a.increment_rows.split(",")] if s == "increment" else [s])]
 
     t_start = time.perf_counter()
     cluster = Cluster()
@@ -423,6 +495,9 @@ def main():
     for r in table:
         print(line(r))
     print()
+    inc_rows = [r for r in rows if r["label"].startswith("increment")]
+    if inc_rows:
+        ok &= print_increments(inc_rows)
     for n in notes:
         print(n)
     with open("/proc/cpuinfo") as f:
@@ -430,8 +505,8 @@ def main():
     version = cluster.execute("postgres", "SHOW server_version")[0][0].split()[0]
     dbt_version = subprocess.run([DBT, "--version"], capture_output=True, text=True).stdout
     core = next((l.split(":", 1)[1].strip() for l in dbt_version.splitlines() if "installed" in l), "?")
-    reps = {"small": a.small_reps, "large": a.large_reps}
-    print("medians of " + " / ".join(f"{reps[s]} ({s})" for s in scales) + f" runs; dbt threads {a.threads}; "
+    reps = {"small": a.small_reps, "large": a.large_reps, "increment": a.large_reps}
+    print("medians of " + " / ".join(f"{reps[s.split('-')[0]]} ({s})" for s in scales) + f" runs; dbt threads {a.threads}; "
           f"PostgreSQL {version}, dbt-core {core}, {os.cpu_count()} × {cpu}; "
           f"load average at the end {os.getloadavg()[0]:.1f}; bench run {time.perf_counter() - t_start:.0f} s")
     if not ok:

@@ -415,7 +415,7 @@ SELECT g,
   FROM generate_series({lo}::bigint, {hi}::bigint) AS g;"""
 
 
-def write_large(root, version, threads):
+def write_large(root, version, threads, indexed=False):
     if os.path.exists(root):
         shutil.rmtree(root)
     w = Writer(root)
@@ -427,6 +427,11 @@ def write_large(root, version, threads):
         if name == "stg_events":
             sql = sql.format(amount="round(amount_cents / 100.0, 2)" if version == "new"
                              else "amount_cents / 100.0")
+        if name == "fct_events" and indexed:
+            sql = sql.replace("unique_key='event_id')",
+                              "unique_key='event_id',\n"
+                              "          indexes=[{'columns': ['event_id'], 'unique': true},\n"
+                              "                   {'columns': ['occurred_at']}])")
         folder = "staging" if name.startswith("stg_") else "marts"
         w.put(f"models/{folder}/{name}.sql", sql)
     w.put("models/_models.yml", dump_yaml({"version": 2, "models": [
@@ -434,17 +439,21 @@ def write_large(root, version, threads):
         for m, cols in LARGE_TESTS.items()]}))
 
 
-def generate_large(out, rows, increment_frac, customers, threads):
-    """Write out/old and out/new; return (source SQL, increment SQL, summary)."""
+def generate_large(out, rows, increment_frac, customers, threads, indexed=False):
+    """Write out/old and out/new; return (source SQL, increment SQL, summary). indexed:
+    the events indexed by time and fct_events by key and time, as a team whose increments
+    are small next to the table sets them up, so that finding the increment and the rows
+    it replaces costs what the increment costs."""
     for version in ("old", "new"):
-        write_large(os.path.join(out, version), version, threads)
+        write_large(os.path.join(out, version), version, threads, indexed)
     first = rows - max(1, int(rows * increment_frac))
     summary = {"models": len(LARGE_MODELS), "source_rows": rows, "customers": customers,
                "rows_at_v1": first, "increment_rows": rows - first,
                "edited": ["stg_events"],
                "materializations": {"view": 2, "table": 3, "incremental": 1},
                "tests": sum(len(t) for cols in LARGE_TESTS.values() for t in cols.values())}
-    return (large_source_sql(rows, first, customers),
+    return (large_source_sql(rows, first, customers)
+            + ("CREATE INDEX ON raw.events (occurred_at);\n" if indexed else ""),
             large_events_sql(first + 1, rows, rows, customers), summary)
 
 

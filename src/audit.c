@@ -46,7 +46,7 @@ bg_run_test(BgBuildContext *ctx, BgNode *test, BgTestResult *res)
 	bool		isnull;
 	Datum		v;
 
-	BgBuilderState *before = bg_builder_state(ctx, NULL, NULL);
+	BgBuilderState *before = bg_builder_state(ctx, NULL, NULL, 0);
 
 	memset(res, 0, sizeof(*res));
 	code = bg_redirect_select(what, bg_node_code(test), ctx->redirects, ctx->database, NULL);
@@ -78,7 +78,7 @@ bg_run_test(BgBuildContext *ctx, BgNode *test, BgTestResult *res)
 	else
 		res->status = "pass";
 	/* whatever the test called may not have left anything of the builder's behind */
-	bg_builder_unchanged(ctx, what, "running it", before, NULL, NULL);
+	bg_builder_unchanged(ctx, what, "running it", before, NULL, NULL, 0);
 }
 
 /* ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ int			bg_promote_deadline_ms = 30000;
 bool		bg_create_schemas = true;
 int			bg_statement_timeout_ms = 3600000;
 int			bg_temp_file_limit_kb = -1;
+bool		bg_incremental_in_place = true;
 
 void		_PG_init(void);
 
@@ -70,5 +71,10 @@ _PG_init(void)
 							NULL,
 							&bg_temp_file_limit_kb, -1, -1, INT_MAX, PGC_SUSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("bluegreen.incremental_in_place",
+							 "Whether an incremental model's increment is kept apart and applied to the live table by promote, instead of applied to a copy of it.",
+							 "In place, a deployment costs what the increment costs, whatever the table's size; off, every "
+							 "incremental model starts as a copy of its live table.",
+							 &bg_incremental_in_place, true, PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("bluegreen");
 }

@@ -19,5 +19,6 @@ extern int	bg_promote_deadline_ms;
 extern bool bg_create_schemas;
 extern int	bg_statement_timeout_ms;
 extern int	bg_temp_file_limit_kb;
+extern bool bg_incremental_in_place;
 
 #endif							/* BLUEGREEN_H */

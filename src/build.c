@@ -183,7 +183,7 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 	const char *kind_word = "TABLE";
 	bool		live_indexes = false;	/* an incremental run keeps live's indexes */
 
-	BgBuilderState *before = bg_builder_state(ctx, shadow_schema, n->alias);
+	BgBuilderState *before = bg_builder_state(ctx, shadow_schema, n->alias, step);
 
 	memset(res, 0, sizeof(*res));
 	bg_check_buildable(n);
@@ -229,10 +229,11 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 	persist_docs(n, target, kind_word);
 	apply_grants(what, c, target);
 	bg_run_hooks(ctx, what, c->post_hooks, shadow_schema, n->alias, n->database);
-	if (res->relkind != RELKIND_VIEW)
+	/* (an increment kept in place is a view of live and its own tables, analyzed) */
+	if (res->relkind != RELKIND_VIEW && !res->in_place)
 		bg_spi_exec(psprintf("ANALYZE %s", target), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 	/* whatever the code called may not have left anything of the builder's behind */
-	bg_builder_unchanged(ctx, what, "building it", before, shadow_schema, n->alias);
+	bg_builder_unchanged(ctx, what, "building it", before, shadow_schema, n->alias, step);
 	/* nor anything on {{ this }} that would act as the owner role once it is live */
 	{
 		Oid			relid;

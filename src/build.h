@@ -21,6 +21,8 @@ typedef struct BgBuildContext
 	bool		full_refresh;	/* rebuild every incremental model in full */
 	List	   *live_schemas;	/* Oids of the project's live schemas: hooks leave them be */
 	List	   *shadow_schemas; /* char *: the shadow schemas this deployment builds in */
+	List	   *read_by_matview;	/* char *: unique_ids of models that a selected
+									 * materialized view reads (incremental.c) */
 } BgBuildContext;
 
 typedef struct BgBuildResult
@@ -29,7 +31,9 @@ typedef struct BgBuildResult
 	int64		carried_rows;	/* incremental: rows copied from live first */
 	const char *how;			/* "table", "view", "incremental (delete+insert)", ... */
 	char		relkind;
+	bool		in_place;		/* an increment promote applies to the live table */
 } BgBuildResult;
+
 
 /* build.c */
 extern void bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists,
@@ -55,9 +59,9 @@ typedef struct BgBuilderState BgBuilderState;
 extern void bg_run_hooks(BgBuildContext *ctx, const char *what, List *hooks,
 						 const char *schema, const char *name, const char *database);
 extern BgBuilderState *bg_builder_state(BgBuildContext *ctx, const char *schema,
-										const char *name);
+										const char *name, int step);
 extern void bg_builder_unchanged(BgBuildContext *ctx, const char *what, const char *by,
 								 BgBuilderState *before, const char *schema,
-								 const char *name);
+								 const char *name, int step);
 
 #endif							/* BLUEGREEN_BUILD_H */

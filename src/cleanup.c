@@ -86,6 +86,17 @@ moved_relations(BgRetired *r)
 			m->relid = s->live_oid;
 		}
 		out = lappend(out, m);
+		/* an increment applied in place: the live table stayed; what promote kept */
+		if (s->in_place && !r->rolled_back)
+		{
+			Moved	   *deleted = palloc0(sizeof(Moved));
+			Moved	   *inserted = palloc0(sizeof(Moved));
+
+			deleted->schema = inserted->schema = s->previous_schema;
+			deleted->name = psprintf(BG_IN_PLACE_DELETED, s->number);
+			inserted->name = psprintf(BG_IN_PLACE_INSERTED, s->number);
+			out = lappend(lappend(out, deleted), inserted);
+		}
 	}
 	return out;
 }

@@ -137,6 +137,41 @@ ensure_shadow_schemas(Deployment *d)
 	bg_restore_user(&sw);
 }
 
+/*
+ * The models that a materialized view this deployment builds reads, directly or through
+ * ephemeral models: an increment of theirs is not kept in place (incremental.c), since
+ * the materialized view's definition would keep reading the shadow view.
+ */
+static List *
+read_by_matview(Deployment *d)
+{
+	List	   *out = NIL;
+	List	   *todo = NIL;
+
+	for (int i = 0; i < d->n_steps; i++)
+		if (d->steps[i].kind == BG_STEP_BUILD &&
+			strcmp(d->steps[i].node->materialized, "materialized_view") == 0)
+			todo = lappend(todo, d->steps[i].node);
+	while (todo != NIL)
+	{
+		BgNode	   *n = linitial(todo);
+
+		todo = list_delete_first(todo);
+		for (int k = 0; k < n->n_depends_nodes; k++)
+		{
+			BgNode	   *up = bg_manifest_node(d->next, n->depends_nodes[k]);
+
+			if (up == NULL)
+				continue;
+			if (strcmp(up->materialized ? up->materialized : "", "ephemeral") == 0)
+				todo = lappend(todo, up);
+			else
+				out = lappend(out, up->unique_id);
+		}
+	}
+	return out;
+}
+
 /* The relations the deployment built in shadow (ephemeral models have none). */
 static List *
 built_relations(Deployment *d)
@@ -148,8 +183,16 @@ built_relations(Deployment *d)
 		BgStep	   *s = &d->steps[i];
 		Oid			relid;
 
-		if (s->kind == BG_STEP_BUILD && strcmp(s->status, "ok") == 0 &&
-			bg_relation_exists(s->shadow_schema, s->node->alias, &relid, NULL))
+		if (s->kind != BG_STEP_BUILD || strcmp(s->status, "ok") != 0)
+			continue;
+		if (bg_relation_exists(s->shadow_schema, s->node->alias, &relid, NULL))
+			relids = lappend_oid(relids, relid);
+		/* an increment kept in place: what promote will read, too */
+		if (s->in_place && bg_relation_exists(s->shadow_schema, psprintf(BG_IN_PLACE_ROWS, s->number),
+											  &relid, NULL))
+			relids = lappend_oid(relids, relid);
+		if (s->in_place && bg_relation_exists(s->shadow_schema, psprintf(BG_IN_PLACE_DELETE, s->number),
+											  &relid, NULL))
 			relids = lappend_oid(relids, relid);
 	}
 	return relids;
@@ -211,7 +254,12 @@ step_body(void *arg)
 		bg_build_model(&d->ctx, s->node, s->live_exists, s->shadow_schema, s->number, &res);
 		s->rows = res.rows;
 		s->relkind = res.relkind;
-		s->message = MemoryContextStrdup(keep, strncmp(res.how, "incremental (in full)", 21) != 0 &&
+		s->in_place = res.in_place;
+		s->message = MemoryContextStrdup(keep, res.in_place ?
+										 psprintf("%s: %s row%s to insert, %s to replace", res.how,
+												  bg_thousands(res.rows), res.rows == 1 ? "" : "s",
+												  bg_thousands(res.carried_rows)) :
+										 strncmp(res.how, "incremental (in full)", 21) != 0 &&
 										 strncmp(res.how, "incremental", 11) == 0 ?
 										 psprintf("%s: %s row%s from live, %s from the increment", res.how,
 												  bg_thousands(res.carried_rows), res.carried_rows == 1 ? "" : "s",
@@ -327,7 +375,10 @@ compare_with_live(Deployment *d, StringInfo breaks)
 
 		if (!s->live_exists)
 			continue;
-		if (s->kind == BG_STEP_BUILD &&
+		if (s->kind == BG_STEP_BUILD && s->in_place)
+			/* the live table stays, columns and all: only rows change */
+			s->compatibility = pstrdup("{\"added\":[],\"dropped\":[],\"retyped\":[],\"in_place\":true,\"dependents\":[],\"breaking\":false}");
+		else if (s->kind == BG_STEP_BUILD &&
 			bg_relation_exists(s->shadow_schema, s->node->alias, &shadow, NULL))
 			s->compatibility = bg_compare_relations(s->live_oid, shadow, managed,
 													n_managed, &s->breaking, &summary);
@@ -454,6 +505,7 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 		d->ctx.database = database;
 		d->ctx.full_refresh = d->full_refresh;
 		d->ctx.live_schemas = bg_deploy_live_schemas(d);
+		d->ctx.read_by_matview = read_by_matview(d);
 		for (int i = 0; i < d->n_steps; i++)
 			if (d->steps[i].kind == BG_STEP_BUILD)
 				bg_redirect_map_add(d->ctx.redirects, d->steps[i].node->schema,

@@ -19,6 +19,7 @@
 #include "utils/builtins.h"
 
 #include "build.h"
+#include "state.h"
 #include "privilege.h"
 #include "redirect.h"
 #include "spi.h"
@@ -133,7 +134,7 @@ check_live_untouched(const char *what, const char *hook, LiveObject *before, int
 static const char *const builder_objects_sql =
 "WITH this AS (SELECT c.oid, c.reltoastrelid FROM pg_catalog.pg_class AS c"
 "               JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
-"              WHERE n.nspname OPERATOR(pg_catalog.=) $2 AND c.relname OPERATOR(pg_catalog.=) $3),"
+"              WHERE n.nspname OPERATOR(pg_catalog.=) $2 AND c.relname OPERATOR(pg_catalog.=) ANY ($3)),"
 " mine AS (SELECT oid FROM this"
 "   UNION SELECT reltoastrelid FROM this"
 "   UNION SELECT i.indexrelid FROM pg_catalog.pg_index AS i"
@@ -268,21 +269,29 @@ held_locks(BgBuildContext *ctx, int *n)
 	return out;
 }
 
+/*
+ * What the builder owns but {{ this }} (schema.name) and, for the model of step "step"
+ * (0: none), the relations an increment applied in place keeps beside it.
+ */
 static OwnedObject *
-builder_objects(BgBuildContext *ctx, const char *schema, const char *name, int *n)
+builder_objects(BgBuildContext *ctx, const char *schema, const char *name, int step, int *n)
 {
 	char	  **shadows = palloc(sizeof(char *) * Max(list_length(ctx->shadow_schemas), 1));
+	char	   *names[3];
 	int			k = 0;
 	Datum		args[4];
-	Oid			types[4] = {OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID};
+	Oid			types[4] = {OIDOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
 	OwnedObject *out;
 	ListCell   *lc;
 
 	foreach(lc, ctx->shadow_schemas)
 		shadows[k++] = lfirst(lc);
+	names[0] = (char *) name;
+	names[1] = psprintf(BG_IN_PLACE_ROWS, step);
+	names[2] = psprintf(BG_IN_PLACE_DELETE, step);
 	args[0] = ObjectIdGetDatum(GetUserId());
 	args[1] = CStringGetTextDatum(schema);
-	args[2] = CStringGetTextDatum(name);
+	args[2] = bg_text_array(names, step > 0 ? 3 : 1);
 	args[3] = bg_text_array(shadows, k);
 	bg_spi_exec(builder_objects_sql, SPI_OK_SELECT, 4, types, args, NULL);
 	*n = (int) SPI_processed;
@@ -345,7 +354,7 @@ bg_run_hooks(BgBuildContext *ctx, const char *what, List *hook_list, const char 
 					ob,
 					oa;
 		LiveObject *before = live_objects(ctx, &nb);
-		OwnedObject *owned_before = builder_objects(ctx, schema, name, &ob);
+		OwnedObject *owned_before = builder_objects(ctx, schema, name, 0, &ob);
 		LiveObject *after;
 		OwnedObject *owned_after;
 		int			rc;
@@ -357,7 +366,7 @@ bg_run_hooks(BgBuildContext *ctx, const char *what, List *hook_list, const char 
 		bg_pin_manifest_settings();
 		after = live_objects(ctx, &na);
 		check_live_untouched(what, sql, before, nb, after, na);
-		owned_after = builder_objects(ctx, schema, name, &oa);
+		owned_after = builder_objects(ctx, schema, name, 0, &oa);
 		check_only_this(what, "a hook", sql, owned_before, ob, owned_after, oa, "created");
 	}
 }
@@ -397,11 +406,11 @@ release_new_advisory_locks(BgBuilderState *before, OwnedObject *after, int n)
  * compared after a model's code or a test has run (bg_builder_unchanged).
  */
 BgBuilderState *
-bg_builder_state(BgBuildContext *ctx, const char *schema, const char *name)
+bg_builder_state(BgBuildContext *ctx, const char *schema, const char *name, int step)
 {
 	BgBuilderState *st = palloc(sizeof(BgBuilderState));
 
-	st->objects = builder_objects(ctx, schema ? schema : "", name ? name : "", &st->n);
+	st->objects = builder_objects(ctx, schema ? schema : "", name ? name : "", step, &st->n);
 	st->locks = held_locks(ctx, &st->n_locks);
 	return st;
 }
@@ -409,10 +418,10 @@ bg_builder_state(BgBuildContext *ctx, const char *schema, const char *name)
 /* ERROR if anything the builder owns, but schema.name, changed since "before". */
 void
 bg_builder_unchanged(BgBuildContext *ctx, const char *what, const char *by,
-					 BgBuilderState *before, const char *schema, const char *name)
+					 BgBuilderState *before, const char *schema, const char *name, int step)
 {
 	int			n;
-	OwnedObject *after = builder_objects(ctx, schema ? schema : "", name ? name : "", &n);
+	OwnedObject *after = builder_objects(ctx, schema ? schema : "", name ? name : "", step, &n);
 
 	check_only_this(what, by, NULL, before->objects, before->n, after, n, "created");
 	after = held_locks(ctx, &n);

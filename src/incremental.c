@@ -18,11 +18,25 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "bluegreen.h"
 #include "build.h"
+#include "state.h"
 #include "catalog.h"
 #include "config.h"
 #include "redirect.h"
 #include "spi.h"
+
+static void build_on_copy(const char *what, BgBuildContext *ctx, BgNode *n,
+						  const char *select_sql, const char *shadow_schema, int step,
+						  BgBuildResult *res);
+
+/* Run one of bluegreen's own statements (no fragment of the manifest); rows it wrote. */
+static int64
+exec_rows(const char *sql, int expected)
+{
+	bg_spi_exec(sql, expected, 0, NULL, NULL, NULL);
+	return (int64) SPI_processed;
+}
 
 /* The columns of relation schema.name, in order. */
 static List *
@@ -70,6 +84,33 @@ dbt_alter_column_type(const char *target, const char *name, const char *type_nam
 }
 
 /*
+ * dbt's diff of the increment's columns (source) against the table's (dest): added,
+ * removed, and retyped (a string column that the table has longer is no change).
+ */
+static void
+compare_columns(List *dest, List *source, List **added, List **removed, List **retyped)
+{
+	ListCell   *lc;
+
+	*added = *removed = *retyped = NIL;
+	foreach(lc, source)
+	{
+		BgColumn   *s = lfirst(lc);
+		BgColumn   *d = bg_column_named(dest, s->name);
+
+		if (d == NULL)
+			*added = lappend(*added, s);
+		else if ((d->type != s->type || d->typmod != s->typmod) &&
+				 !(is_string_column(s) && is_string_column(d) &&
+				   string_size(d) > string_size(s)))
+			*retyped = lappend(*retyped, s);
+	}
+	foreach(lc, dest)
+		if (bg_column_named(source, ((BgColumn *) lfirst(lc))->name) == NULL)
+			*removed = lappend(*removed, lfirst(lc));
+}
+
+/*
  * on_schema_change: which columns the increment writes, after adding (or dropping)
  * columns of the target as the setting asks.
  */
@@ -80,27 +121,13 @@ reconcile_columns(const char *what, BgModelConfig *c, const char *target,
 {
 	List	   *dest = columns_of(shadow_schema, name);
 	List	   *source = columns_of(incr_schema, incr_name);
-	List	   *added = NIL,
-			   *removed = NIL,
-			   *retyped = NIL;
+	List	   *added,
+			   *removed,
+			   *retyped;
 	ListCell   *lc;
 	const char *mode = c->on_schema_change;
 
-	foreach(lc, source)
-	{
-		BgColumn   *s = lfirst(lc);
-		BgColumn   *d = bg_column_named(dest, s->name);
-
-		if (d == NULL)
-			added = lappend(added, s);
-		else if ((d->type != s->type || d->typmod != s->typmod) &&
-				 !(is_string_column(s) && is_string_column(d) &&
-				   string_size(d) > string_size(s)))
-			retyped = lappend(retyped, s);	/* dbt: a shorter string is no change */
-	}
-	foreach(lc, dest)
-		if (bg_column_named(source, ((BgColumn *) lfirst(lc))->name) == NULL)
-			removed = lappend(removed, lfirst(lc));
+	compare_columns(dest, source, &added, &removed, &retyped);
 
 	if (strcmp(mode, "ignore") == 0)
 	{
@@ -160,6 +187,71 @@ predicates_sql(List *predicates)
 	return buf.data;
 }
 
+/* dbt-postgres's MERGE condition: the unique key, then the incremental predicates */
+static char *
+merge_condition(BgModelConfig *c)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+
+	initStringInfo(&sql);
+	if (c->unique_key == NIL)
+		appendStringInfoString(&sql, "FALSE");
+	foreach(lc, c->unique_key)
+	{
+		const char *k = lfirst(lc);
+
+		if (c->unique_key_is_list)
+			appendStringInfo(&sql, "%sDBT_INTERNAL_SOURCE.%s = DBT_INTERNAL_DEST.%s",
+							 lc == list_head(c->unique_key) ? "" : " AND ",
+							 quote_identifier(k), quote_identifier(k));
+		else
+			appendStringInfo(&sql, "DBT_INTERNAL_SOURCE.%s = DBT_INTERNAL_DEST.%s", k, k);
+	}
+	appendStringInfoString(&sql, predicates_sql(c->incremental_predicates));
+	return sql.data;
+}
+
+/* The columns a MERGE's WHEN MATCHED sets: merge_update_columns, less the excluded */
+static List *
+merge_update_list(BgModelConfig *c, List *dest)
+{
+	List	   *update = NIL;
+	ListCell   *lc;
+
+	foreach(lc, dest)
+	{
+		BgColumn   *col = lfirst(lc);
+		bool		keep = c->merge_update_columns == NIL;
+		ListCell   *m;
+
+		foreach(m, c->merge_update_columns)
+			if (strcmp(lfirst(m), col->name) == 0)
+				keep = true;
+		foreach(m, c->merge_exclude_columns)
+			if (strcmp(lfirst(m), col->name) == 0)
+				keep = false;
+		if (keep)
+			update = lappend(update, col);
+	}
+	return update;
+}
+
+/* dbt-postgres's delete+insert key: a column, a list, or an expression as dbt splices it */
+static char *
+delete_insert_keys(BgModelConfig *c)
+{
+	StringInfoData keys;
+	ListCell   *lc;
+
+	initStringInfo(&keys);
+	foreach(lc, c->unique_key)
+		appendStringInfo(&keys, "%s%s", lc == list_head(c->unique_key) ? "" : ", ",
+						 c->unique_key_is_list ? quote_identifier(lfirst(lc)) :
+						 (const char *) lfirst(lc));
+	return keys.data;
+}
+
 static uint64
 apply_increment(const char *what, BgModelConfig *c, const char *strategy, const char *target,
 				const char *increment, List *dest)
@@ -178,37 +270,9 @@ apply_increment(const char *what, BgModelConfig *c, const char *strategy, const 
 		List	   *update = NIL;
 
 		initStringInfo(&sql);
-		appendStringInfo(&sql, "MERGE INTO %s AS DBT_INTERNAL_DEST\nUSING %s AS DBT_INTERNAL_SOURCE\nON ",
-						 target, increment);
-		if (c->unique_key == NIL)
-			appendStringInfoString(&sql, "FALSE");
-		foreach(lc, c->unique_key)
-		{
-			const char *k = lfirst(lc);
-
-			if (c->unique_key_is_list)
-				appendStringInfo(&sql, "%sDBT_INTERNAL_SOURCE.%s = DBT_INTERNAL_DEST.%s",
-								 lc == list_head(c->unique_key) ? "" : " AND ",
-								 quote_identifier(k), quote_identifier(k));
-			else
-				appendStringInfo(&sql, "DBT_INTERNAL_SOURCE.%s = DBT_INTERNAL_DEST.%s", k, k);
-		}
-		appendStringInfoString(&sql, predicates_sql(c->incremental_predicates));
-		foreach(lc, dest)
-		{
-			BgColumn   *col = lfirst(lc);
-			bool		keep = c->merge_update_columns == NIL;
-			ListCell   *m;
-
-			foreach(m, c->merge_update_columns)
-				if (strcmp(lfirst(m), col->name) == 0)
-					keep = true;
-			foreach(m, c->merge_exclude_columns)
-				if (strcmp(lfirst(m), col->name) == 0)
-					keep = false;
-			if (keep)
-				update = lappend(update, col);
-		}
+		appendStringInfo(&sql, "MERGE INTO %s AS DBT_INTERNAL_DEST\nUSING %s AS DBT_INTERNAL_SOURCE\nON %s",
+						 target, increment, merge_condition(c));
+		update = merge_update_list(c, dest);
 		if (c->unique_key != NIL && update != NIL)
 		{
 			appendStringInfoString(&sql, "\nWHEN MATCHED THEN UPDATE SET ");
@@ -227,22 +291,16 @@ apply_increment(const char *what, BgModelConfig *c, const char *strategy, const 
 	if (strcmp(strategy, "delete+insert") == 0 && c->unique_key != NIL)
 	{
 		StringInfoData sql;
-		StringInfoData keys;
+		char	   *keys = delete_insert_keys(c);
 
 		/*
-		 * dbt's default__get_delete_insert_merge_sql: the key (a column, a list, or an
-		 * expression as dbt splices it) IN the increment's distinct keys, the table
-		 * named DBT_INTERNAL_DEST for the predicates, which may also name its columns
-		 * unqualified
+		 * dbt's default__get_delete_insert_merge_sql: the key IN the increment's
+		 * distinct keys, the table named DBT_INTERNAL_DEST for the predicates, which
+		 * may also name its columns unqualified
 		 */
-		initStringInfo(&keys);
-		foreach(lc, c->unique_key)
-			appendStringInfo(&keys, "%s%s", lc == list_head(c->unique_key) ? "" : ", ",
-							 c->unique_key_is_list ? quote_identifier(lfirst(lc)) :
-							 (const char *) lfirst(lc));
 		initStringInfo(&sql);
 		appendStringInfo(&sql, "DELETE FROM %s AS DBT_INTERNAL_DEST\nWHERE (%s) IN (SELECT DISTINCT %s FROM %s AS DBT_INTERNAL_SOURCE)",
-						 target, keys.data, keys.data, increment);
+						 target, keys, keys, increment);
 		appendStringInfoString(&sql, predicates_sql(c->incremental_predicates));
 		bg_run_checked(what, sql.data, T_DeleteStmt, SPI_OK_DELETE);
 	}
@@ -297,10 +355,224 @@ expand_string_columns(const char *target, const char *schema, const char *name,
 	}
 }
 
+/* ------------------------------------------------------------------------
+ * An increment applied in place
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Whether model n's increment may be kept apart from its live table, for promote to
+ * apply (bluegreen.incremental_in_place). Not when a hook may act on {{ this }} (a table
+ * of its own in shadow), when the deployment sets the table's grants or comments (they
+ * would have to change live), when a column of the live table is filled by a default,
+ * an identity or a generation expression (the shadow view could not show what the
+ * insert makes), or when a materialized view the deployment builds reads the model
+ * (its definition would keep reading the shadow view).
+ */
+static bool
+in_place_possible(BgBuildContext *ctx, BgNode *n)
+{
+	BgModelConfig *c = bg_node_config(n);
+	Oid			relid;
+	Datum		arg;
+	Oid			type = OIDOID;
+	ListCell   *lc;
+
+	if (!bg_incremental_in_place || c->pre_hooks != NIL || c->post_hooks != NIL ||
+		c->grants != NIL || n->persist_relation_docs || n->persist_column_docs)
+		return false;
+	foreach(lc, ctx->read_by_matview)
+		if (strcmp(lfirst(lc), n->unique_id) == 0)
+			return false;
+	if (!bg_relation_exists(n->schema, n->alias, &relid, NULL))
+		return false;
+	arg = ObjectIdGetDatum(relid);
+	bg_spi_exec("SELECT FROM pg_catalog.pg_attribute"
+				" WHERE attrelid OPERATOR(pg_catalog.=) $1 AND attnum OPERATOR(pg_catalog.>) 0"
+				"   AND NOT attisdropped"
+				"   AND (atthasdef OR attidentity OPERATOR(pg_catalog.<>) '' OR attgenerated OPERATOR(pg_catalog.<>) '')"
+				" LIMIT 1", SPI_OK_SELECT, 1, &type, &arg, NULL);
+	return SPI_processed == 0;
+}
+
+/*
+ * The columns the increment writes when it leaves the table's columns as they are
+ * (what the copy path would do with no ALTER TABLE), or NIL when it would change them:
+ * a string column the increment has longer, or a column added, removed or retyped
+ * under on_schema_change (or the error that "fail" and "ignore" give). Those take the
+ * copy path, which does exactly what dbt does.
+ */
+static List *
+unchanged_columns(BgModelConfig *c, BgNode *n, List *live, List *source)
+{
+	List	   *added,
+			   *removed,
+			   *retyped;
+	ListCell   *lc;
+
+	if (!n->contract_enforced)
+		foreach(lc, live)
+		{
+			BgColumn   *d = lfirst(lc);
+			BgColumn   *s = bg_column_named(source, d->name);
+
+			if (s && is_string_column(d) && is_string_column(s) &&
+				string_size(s) > string_size(d))
+				return NIL;
+		}
+	compare_columns(live, source, &added, &removed, &retyped);
+	if (strcmp(c->on_schema_change, "ignore") == 0)
+		return removed == NIL ? live : NIL;
+	return added == NIL && removed == NIL && retyped == NIL ? live : NIL;
+}
+
+/*
+ * Build model n's increment beside its live table, which nothing here writes:
+ *	- {{ this }} reads live (a view of it under the shadow name while the code runs);
+ *	- the increment, the model's code, in a table of its own;
+ *	- the rows promote inserts, typed as the live table's columns (assignment casts, as
+ *	  dbt's INSERT makes them), and the live rows it deletes, by ctid and xmin: the
+ *	  strategy's statements, with the model's key and predicates, run here, as the
+ *	  builder, so that promote runs no manifest SQL;
+ *	- under the shadow name, a view of the table as it will be: the live rows not
+ *	  deleted and the rows inserted, which the models and tests downstream read.
+ * Returns false, with nothing left behind, when the increment changes the table's
+ * columns: the caller builds on a copy instead.
+ */
+static bool
+build_in_place(const char *what, BgBuildContext *ctx, BgNode *n, const char *select_sql,
+			   const char *shadow_schema, int step, BgBuildResult *res)
+{
+	BgModelConfig *c = bg_node_config(n);
+	const char *strategy = bg_incremental_strategy(n);
+	const char *live = quote_qualified_identifier(n->schema, n->alias);
+	const char *view = quote_qualified_identifier(shadow_schema, n->alias);
+	char	   *incr_name = psprintf("__bg_increment_%d", step);
+	const char *increment = quote_qualified_identifier(shadow_schema, incr_name);
+	const char *rows = quote_qualified_identifier(shadow_schema, psprintf(BG_IN_PLACE_ROWS, step));
+	const char *del = quote_qualified_identifier(shadow_schema, psprintf(BG_IN_PLACE_DELETE, step));
+	List	   *dest;
+	char	   *cols;
+
+	bg_spi_exec(psprintf("CREATE VIEW %s AS SELECT * FROM %s", view, live),
+				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	bg_run_checked(what, psprintf("CREATE TABLE %s AS\n%s", increment, select_sql),
+				   T_CreateTableAsStmt, SPI_OK_UTILITY);
+	if (n->contract_enforced)
+		bg_check_contract(what, psprintf("SELECT * FROM %s", increment), n);
+	dest = unchanged_columns(c, n, columns_of(n->schema, n->alias),
+							 columns_of(shadow_schema, incr_name));
+	if (dest == NIL)
+	{
+		bg_spi_exec(psprintf("DROP TABLE %s", increment), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+		bg_spi_exec(psprintf("DROP VIEW %s", view), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+		return false;
+	}
+	cols = bg_column_list(dest, NULL);
+
+	bg_spi_exec(psprintf("CREATE TABLE %s AS SELECT %s FROM %s WITH NO DATA", rows, cols, live),
+				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	bg_spi_exec(psprintf("CREATE TABLE %s (row_ctid pg_catalog.tid, row_xmin pg_catalog.xid)", del),
+				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	if (strcmp(strategy, "merge") == 0)
+	{
+		char	   *match = quote_qualified_identifier(shadow_schema,
+													   psprintf("__bg_match_%d", step));
+		List	   *update = merge_update_list(c, dest);
+
+		/* each live row the MERGE would update, with the increment's row it matches */
+		bg_run_checked(what, psprintf("CREATE TABLE %s AS SELECT DBT_INTERNAL_DEST.ctid AS dest_ctid,"
+									  " DBT_INTERNAL_DEST.xmin AS dest_xmin, DBT_INTERNAL_SOURCE.ctid AS source_ctid"
+									  "\nFROM %s AS DBT_INTERNAL_DEST JOIN %s AS DBT_INTERNAL_SOURCE\nON %s",
+									  match, live, increment, merge_condition(c)),
+					   T_CreateTableAsStmt, SPI_OK_UTILITY);
+		bg_spi_exec(psprintf("SELECT FROM %s GROUP BY dest_ctid HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1",
+							 match), SPI_OK_SELECT, 0, NULL, NULL, NULL);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARDINALITY_VIOLATION),
+					 errmsg("%s: MERGE command cannot affect row a second time", what),
+					 errhint("Ensure that not more than one source row matches any one target row.")));
+		if (c->unique_key != NIL && update != NIL)
+		{
+			StringInfoData sel;
+			ListCell   *lc;
+
+			/* an updated row: the columns it sets from the increment, the rest as live */
+			initStringInfo(&sel);
+			foreach(lc, dest)
+			{
+				BgColumn   *col = lfirst(lc);
+
+				appendStringInfo(&sel, "%s%s.%s", sel.len ? ", " : "",
+								 list_member_ptr(update, col) ? "s" : "d",
+								 quote_identifier(col->name));
+			}
+			res->carried_rows = exec_rows(psprintf("INSERT INTO %s SELECT DISTINCT dest_ctid, dest_xmin FROM %s",
+												   del, match), SPI_OK_INSERT);
+			res->rows = exec_rows(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s AS m"
+										   " JOIN %s AS d ON d.ctid OPERATOR(pg_catalog.=) m.dest_ctid"
+										   " JOIN %s AS s ON s.ctid OPERATOR(pg_catalog.=) m.source_ctid",
+										   rows, cols, sel.data, match, live, increment),
+								  SPI_OK_INSERT);
+		}
+		res->rows += exec_rows(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s AS s"
+										" WHERE NOT EXISTS (SELECT FROM %s AS m WHERE m.source_ctid OPERATOR(pg_catalog.=) s.ctid)",
+										rows, cols, bg_column_list(dest, "s"), increment, match),
+							   SPI_OK_INSERT);
+		bg_spi_exec(psprintf("DROP TABLE %s", match), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	}
+	else
+	{
+		if (strcmp(strategy, "delete+insert") == 0 && c->unique_key != NIL)
+		{
+			char	   *keys = delete_insert_keys(c);
+
+			/* the rows dbt's DELETE would delete */
+			res->carried_rows = bg_run_checked(what,
+											   psprintf("INSERT INTO %s SELECT DBT_INTERNAL_DEST.ctid, DBT_INTERNAL_DEST.xmin"
+														"\nFROM %s AS DBT_INTERNAL_DEST\nWHERE (%s) IN (SELECT DISTINCT %s FROM %s AS DBT_INTERNAL_SOURCE)%s",
+														del, live, keys, keys, increment,
+														predicates_sql(c->incremental_predicates)),
+											   T_InsertStmt, SPI_OK_INSERT);
+		}
+		res->rows = exec_rows(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s", rows, cols, cols,
+									   increment), SPI_OK_INSERT);
+	}
+	bg_spi_exec(psprintf("DROP TABLE %s", increment), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+
+	/* the table as promote will leave it */
+	bg_spi_exec(psprintf("DROP VIEW %s", view), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	bg_spi_exec(psprintf("CREATE VIEW %s AS SELECT %s FROM %s AS d"
+						 " WHERE NOT EXISTS (SELECT FROM %s AS x WHERE x.row_ctid OPERATOR(pg_catalog.=) d.ctid)"
+						 " UNION ALL SELECT %s FROM %s",
+						 view, bg_column_list(dest, "d"), live, del, cols, rows),
+				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	bg_spi_exec(psprintf("ANALYZE %s, %s", rows, del), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	res->how = psprintf("incremental (%s) in place", strategy);
+	res->in_place = true;
+	return true;
+}
+
+/*
+ * Model n's increment: applied in place by promote when it can be (build_in_place),
+ * otherwise applied here to a copy of the live table that replaces it.
+ */
 void
 bg_build_incremental(const char *what, BgBuildContext *ctx, BgNode *n,
 					 const char *select_sql, const char *shadow_schema, int step,
 					 BgBuildResult *res)
+{
+	if (in_place_possible(ctx, n) &&
+		build_in_place(what, ctx, n, select_sql, shadow_schema, step, res))
+		return;
+	build_on_copy(what, ctx, n, select_sql, shadow_schema, step, res);
+}
+
+/* The increment applied to a copy of the live table, which replaces it at promote. */
+static void
+build_on_copy(const char *what, BgBuildContext *ctx, BgNode *n, const char *select_sql,
+			  const char *shadow_schema, int step, BgBuildResult *res)
 {
 	BgModelConfig *c = bg_node_config(n);
 	const char *target = quote_qualified_identifier(shadow_schema, n->alias);

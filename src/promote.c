@@ -47,6 +47,75 @@ PG_FUNCTION_INFO_V1(bg_rollback);
  * Loading what to switch
  * ------------------------------------------------------------------------
  */
+/* A table of an increment kept in place, as promote or rollback needs it; or invalid. */
+static Oid
+apply_table(const char *schema, const char *format, int step)
+{
+	Oid			relid = InvalidOid;
+	char		relkind = 0;
+
+	if (!bg_relation_exists(schema, psprintf(format, step), &relid, &relkind) ||
+		relkind != RELKIND_RELATION || bg_relation_owner(relid) != bg_owner_role())
+		return InvalidOid;
+	return relid;
+}
+
+/*
+ * Step s, an increment kept in place, as a move of kind BG_MOVE_APPLY: the live table
+ * still the one the deployment read (promote) or put its rows in (rollback), and the
+ * tables apply.c reads where they should be, the owner role's. False, with the reason
+ * in *changed, when not.
+ */
+static bool
+load_apply(BgSwitch *sw, BgDeploymentRow *d, BgStep *s, BgMove *m, bool exists, Oid now,
+		   List **changed)
+{
+	const char *live = bg_qualified_name(m->live_schema, m->name);
+	char		relkind = 0;
+
+	m->kind = BG_MOVE_APPLY;
+	m->apply_oid = now;
+	if (!exists || now != (sw->rollback ? s->promoted_oid : s->live_oid))
+	{
+		*changed = lappend(*changed, psprintf("%s %s", live, !exists ? "was dropped" : "was replaced"));
+		return false;
+	}
+	if (!sw->rollback)
+	{
+		m->from_schema = s->shadow_schema;
+		m->away_schema = bg_previous_schema_name(m->live_schema, d->id);
+		m->rows_oid = apply_table(s->shadow_schema, BG_IN_PLACE_ROWS, s->number);
+		m->delete_oid = apply_table(s->shadow_schema, BG_IN_PLACE_DELETE, s->number);
+		if (!bg_relation_exists(s->shadow_schema, m->name, &m->view_oid, &relkind) ||
+			relkind != RELKIND_VIEW || !OidIsValid(m->rows_oid) || !OidIsValid(m->delete_oid))
+		{
+			*changed = lappend(*changed, psprintf("the increment of %s in %s is missing, or not the owner role's tables as the deploy left them",
+												  live, quote_identifier(s->shadow_schema)));
+			return false;
+		}
+		/* promote reads them: plain tables, nothing on them that would run code */
+		if (bg_acting_as_owner(list_make2_oid(m->rows_oid, m->delete_oid), true) != NIL)
+		{
+			*changed = lappend(*changed, psprintf("the increment of %s in %s has a rule, trigger or policy",
+												  live, quote_identifier(s->shadow_schema)));
+			return false;
+		}
+	}
+	else
+	{
+		m->away_schema = s->previous_schema;
+		m->rows_oid = apply_table(m->away_schema, BG_IN_PLACE_INSERTED, s->number);
+		m->delete_oid = apply_table(m->away_schema, BG_IN_PLACE_DELETED, s->number);
+		if (!OidIsValid(m->rows_oid) || !OidIsValid(m->delete_oid))
+		{
+			*changed = lappend(*changed, psprintf("what promote applied to %s is missing from %s, or not the owner role's tables as promote left them",
+												  live, quote_identifier(m->away_schema)));
+			return false;
+		}
+	}
+	return true;
+}
+
 /*
  * The moves of deployment d: its built relations and removed ones. For promote, the
  * live relation must still be the one the deployment was built against.
@@ -76,7 +145,12 @@ load_moves(BgSwitch *sw, BgDeploymentRow *d, List **changed)
 		m->name = s->node->alias;
 		exists = bg_relation_exists(m->live_schema, m->name, &now, NULL);
 
-		if (!sw->rollback)
+		if (s->in_place && !is_remove)
+		{
+			if (!load_apply(sw, d, s, m, exists, now, changed))
+				continue;
+		}
+		else if (!sw->rollback)
 		{
 			char	   *previous = bg_previous_schema_name(m->live_schema, d->id);
 
@@ -245,14 +319,14 @@ plan_result(BgSwitch *sw, bool dry_run)
 	TupleDesc	desc;
 	Datum		value;
 	bool		isnull = false;
-	List	   *phases[3] = {sw->prepare, sw->swap, sw->after};
+	List	   *phases[4] = {sw->prepare, sw->swap, sw->apply_sql, sw->after};
 	bool		first = true;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"deployment_id\": " INT64_FORMAT ", \"action\": \"%s\", \"dry_run\": %s, \"statements\": [",
 					 sw->deployment_id, sw->rollback ? "rollback" : "promote",
 					 dry_run ? "true" : "false");
-	for (int p = 0; p < 3; p++)
+	for (int p = 0; p < 4; p++)
 	{
 		ListCell   *lc;
 
@@ -276,10 +350,10 @@ plan_result(BgSwitch *sw, bool dry_run)
 static void
 print_statements(BgSwitch *sw)
 {
-	List	   *phases[3] = {sw->prepare, sw->swap, sw->after};
-	static const char *const labels[3] = {"", "", "-- after commit: "};
+	List	   *phases[4] = {sw->prepare, sw->swap, sw->apply_sql, sw->after};
+	static const char *const labels[4] = {"", "", "", "-- after commit: "};
 
-	for (int p = 0; p < 3; p++)
+	for (int p = 0; p < 4; p++)
 	{
 		ListCell   *lc;
 
@@ -459,7 +533,8 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 			ereport(NOTICE,
 					(errmsg("dry run: %s deployment " INT64_FORMAT " of project \"%s\" would run %d statements; nothing is changed",
 							verb, d->id, project->name,
-							list_length(sw->prepare) + list_length(sw->swap) + list_length(sw->after)),
+							list_length(sw->prepare) + list_length(sw->swap) +
+							list_length(sw->apply_sql) + list_length(sw->after)),
 					 errdetail("It would take about " INT64_FORMAT " locks in one transaction.",
 							   bg_switch_locks_needed(sw))));
 			print_statements(sw);
@@ -481,8 +556,9 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 					BgStep	   *s = palloc0(sizeof(BgStep));
 
 					s->number = m->step;
-					s->previous_schema = OidIsValid(m->out_oid) ? m->away_schema : NULL;
-					s->promoted_oid = m->in_oid;
+					s->previous_schema = OidIsValid(m->out_oid) || m->kind == BG_MOVE_APPLY ?
+						m->away_schema : NULL;
+					s->promoted_oid = m->kind == BG_MOVE_APPLY ? m->apply_oid : m->in_oid;
 					previous = lappend(previous, s);
 				}
 			}

@@ -15,7 +15,8 @@ typedef enum BgMoveKind
 {
 	BG_MOVE_REPLACE,			/* live -> away, incoming -> live */
 	BG_MOVE_ADD,				/* incoming -> live */
-	BG_MOVE_REMOVE				/* live -> away */
+	BG_MOVE_REMOVE,				/* live -> away */
+	BG_MOVE_APPLY				/* an increment applied to the live table (apply.c) */
 } BgMoveKind;
 
 /* One relation name that changes hands in the switch. */
@@ -30,6 +31,12 @@ typedef struct BgMove
 	Oid			out_oid;		/* the live relation that leaves */
 	Oid			in_oid;			/* the relation that comes in */
 	int			step;
+	/* BG_MOVE_APPLY: the live table, which stays; the shadow view (promote); the rows
+	 * to insert and to delete (promote), or inserted and deleted (rollback) */
+	Oid			apply_oid;
+	Oid			view_oid;
+	Oid			rows_oid;
+	Oid			delete_oid;
 } BgMove;
 
 /* A live schema switched by renaming schemas (schema_swap.c). */
@@ -54,6 +61,8 @@ typedef struct BgSwitch
 	List	   *moves;			/* BgMove * */
 	List	   *prepare;		/* char *: statements that touch no live relation */
 	List	   *swap;			/* char *: statements that need live locks */
+	List	   *apply;			/* increments applied after the moves (apply.c) */
+	List	   *apply_sql;		/* char *: their statements, to show */
 	List	   *after;			/* char *: after the commit */
 	List	   *locked;			/* Oid list: relations whose locks the swap needs */
 	List	   *views;			/* Oid list: views outside the switch already handled */
@@ -61,6 +70,11 @@ typedef struct BgSwitch
 	List	   *swaps;			/* BgSchemaSwap *: live schemas switched by renaming */
 	List	   *notes;			/* char *: reported, changing nothing */
 } BgSwitch;
+
+/* apply.c */
+extern void bg_apply_plan(BgSwitch *sw, List **refused);
+extern int64 bg_apply_locks(BgSwitch *sw);
+extern void bg_apply_run(BgSwitch *sw);
 
 /* carry.c */
 extern void bg_carry_over(BgSwitch *sw, BgMove *m);

@@ -131,6 +131,9 @@ bg_schema_swap_plan(BgSwitch *sw, const char *live)
 
 		if (strcmp(m->live_schema, live) != 0)
 			continue;
+		/* a table that stays live, rows and all: moving it would lock its readers out */
+		if (m->kind == BG_MOVE_APPLY)
+			return NULL;
 		if (OidIsValid(m->in_oid))
 		{
 			if (from != NULL && strcmp(from, m->from_schema) != 0)

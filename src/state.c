@@ -328,10 +328,10 @@ bg_deployment_insert(BgProject *project, int64 manifest_id, const char *kind,
 void
 bg_step_update(int64 deployment_id, BgStep *s, TimestampTz started)
 {
-	Datum		v[12];
-	Oid			t[12] = {INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID,
-	FLOAT8OID, TEXTOID, TEXTOID, BOOLOID, CHAROID};
-	char		nulls[12] = "            ";
+	Datum		v[13];
+	Oid			t[13] = {INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID,
+	FLOAT8OID, TEXTOID, TEXTOID, BOOLOID, CHAROID, BOOLOID};
+	char		nulls[13] = "             ";
 	BgUserSwitch sw;
 
 	v[0] = Int64GetDatum(deployment_id);
@@ -355,13 +355,14 @@ bg_step_update(int64 deployment_id, BgStep *s, TimestampTz started)
 	v[11] = CharGetDatum(s->relkind);
 	if (s->relkind == 0)
 		nulls[11] = 'n';
+	v[12] = BoolGetDatum(s->in_place);
 	bg_become_extension_owner(&sw);
 	bg_spi_exec("UPDATE bg.deployment_step SET status = $3, rows_affected = $4, failures = $5,"
 				"  severity = $6, started_at = $7,"
 				"  duration = pg_catalog.make_interval(secs => $8), message = $9,"
-				"  compatibility = $10::jsonb, breaking = $11, relkind = $12"
+				"  compatibility = $10::jsonb, breaking = $11, relkind = $12, in_place = $13"
 				" WHERE deployment_id OPERATOR(pg_catalog.=) $1 AND step OPERATOR(pg_catalog.=) $2",
-				SPI_OK_UPDATE, 12, t, v, nulls);
+				SPI_OK_UPDATE, 13, t, v, nulls);
 	bg_restore_user(&sw);
 }
 
@@ -463,12 +464,12 @@ bg_deployment_steps(int64 deployment_id, bool relations_only, int *n)
 	bg_become_extension_owner(&sw);
 	bg_spi_exec(relations_only ?
 				"SELECT step, unique_id, resource_type, action, materialization, live_schema,"
-				"  live_name, shadow_schema, live_oid, previous_schema, status, relkind, promoted_oid"
-				"  FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
+				"  live_name, shadow_schema, live_oid, previous_schema, status, relkind, promoted_oid,"
+				"  in_place FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
 				"   AND action OPERATOR(pg_catalog.=) ANY ('{build,remove}') ORDER BY step" :
 				"SELECT step, unique_id, resource_type, action, materialization, live_schema,"
-				"  live_name, shadow_schema, live_oid, previous_schema, status, relkind, promoted_oid"
-				"  FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
+				"  live_name, shadow_schema, live_oid, previous_schema, status, relkind, promoted_oid,"
+				"  in_place FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
 				" ORDER BY step",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);
 	*n = (int) SPI_processed;
@@ -504,6 +505,7 @@ bg_deployment_steps(int64 deployment_id, bool relations_only, int *n)
 		s->relkind = relkind ? relkind[0] : 0;
 		v = SPI_getbinval(tup, desc, 13, &isnull);
 		s->promoted_oid = isnull ? InvalidOid : DatumGetObjectId(v);
+		s->in_place = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull));
 		s->node = node;
 	}
 	bg_restore_user(&sw);
@@ -587,7 +589,7 @@ bg_unpromoted_shadow_relations(BgProject *project, const char *why)
 					" WHERE project_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'building'",
 					SPI_OK_UPDATE, 2, t, v, NULL);
 	}
-	bg_spi_exec("SELECT s.shadow_schema, s.live_name FROM bg.deployment_step AS s"
+	bg_spi_exec("SELECT s.shadow_schema, s.live_name, s.step, s.in_place FROM bg.deployment_step AS s"
 				"  JOIN bg.deployment AS d USING (deployment_id)"
 				" WHERE d.project_id OPERATOR(pg_catalog.=) $1"
 				"   AND d.status OPERATOR(pg_catalog.=) ANY ('{built,failed,abandoned}')"
@@ -600,9 +602,23 @@ bg_unpromoted_shadow_relations(BgProject *project, const char *why)
 	{
 		BgShadowRelation *r = palloc(sizeof(BgShadowRelation));
 
+		bool		isnull;
+		int			step = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
+
 		r->schema = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 		r->name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 		out = lappend(out, r);
+		/* an increment kept in place: its view first, then what the view reads */
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4, &isnull)))
+		{
+			BgShadowRelation *rows = palloc(sizeof(BgShadowRelation));
+			BgShadowRelation *del = palloc(sizeof(BgShadowRelation));
+
+			rows->schema = del->schema = r->schema;
+			rows->name = psprintf(BG_IN_PLACE_ROWS, step);
+			del->name = psprintf(BG_IN_PLACE_DELETE, step);
+			out = lappend(lappend(out, rows), del);
+		}
 	}
 	bg_restore_user(&sw);
 	return out;

@@ -57,6 +57,17 @@ typedef enum BgStepKind
 } BgStepKind;
 
 /* One step of a deployment: what it is, and how it went. */
+/*
+ * An increment applied in place (incremental.c): beside the shadow view that shows the
+ * table as it will be, the rows promote inserts and the live rows it deletes, in the
+ * model's shadow schema, named by its step; promote keeps what it deleted and what it
+ * inserted in the previous schema, for rollback.
+ */
+#define BG_IN_PLACE_ROWS		"__bg_rows_%d"
+#define BG_IN_PLACE_DELETE		"__bg_delete_%d"
+#define BG_IN_PLACE_DELETED		"__bg_deleted_%d"
+#define BG_IN_PLACE_INSERTED	"__bg_inserted_%d"
+
 typedef struct BgStep
 {
 	int			number;			/* 1-based */
@@ -79,6 +90,7 @@ typedef struct BgStep
 	char	   *compatibility;
 	bool		breaking;
 	char		relkind;
+	bool		in_place;		/* an increment promote applies to the live table */
 } BgStep;
 
 typedef struct BgDeploymentTotals

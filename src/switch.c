@@ -387,7 +387,7 @@ bg_switch_plan(BgSwitch *sw, bool force)
 			bg_carry_over(sw, m);
 		if (renamed)
 			continue;			/* its schemas are renamed, not created */
-		if (OidIsValid(m->out_oid))
+		if (OidIsValid(m->out_oid) || (m->kind == BG_MOVE_APPLY && !sw->rollback))
 			add_schema(sw, m->away_schema);
 		/* the first model of a live schema: create the schema, as dbt would */
 		if (OidIsValid(m->in_oid) && !OidIsValid(get_namespace_oid(m->live_schema, true)))
@@ -420,6 +420,9 @@ bg_switch_plan(BgSwitch *sw, bool force)
 		sw->prepare = lappend(sw->prepare,
 							  psprintf("GRANT USAGE ON SCHEMA %s TO %s", quote_identifier(strVal(lfirst(lc))),
 									   quote_identifier(BG_BUILDER_ROLE)));
+
+	/* increments applied in place, after the moves (apply.c) */
+	bg_apply_plan(sw, &refused);
 
 	/*
 	 * Every relation leaving live is locked, moved by statement or by a schema rename:
@@ -563,6 +566,7 @@ swap_try(void *arg)
 	}
 	bg_schema_swap_lock(t->sw);
 	run_all(t->sw->swap);
+	bg_apply_run(t->sw);
 	AtEOXact_GUC(true, level);
 }
 
@@ -613,7 +617,7 @@ bg_switch_locks_needed(BgSwitch *sw)
 			incoming = lappend_oid(incoming, m->in_oid);
 	}
 	return bg_relation_locks(sw->locked, false) + bg_relation_locks(incoming, true) +
-		BG_CATALOG_LOCKS;
+		bg_apply_locks(sw) + BG_CATALOG_LOCKS;
 }
 
 /*

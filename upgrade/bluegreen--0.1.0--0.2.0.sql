@@ -76,3 +76,29 @@ $reads$;
 -- When each deployment's build ended, as the next transaction id then: promote waits
 -- for every snapshot older than that, which would see the new tables empty.
 ALTER TABLE bg.deployment ADD COLUMN built_horizon xid8;
+
+-- An incremental model's increment may be kept in shadow and applied to the live table
+-- by promote (bluegreen.incremental_in_place): its step says so.
+ALTER TABLE bg.deployment_step ADD COLUMN in_place boolean NOT NULL DEFAULT false;
+CREATE OR REPLACE VIEW bg.deployment_steps AS
+SELECT s.deployment_id,
+       s.step,
+       s.unique_id,
+       s.resource_type,
+       s.action,
+       s.materialization,
+       pg_catalog.quote_ident(s.live_schema) OPERATOR(pg_catalog.||) '.'
+           OPERATOR(pg_catalog.||) pg_catalog.quote_ident(s.live_name) AS relation,
+       pg_catalog.quote_ident(s.shadow_schema) OPERATOR(pg_catalog.||) '.'
+           OPERATOR(pg_catalog.||) pg_catalog.quote_ident(s.live_name) AS shadow_relation,
+       s.status,
+       s.rows_affected,
+       s.failures,
+       s.severity,
+       s.started_at,
+       s.duration,
+       s.message,
+       s.breaking,
+       s.compatibility,
+       s.in_place
+  FROM bg.deployment_step AS s;

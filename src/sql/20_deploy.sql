@@ -54,6 +54,7 @@ CREATE TABLE bg.deployment_step (
     live_name        text,
     shadow_schema    text,
     relkind          "char",
+    in_place         boolean NOT NULL DEFAULT false,
     live_oid         oid,
     previous_schema  text,
     promoted_oid     oid,
@@ -120,7 +121,8 @@ SELECT s.deployment_id,
        s.duration,
        s.message,
        s.breaking,
-       s.compatibility
+       s.compatibility,
+       s.in_place
   FROM bg.deployment_step AS s;
 COMMENT ON VIEW bg.deployment_steps IS 'each model built, test run and relation removed by a deployment, with rows, time and errors';
 

@@ -19,7 +19,9 @@ database; or, for a refresh, of nothing), and these checks against what dbt did:
   removed             a model gone from the project is to be removed at promote (dbt
                       leaves its relation; see README)
 and, in a promoting stage, `promote` and `live <model> columns/rows/config` for every
-model of the project: the live relations equal dbt's.
+model of the project: the live relations equal dbt's; then `rollback` and `rolled back
+<model>`: every relation as it was before the stage; then the stage deployed and promoted
+again, `again live <model> ...`: dbt's again.
 
 Prints `ok - ...` / `not ok - ...` per check (details as `#` lines), then `N passed, N
 failed`; exits 1 on any failure.
@@ -150,17 +152,13 @@ class Scenario:
             cur.execute(stage["between"])
             self.grant_sources()
 
+        # what is live before the stage, for its rollback to bring back
+        self.before = {uid: rel.snapshot(cur, *where) for uid, where in stage["live"].items()} \
+            if stage["promote"] else {}
+
         # deploy
         before = self.last_deployment()
-        error = None
-        try:
-            if stage["kind"] == "refresh":
-                cur.execute("CALL bg.deploy()")
-            else:
-                cur.execute("CALL bg.deploy(%s, full_refresh => %s)",
-                            (self.read(stage["manifest"]), stage["full_refresh"]))
-        except psycopg2.Error as e:
-            error = first_line(e)
+        error = self.deploy(stage)
         d = self.last_deployment()
         dbt_failed = sorted(u for u, t in stage["dbt_test"].items()
                             if t["status"] in ("fail", "error"))
@@ -184,12 +182,13 @@ class Scenario:
             problems.append("failed, but bg.deploy raised no error")
         r.check(f"{p} deploy ({want})", problems)
 
-        cur.execute("SELECT unique_id, action, status, relation, failures, message "
+        cur.execute("SELECT unique_id, action, status, relation, failures, message, in_place "
                     "FROM bg.deployment_steps WHERE deployment_id = %s", (d[0],))
         steps = {}
-        for uid, action, status, relation, failures, message in cur.fetchall():
+        for uid, action, status, relation, failures, message, in_place in cur.fetchall():
             steps.setdefault(action, {})[uid] = dict(status=status, relation=relation,
-                                                     failures=failures, message=message)
+                                                     failures=failures, message=message,
+                                                     in_place=in_place)
         built, tested = steps.get("build", {}), steps.get("test", {})
 
         # models
@@ -213,21 +212,24 @@ class Scenario:
                 problems.append(f"relation {step['relation']}, dbt {schema}.{name}")
             r.check(f"{p} {uid} built", problems)
             why = stage.get("dbt_differs", {}).get(uid)
+            # an increment kept in place: the live table, which stays, has the kind,
+            # columns and config; the shadow view shows its rows after the increment
+            table = (schema, name) if step["in_place"] else None
             if model["status"] == "success" and isinstance(why, str):
                 # documented: bluegreen builds what dbt run --full-refresh builds
                 print(f"# {uid}: {why}", flush=True)
                 self.compare(f"{p} {uid} (as dbt --full-refresh)", (schema + "__bg_shadow", name),
-                             stage["relations_full_refresh"][f"{schema}.{name}"])
+                             stage["relations_full_refresh"][f"{schema}.{name}"], table)
             elif model["status"] == "success" and why:
                 # documented: dbt's, with bluegreen's way for some config
                 print(f"# {uid}: {why['reason']}", flush=True)
                 want = json.loads(json.dumps(stage["relations"][f"{schema}.{name}"]))
                 want["config"].update(why["config"])
                 self.compare(f"{p} {uid} (config bluegreen's way)", (schema + "__bg_shadow", name),
-                             want)
+                             want, table)
             elif model["status"] == "success":
                 self.compare(f"{p} {uid}", (schema + "__bg_shadow", name),
-                             stage["relations"][f"{schema}.{name}"])
+                             stage["relations"][f"{schema}.{name}"], table)
 
         # tests
         r.check(f"{p} tests run = dbt test", set_problems(set(tested), set(stage["dbt_test"]), "runs"))
@@ -263,17 +265,64 @@ class Scenario:
         for uid in sorted(stage["live"]):
             schema, name = stage["live"][uid]
             self.compare(f"{p} live {uid}", (schema, name), stage["relations"][f"{schema}.{name}"])
+
+        # rollback brings back exactly what was live before the stage (increments taken
+        # back out of the tables they were applied to); the stage deployed and promoted
+        # again is dbt's again: nothing lost or repeated
+        try:
+            cur.execute("CALL bg.rollback()")
+        except psycopg2.Error as e:
+            r.check(f"{p} rollback", first_line(e))
+            return False
+        r.check(f"{p} rollback", None)
+        for uid in sorted(stage["live"]):
+            schema, name = stage["live"][uid]
+            was, now = self.before[uid], rel.snapshot(cur, schema, name)
+            if was is None or now is None:
+                r.check(f"{p} rolled back {uid}", None if was is None and now is None else
+                        f"{schema}.{name} {'is live again' if now else 'is gone'}")
+                continue
+            r.check(f"{p} rolled back {uid}",
+                    [line for part in (rel.diff_structure(now, was),
+                                       rel.diff_rows(rel.aligned_rows(now, was), was["rows"]),
+                                       rel.diff_config(now, was)) for line in (part or [])])
+        error = self.deploy(stage)
+        try:
+            cur.execute("CALL bg.promote()")
+        except psycopg2.Error as e:
+            r.check(f"{p} deployed and promoted again", error or first_line(e))
+            return False
+        r.check(f"{p} deployed and promoted again", None)
+        for uid in sorted(stage["live"]):
+            schema, name = stage["live"][uid]
+            self.compare(f"{p} again live {uid}", (schema, name), stage["relations"][f"{schema}.{name}"])
         return True
 
-    def compare(self, label, where, want):
+    def deploy(self, stage):
+        """bg.deploy of the stage; its error's first line, or None."""
+        try:
+            if stage["kind"] == "refresh":
+                self.cur.execute("CALL bg.deploy()")
+            else:
+                self.cur.execute("CALL bg.deploy(%s, full_refresh => %s)",
+                                 (self.read(stage["manifest"]), stage["full_refresh"]))
+        except psycopg2.Error as e:
+            return first_line(e)
+        return None
+
+    def compare(self, label, where, want, table=None):
+        """where's rows against want's; its kind, columns and config too, or table's
+        (the live table an increment kept in place goes into)."""
         r = self.report
         got = rel.snapshot(self.cur, *where)
-        if got is None:
-            r.check(f"{label} columns", f"no relation {where[0]}.{where[1]}")
+        shape = rel.snapshot(self.cur, *table) if table else got
+        if got is None or shape is None:
+            missing = where if got is None else table
+            r.check(f"{label} columns", f"no relation {missing[0]}.{missing[1]}")
             return
-        r.check(f"{label} columns", rel.diff_structure(got, want))
+        r.check(f"{label} columns", rel.diff_structure(shape, want))
         r.check(f"{label} rows", rel.diff_rows(rel.aligned_rows(got, want), want["rows"]))
-        r.check(f"{label} config", rel.diff_config(got, want))
+        r.check(f"{label} config", rel.diff_config(shape, want))
 
 
 def main():

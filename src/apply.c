@@ -1,0 +1,273 @@
+/*
+ * apply.c
+ *		An increment kept in place (incremental.c) applied to its live table inside the
+ *		switch, and taken back out by rollback.
+ *
+ * At deploy, the builder computed what the model's strategy changes: the rows to insert
+ * (<shadow>.__bg_rows_<step>, typed as the live table's columns) and the live rows to
+ * delete (<shadow>.__bg_delete_<step>, by ctid and xmin), and the shadow view under the
+ * model's name showed the table as it will be to what read it downstream. Promote runs
+ * no manifest SQL: in the switch's subtransaction it deletes those rows, keeping them in
+ * <live>__bg_p<D>.__bg_deleted_<step>, inserts the new ones, recording where they went in
+ * <live>__bg_p<D>.__bg_inserted_<step>, points the views of the deployment that read the
+ * shadow view at the live table, and drops the shadow view and the two tables. DML takes
+ * no ACCESS EXCLUSIVE lock: readers of the table never wait for the switch, and see the
+ * rows as they were until it commits, whatever their isolation level.
+ *
+ * A row is the one the deployment saw only while its ctid and xmin are what they were:
+ * when fewer rows than recorded are deleted (the live table was written, vacuumed full
+ * or clustered meanwhile), the switch stops with nothing changed. Rollback deletes the
+ * inserted rows the same way and inserts the kept ones again.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_class.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "catalog.h"
+#include "privilege.h"
+#include "promote.h"
+#include "redirect.h"
+#include "spi.h"
+#include "state.h"
+#include "util.h"
+
+/* One statement of the switch that applies an increment, and the rows it must write. */
+typedef struct BgApplyStatement
+{
+	char	   *sql;
+	int64		expected;		/* -1: not checked */
+	BgMove	   *move;
+} BgApplyStatement;
+
+static int64
+count_rows(Oid relid)
+{
+	bool		isnull;
+
+	bg_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM %s", bg_relation_name(relid)),
+				SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+static void
+add(BgSwitch *sw, BgMove *m, char *sql, int64 expected)
+{
+	BgApplyStatement *st = palloc(sizeof(BgApplyStatement));
+
+	st->sql = sql;
+	st->expected = expected;
+	st->move = m;
+	sw->apply = lappend(sw->apply, st);
+	sw->apply_sql = lappend(sw->apply_sql, sql);
+}
+
+/*
+ * Where each relation the switch brings live is now (its shadow name) and where it will
+ * be: the views re-pointed below are written again by name, after the moves.
+ */
+static HTAB *
+incoming_names(BgSwitch *sw)
+{
+	HTAB	   *map = bg_redirect_map_create(CurrentMemoryContext);
+	ListCell   *lc;
+
+	foreach(lc, sw->moves)
+	{
+		BgMove	   *m = lfirst(lc);
+
+		if (OidIsValid(m->in_oid))
+			bg_redirect_map_add(map, m->from_schema, m->name,
+								quote_qualified_identifier(m->live_schema, m->name));
+		else if (m->kind == BG_MOVE_APPLY && !sw->rollback)
+			bg_redirect_map_add(map, m->from_schema, m->name,
+								quote_qualified_identifier(m->live_schema, m->name));
+	}
+	return map;
+}
+
+/* The live name the view "view", one the switch brings live, will have; NULL if none. */
+static BgMove *
+move_bringing(BgSwitch *sw, Oid view)
+{
+	ListCell   *lc;
+
+	foreach(lc, sw->moves)
+		if (((BgMove *) lfirst(lc))->in_oid == view)
+			return lfirst(lc);
+	return NULL;
+}
+
+/*
+ * The views that read the shadow view of m, written again over the live table: each must
+ * be one the switch brings live; anything else that reads the shadow view is refused.
+ */
+static void
+repoint_readers(BgSwitch *sw, BgMove *m, HTAB *names, List **refused)
+{
+	uint64		n;
+	SPITupleTable *tt = bg_dependent_views(m->view_oid, &n);
+	List	   *rows = NIL;
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Oid			dep = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		char		kind = DatumGetChar(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+		char	   *options = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
+
+		rows = lappend(rows, list_make3(makeInteger(dep), makeInteger(kind),
+										options ? makeString(options) : NULL));
+	}
+	/* listed first: reading a definition runs queries of its own */
+	{
+		ListCell   *lc;
+
+		foreach(lc, rows)
+		{
+			List	   *row = lfirst(lc);
+			Oid			dep = (Oid) intVal(linitial(row));
+			char		kind = (char) intVal(lsecond(row));
+			String	   *options = lthird(row);
+			BgMove	   *brought = move_bringing(sw, dep);
+			char	   *def;
+
+			if (kind != RELKIND_VIEW || brought == NULL)
+			{
+				*refused = lappend(*refused,
+								   psprintf("%s %s reads %s, the shadow view of an increment applied in place",
+											bg_relkind_name(kind), bg_relation_name(dep),
+											bg_relation_name(m->view_oid)));
+				continue;
+			}
+			def = TextDatumGetCString(DirectFunctionCall2(pg_get_viewdef_ext, ObjectIdGetDatum(dep),
+														  BoolGetDatum(false)));
+			if (strlen(def) > 0 && def[strlen(def) - 1] == ';')
+				def[strlen(def) - 1] = '\0';
+			def = bg_redirect_select(bg_relation_name(dep), def, names, NULL, NULL);
+			add(sw, m, psprintf("CREATE OR REPLACE VIEW %s%s%s%s AS %s",
+								quote_qualified_identifier(brought->live_schema, brought->name),
+								options ? " WITH (" : "", options ? strVal(options) : "",
+								options ? ")" : "", def), -1);
+		}
+	}
+}
+
+/*
+ * The statements that apply (promote) or take back (rollback) the increment of each
+ * move of kind BG_MOVE_APPLY: their tables for rollback made in prepare, the rest in
+ * sw->apply, run after the moves. What cannot be re-pointed goes to *refused.
+ */
+void
+bg_apply_plan(BgSwitch *sw, List **refused)
+{
+	HTAB	   *names = NULL;
+	ListCell   *lc;
+
+	foreach(lc, sw->moves)
+	{
+		BgMove	   *m = lfirst(lc);
+		const char *live = quote_qualified_identifier(m->live_schema, m->name);
+		char	   *deleted = quote_qualified_identifier(m->away_schema,
+														 psprintf(BG_IN_PLACE_DELETED, m->step));
+		char	   *inserted = quote_qualified_identifier(m->away_schema,
+														  psprintf(BG_IN_PLACE_INSERTED, m->step));
+		char	   *cols;
+
+		if (m->kind != BG_MOVE_APPLY)
+			continue;
+		if (!sw->rollback)
+		{
+			cols = bg_column_list(bg_relation_columns(m->rows_oid), NULL);
+			sw->prepare = lappend(sw->prepare, psprintf("CREATE TABLE %s (LIKE %s)", deleted, live));
+			sw->prepare = lappend(sw->prepare,
+								  psprintf("CREATE TABLE %s (row_ctid pg_catalog.tid, row_xmin pg_catalog.xid)",
+										   inserted));
+			sw->prepare = lappend(sw->prepare, psprintf("ALTER TABLE %s OWNER TO %s", deleted,
+														quote_identifier(BG_OWNER_ROLE)));
+			sw->prepare = lappend(sw->prepare, psprintf("ALTER TABLE %s OWNER TO %s", inserted,
+														quote_identifier(BG_OWNER_ROLE)));
+			add(sw, m, psprintf("WITH gone AS (DELETE FROM %s AS d USING %s AS x"
+								" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin"
+								" RETURNING d.*) INSERT INTO %s SELECT * FROM gone",
+								live, bg_relation_name(m->delete_oid), deleted),
+				count_rows(m->delete_oid));
+			add(sw, m, psprintf("WITH put AS (INSERT INTO %s (%s) SELECT %s FROM %s RETURNING ctid, xmin)"
+								" INSERT INTO %s SELECT * FROM put",
+								live, cols, cols, bg_relation_name(m->rows_oid), inserted),
+				count_rows(m->rows_oid));
+			if (names == NULL)
+				names = incoming_names(sw);
+			repoint_readers(sw, m, names, refused);
+			add(sw, m, psprintf("DROP VIEW %s", bg_relation_name(m->view_oid)), -1);
+			add(sw, m, psprintf("DROP TABLE %s, %s", bg_relation_name(m->rows_oid),
+								bg_relation_name(m->delete_oid)), -1);
+		}
+		else
+		{
+			/* rollback: rows_oid is what promote inserted, delete_oid what it deleted */
+			cols = bg_column_list(bg_relation_columns(m->delete_oid), NULL);
+			add(sw, m, psprintf("DELETE FROM %s AS d USING %s AS x"
+								" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin",
+								live, inserted), count_rows(m->rows_oid));
+			add(sw, m, psprintf("INSERT INTO %s (%s) SELECT %s FROM %s", live, cols, cols, deleted),
+				count_rows(m->delete_oid));
+			add(sw, m, psprintf("DROP TABLE %s, %s", deleted, inserted), -1);
+		}
+	}
+}
+
+/* Locks the statements of bg_apply_plan take, beside the moves'. */
+int64
+bg_apply_locks(BgSwitch *sw)
+{
+	int64		locks = 0;
+	ListCell   *lc;
+
+	foreach(lc, sw->moves)
+	{
+		BgMove	   *m = lfirst(lc);
+
+		if (m->kind == BG_MOVE_APPLY)
+			locks += bg_relation_locks(list_make1_oid(m->apply_oid), true) + 8;
+	}
+	return locks;
+}
+
+/*
+ * Run the statements of bg_apply_plan, in the switch's subtransaction; a statement that
+ * writes fewer or more rows than the deployment recorded means the live table is not
+ * what the deployment saw: the switch stops, changing nothing.
+ */
+void
+bg_apply_run(BgSwitch *sw)
+{
+	ListCell   *lc;
+
+	foreach(lc, sw->apply)
+	{
+		BgApplyStatement *st = lfirst(lc);
+		int			rc = SPI_execute(st->sql, false, 0);
+
+		if (rc < 0)
+			elog(ERROR, "SPI_execute failed (%s): %s", SPI_result_code_string(rc), st->sql);
+		if (st->expected >= 0 && (int64) SPI_processed != st->expected)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot %s deployment " INT64_FORMAT ": live table %s changed since it was %s",
+							sw->rollback ? "roll back" : "promote", sw->deployment_id,
+							quote_qualified_identifier(st->move->live_schema, st->move->name),
+							sw->rollback ? "promoted" : "built"),
+					 errdetail("%s %s row%s of it, and " UINT64_FORMAT " %s as %s.",
+							   sw->rollback ? "Promote inserted" : "The deployment is to delete",
+							   bg_thousands(st->expected), st->expected == 1 ? "" : "s",
+							   (uint64) SPI_processed, SPI_processed == 1 ? "is" : "are",
+							   sw->rollback ? "promote left it" : "it read them"),
+					 errhint(sw->rollback ?
+							 "Nothing was changed; rows promote inserted were updated, deleted or moved (VACUUM FULL, CLUSTER) since." :
+							 "Nothing was changed; deploy again: the table was written, or its rows moved (VACUUM FULL, CLUSTER), after the deployment read it.")));
+	}
+}
