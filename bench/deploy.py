@@ -151,11 +151,11 @@ def run_scale(cluster, label, a):
         reps = a.large_reps
     else:
         # increment-<rows>: a large table, a small increment, indexed as such a team would
-        src_sql, inc_sql, gen = gendeploy.generate_large(out, int(label.split("-")[1]),
-                                                         a.small_increment, a.customers,
-                                                         a.threads, indexed=True)
+        rows = int(label.split("-")[1])
+        src_sql, inc_sql, gen = gendeploy.generate_large(out, rows, a.increment_events / rows,
+                                                         a.customers, a.threads, indexed=True)
         reps = a.large_reps
-    db = f"bench_deploy_{label}"
+    db = f"bench_deploy_{label}".replace("-", "_")
     notes = []
     cluster.execute("postgres", f"DROP DATABASE IF EXISTS {db}")
     cluster.execute("postgres", f"CREATE DATABASE {db}")
@@ -451,8 +451,8 @@ def main():
                     help="share of the events arriving after v1 is built")
     ap.add_argument("--increment-rows", default="1000000,10000000",
                     help="increment scale: event rows of each case (the table fct_events grows to)")
-    ap.add_argument("--small-increment", type=float, default=0.001,
-                    help="increment scale: share of the events arriving after v1 is built")
+    ap.add_argument("--increment-events", type=int, default=10_000,
+                    help="increment scale: events arriving after v1 is built, the same in every case")
     ap.add_argument("--customers", type=int, default=200_000)
     ap.add_argument("--large-reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, choices=[1, 2], help="dbt threads")

@@ -262,9 +262,7 @@ class Scenario:
             r.check(f"{p} promote", first_line(e))
             return False
         r.check(f"{p} promote", None)
-        for uid in sorted(stage["live"]):
-            schema, name = stage["live"][uid]
-            self.compare(f"{p} live {uid}", (schema, name), stage["relations"][f"{schema}.{name}"])
+        self.compare_live(f"{p} live", stage)
 
         # rollback brings back exactly what was live before the stage (increments taken
         # back out of the tables they were applied to); the stage deployed and promoted
@@ -293,10 +291,14 @@ class Scenario:
             r.check(f"{p} deployed and promoted again", error or first_line(e))
             return False
         r.check(f"{p} deployed and promoted again", None)
+        self.compare_live(f"{p} again live", stage)
+        return True
+
+    def compare_live(self, label, stage):
+        """Every relation of the project, live, against dbt's after the stage."""
         for uid in sorted(stage["live"]):
             schema, name = stage["live"][uid]
-            self.compare(f"{p} again live {uid}", (schema, name), stage["relations"][f"{schema}.{name}"])
-        return True
+            self.compare(f"{label} {uid}", (schema, name), stage["relations"][f"{schema}.{name}"])
 
     def deploy(self, stage):
         """bg.deploy of the stage; its error's first line, or None."""
