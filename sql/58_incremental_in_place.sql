@@ -137,7 +137,25 @@ SELECT c.relname, c.relkind, pg_get_userbyid(c.relowner) AS owner FROM pg_class 
 -- view that read a shadow view pointed at the live table
 DO $$ DECLARE p jsonb; BEGIN CALL bg.promote(dry_run => true, plan => p); END $$;
 
+-- A reader of the tables in another session, in a REPEATABLE READ transaction that
+-- began after the deploy: promote does not wait for it (its DML takes no lock a reader
+-- holds up), and the reader goes on seeing its snapshot's rows, all old, until it ends
+CREATE EXTENSION dblink;
+SELECT dblink_connect('reader', format('host=%s port=%s dbname=%s',
+           split_part(current_setting('unix_socket_directories'), ',', 1),
+           current_setting('port'), current_database()));
+SELECT dblink_exec('reader', 'BEGIN ISOLATION LEVEL REPEATABLE READ');
+SELECT * FROM dblink('reader', 'SELECT (SELECT count(*) FROM mart.event_log), (SELECT kind FROM mart.latest WHERE id = 5)')
+    AS t (event_log bigint, latest_5 text);
+SET bluegreen.promote_deadline = '1s';
 DO $$ DECLARE p jsonb; BEGIN CALL bg.promote(plan => p); END $$;
+RESET bluegreen.promote_deadline;
+SELECT * FROM dblink('reader', 'SELECT (SELECT count(*) FROM mart.event_log), (SELECT kind FROM mart.latest WHERE id = 5)')
+    AS t (event_log bigint, latest_5 text);
+SELECT dblink_exec('reader', 'COMMIT');
+SELECT * FROM dblink('reader', 'SELECT (SELECT count(*) FROM mart.event_log), (SELECT kind FROM mart.latest WHERE id = 5)')
+    AS t (event_log bigint, latest_5 text);
+SELECT dblink_disconnect('reader');
 -- the tables stayed (same OID), their rows are the new ones
 SELECT n.relation, n.oid = b.oid AS same_relation, n.rows, n.digest = b.digest AS same_rows
   FROM live_state() AS n LEFT JOIN before AS b USING (relation) ORDER BY 1;

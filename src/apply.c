@@ -79,10 +79,7 @@ incoming_names(BgSwitch *sw)
 	{
 		BgMove	   *m = lfirst(lc);
 
-		if (OidIsValid(m->in_oid))
-			bg_redirect_map_add(map, m->from_schema, m->name,
-								quote_qualified_identifier(m->live_schema, m->name));
-		else if (m->kind == BG_MOVE_APPLY && !sw->rollback)
+		if (OidIsValid(m->in_oid) || (m->kind == BG_MOVE_APPLY && !sw->rollback))
 			bg_redirect_map_add(map, m->from_schema, m->name,
 								quote_qualified_identifier(m->live_schema, m->name));
 	}
@@ -105,54 +102,56 @@ move_bringing(BgSwitch *sw, Oid view)
  * The views that read the shadow view of m, written again over the live table: each must
  * be one the switch brings live; anything else that reads the shadow view is refused.
  */
+typedef struct Reader
+{
+	Oid			relid;
+	char		kind;
+	char	   *options;		/* reloptions, or NULL */
+} Reader;
+
 static void
 repoint_readers(BgSwitch *sw, BgMove *m, HTAB *names, List **refused)
 {
 	uint64		n;
 	SPITupleTable *tt = bg_dependent_views(m->view_oid, &n);
-	List	   *rows = NIL;
+	Reader	   *readers = palloc(sizeof(Reader) * Max(n, 1));
 
+	/* listed first: reading a definition runs queries of its own */
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
-		Oid			dep = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
-		char		kind = DatumGetChar(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
-		char	   *options = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
 
-		rows = lappend(rows, list_make3(makeInteger(dep), makeInteger(kind),
-										options ? makeString(options) : NULL));
+		readers[i].relid = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull));
+		readers[i].kind = DatumGetChar(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+		readers[i].options = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
 	}
-	/* listed first: reading a definition runs queries of its own */
+	for (uint64 i = 0; i < n; i++)
 	{
-		ListCell   *lc;
+		Reader	   *r = &readers[i];
+		BgMove	   *brought = move_bringing(sw, r->relid);
+		char	   *def;
 
-		foreach(lc, rows)
+		if (r->kind != RELKIND_VIEW || brought == NULL)
 		{
-			List	   *row = lfirst(lc);
-			Oid			dep = (Oid) intVal(linitial(row));
-			char		kind = (char) intVal(lsecond(row));
-			String	   *options = lthird(row);
-			BgMove	   *brought = move_bringing(sw, dep);
-			char	   *def;
-
-			if (kind != RELKIND_VIEW || brought == NULL)
-			{
-				*refused = lappend(*refused,
-								   psprintf("%s %s reads %s, the shadow view of an increment applied in place",
-											bg_relkind_name(kind), bg_relation_name(dep),
-											bg_relation_name(m->view_oid)));
-				continue;
-			}
-			def = TextDatumGetCString(DirectFunctionCall2(pg_get_viewdef_ext, ObjectIdGetDatum(dep),
-														  BoolGetDatum(false)));
-			if (strlen(def) > 0 && def[strlen(def) - 1] == ';')
-				def[strlen(def) - 1] = '\0';
-			def = bg_redirect_select(bg_relation_name(dep), def, names, NULL, NULL);
-			add(sw, m, psprintf("CREATE OR REPLACE VIEW %s%s%s%s AS %s",
-								quote_qualified_identifier(brought->live_schema, brought->name),
-								options ? " WITH (" : "", options ? strVal(options) : "",
-								options ? ")" : "", def), -1);
+			*refused = lappend(*refused,
+							   psprintf("%s %s reads %s, the shadow view of an increment applied in place",
+										bg_relkind_name(r->kind), bg_relation_name(r->relid),
+										bg_relation_name(m->view_oid)));
+			continue;
 		}
+		/* a view that reads several of them: written once, for all */
+		if (list_member_oid(sw->views, r->relid))
+			continue;
+		sw->views = lappend_oid(sw->views, r->relid);
+		def = TextDatumGetCString(DirectFunctionCall2(pg_get_viewdef_ext, ObjectIdGetDatum(r->relid),
+													  BoolGetDatum(false)));
+		if (strlen(def) > 0 && def[strlen(def) - 1] == ';')
+			def[strlen(def) - 1] = '\0';
+		def = bg_redirect_select(bg_relation_name(r->relid), def, names, NULL, NULL);
+		add(sw, m, psprintf("CREATE OR REPLACE VIEW %s%s%s%s AS %s",
+							quote_qualified_identifier(brought->live_schema, brought->name),
+							r->options ? " WITH (" : "", r->options ? r->options : "",
+							r->options ? ")" : "", def), -1);
 	}
 }
 
