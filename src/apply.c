@@ -40,6 +40,7 @@ typedef struct BgApplyStatement
 {
 	char	   *sql;
 	int64		expected;		/* -1: not checked */
+	bool		rows;			/* writes the live table's rows: run before the moves */
 	BgMove	   *move;
 } BgApplyStatement;
 
@@ -60,9 +61,13 @@ add(BgSwitch *sw, BgMove *m, char *sql, int64 expected)
 
 	st->sql = sql;
 	st->expected = expected;
+	st->rows = expected >= 0;
 	st->move = m;
 	sw->apply = lappend(sw->apply, st);
-	sw->apply_sql = lappend(sw->apply_sql, sql);
+	if (st->rows)
+		sw->apply_rows_sql = lappend(sw->apply_rows_sql, sql);
+	else
+		sw->apply_sql = lappend(sw->apply_sql, sql);
 }
 
 /*
@@ -189,7 +194,7 @@ bg_apply_plan(BgSwitch *sw, List **refused)
 														quote_identifier(BG_OWNER_ROLE)));
 			sw->prepare = lappend(sw->prepare, psprintf("ALTER TABLE %s OWNER TO %s", inserted,
 														quote_identifier(BG_OWNER_ROLE)));
-			add(sw, m, psprintf("WITH gone AS (DELETE FROM %s AS d USING %s AS x"
+			add(sw, m, psprintf("WITH gone AS (DELETE FROM ONLY %s AS d USING %s AS x"
 								" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin"
 								" RETURNING d.*) INSERT INTO %s SELECT * FROM gone",
 								live, bg_relation_name(m->delete_oid), deleted),
@@ -209,7 +214,7 @@ bg_apply_plan(BgSwitch *sw, List **refused)
 		{
 			/* rollback: rows_oid is what promote inserted, delete_oid what it deleted */
 			cols = bg_column_list(bg_relation_columns(m->delete_oid), NULL);
-			add(sw, m, psprintf("DELETE FROM %s AS d USING %s AS x"
+			add(sw, m, psprintf("DELETE FROM ONLY %s AS d USING %s AS x"
 								" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin",
 								live, inserted), count_rows(m->rows_oid));
 			add(sw, m, psprintf("INSERT INTO %s (%s) SELECT %s FROM %s", live, cols, cols, deleted),
@@ -231,25 +236,34 @@ bg_apply_locks(BgSwitch *sw)
 		BgMove	   *m = lfirst(lc);
 
 		if (m->kind == BG_MOVE_APPLY)
-			locks += bg_relation_locks(list_make1_oid(m->apply_oid), true) + 8;
+			/* the live table and its indexes; the side tables, their TOAST, types and
+			 * rules, which the drops lock too */
+			locks += bg_relation_locks(list_make1_oid(m->apply_oid), true) + 24;
 	}
 	return locks;
 }
 
 /*
- * Run the statements of bg_apply_plan, in the switch's subtransaction; a statement that
- * writes fewer or more rows than the deployment recorded means the live table is not
- * what the deployment saw: the switch stops, changing nothing.
+ * Run the statements of bg_apply_plan, in the switch's subtransaction: those that write
+ * the live tables' rows (rows) before the moves take their ACCESS EXCLUSIVE locks, so
+ * that readers of the moved relations do not wait for them; the rest (re-pointing
+ * views, drops) after. A statement that writes fewer or more rows than the deployment
+ * recorded means the live table is not what the deployment saw: the switch stops,
+ * changing nothing.
  */
 void
-bg_apply_run(BgSwitch *sw)
+bg_apply_run(BgSwitch *sw, bool rows)
 {
 	ListCell   *lc;
 
 	foreach(lc, sw->apply)
 	{
 		BgApplyStatement *st = lfirst(lc);
-		int			rc = SPI_execute(st->sql, false, 0);
+		int			rc;
+
+		if (st->rows != rows)
+			continue;
+		rc = SPI_execute(st->sql, false, 0);
 
 		if (rc < 0)
 			elog(ERROR, "SPI_execute failed (%s): %s", SPI_result_code_string(rc), st->sql);

@@ -617,3 +617,56 @@ bg_session_names(List *pids, Oid caller)
 							 PointerGetDatum(construct_array(elems, n, INT4OID, 4, true, TYPALIGN_INT)),
 							 INT4ARRAYOID, caller);
 }
+
+/*
+ * Why the rows of live table relid may not be changed in place by promote (apply.c), or
+ * NULL when they may: promote deletes and inserts as a superuser, so nothing on the
+ * table may run code or reach beyond it — a trigger or rule, an expression acting as its
+ * owner, a domain's checks, a foreign key of another table (its actions, or its refusal),
+ * inheritance or partitions (a ctid names a row of one table only) — and a publication
+ * must be able to send the deletes.
+ */
+char *
+bg_in_place_obstacle(Oid relid)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	Oid			type = OIDOID;
+	List	   *acting;
+
+	bg_spi_exec("SELECT CASE"
+				"  WHEN c.relkind OPERATOR(pg_catalog.<>) 'r' OR c.relispartition"
+				"    OR EXISTS (SELECT FROM pg_catalog.pg_inherits AS i"
+				"                WHERE i.inhrelid OPERATOR(pg_catalog.=) c.oid OR i.inhparent OPERATOR(pg_catalog.=) c.oid)"
+				"    THEN 'it is not a plain table (inheritance or partitions)'"
+				"  WHEN EXISTS (SELECT FROM pg_catalog.pg_trigger AS t"
+				"                WHERE t.tgrelid OPERATOR(pg_catalog.=) c.oid AND NOT t.tgisinternal)"
+				"    THEN 'it has a trigger'"
+				"  WHEN EXISTS (SELECT FROM pg_catalog.pg_rewrite AS r WHERE r.ev_class OPERATOR(pg_catalog.=) c.oid)"
+				"    THEN 'it has a rule'"
+				"  WHEN EXISTS (SELECT FROM pg_catalog.pg_constraint AS k"
+				"                WHERE k.contype OPERATOR(pg_catalog.=) 'f' AND k.confrelid OPERATOR(pg_catalog.=) c.oid)"
+				"    THEN 'a foreign key references it'"
+				"  WHEN EXISTS (SELECT FROM pg_catalog.pg_attribute AS a"
+				"                JOIN pg_catalog.pg_type AS y ON y.oid OPERATOR(pg_catalog.=) a.atttypid"
+				"               WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0"
+				"                 AND NOT a.attisdropped AND y.typtype OPERATOR(pg_catalog.=) 'd')"
+				"    THEN 'a column has a domain type'"
+				"  WHEN EXISTS (SELECT FROM pg_catalog.pg_publication_tables AS p"
+				"                WHERE p.schemaname OPERATOR(pg_catalog.=) n.nspname AND p.tablename OPERATOR(pg_catalog.=) c.relname)"
+				"       AND (c.relreplident OPERATOR(pg_catalog.=) 'n' OR (c.relreplident OPERATOR(pg_catalog.=) 'd'"
+				"            AND NOT EXISTS (SELECT FROM pg_catalog.pg_index AS x"
+				"                             WHERE x.indrelid OPERATOR(pg_catalog.=) c.oid AND x.indisprimary)))"
+				"    THEN 'it is published without a replica identity'"
+				"  END"
+				" FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+				" WHERE c.oid OPERATOR(pg_catalog.=) $1",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	if (SPI_processed != 1)
+		return pstrdup("it is gone");
+	if (SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) != NULL)
+		return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	acting = bg_acting_as_owner(list_make1_oid(relid), true);
+	if (acting != NIL)
+		return psprintf("%s", (char *) linitial(acting));
+	return NULL;
+}

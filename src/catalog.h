@@ -43,6 +43,7 @@ extern bool bg_foreign_key_backed(Oid conoid, Oid relid);
 extern List *bg_other_sessions_temp_views(Oid relid);
 extern List *bg_relations_with_dependents(List *relids, List *except);
 extern List *bg_acting_as_owner(List *relids, bool triggers);
+extern char *bg_in_place_obstacle(Oid relid);
 /* the catalogs and their indexes a switch or a drop locks besides its relations */
 #define BG_CATALOG_LOCKS 64
 

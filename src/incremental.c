@@ -16,6 +16,7 @@
 #include "catalog/pg_type.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
+#include "utils/varlena.h"
 #include "utils/lsyscache.h"
 
 #include "bluegreen.h"
@@ -366,8 +367,9 @@ expand_string_columns(const char *target, const char *schema, const char *name,
  * of its own in shadow), when the deployment sets the table's grants or comments (they
  * would have to change live), when a column of the live table is filled by a default,
  * an identity or a generation expression (the shadow view could not show what the
- * insert makes), or when a materialized view the deployment builds reads the model
- * (its definition would keep reading the shadow view).
+ * insert makes), when a materialized view the deployment builds reads the model (its
+ * definition would keep reading the shadow view), or when something on the live table
+ * would run code or reach beyond it as promote writes it (bg_in_place_obstacle).
  */
 static bool
 in_place_possible(BgBuildContext *ctx, BgNode *n)
@@ -384,7 +386,7 @@ in_place_possible(BgBuildContext *ctx, BgNode *n)
 	foreach(lc, ctx->read_by_matview)
 		if (strcmp(lfirst(lc), n->unique_id) == 0)
 			return false;
-	if (!bg_relation_exists(n->schema, n->alias, &relid, NULL))
+	if (!bg_relation_exists(n->schema, n->alias, &relid, NULL) || bg_in_place_obstacle(relid) != NULL)
 		return false;
 	arg = ObjectIdGetDatum(relid);
 	bg_spi_exec("SELECT FROM pg_catalog.pg_attribute"
@@ -424,6 +426,78 @@ unchanged_columns(BgModelConfig *c, BgNode *n, List *live, List *source)
 	if (strcmp(c->on_schema_change, "ignore") == 0)
 		return removed == NIL ? live : NIL;
 	return added == NIL && removed == NIL && retyped == NIL ? live : NIL;
+}
+
+/*
+ * What the live table's unique indexes (on columns, without predicate) would refuse when
+ * promote inserts the rows: two of them with one key, or one with the key of a live row
+ * that stays. dbt's INSERT fails on it; here it fails the deployment, not the promote.
+ */
+static void
+check_unique_keys(const char *what, Oid relid, const char *live, const char *rows,
+				  const char *del)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	Oid			type = OIDOID;
+	uint64		n;
+	char	  **names;
+	char	  **keys;
+	bool	   *nulls_distinct;
+
+	bg_spi_exec("SELECT i.indexrelid::pg_catalog.regclass::text,"
+				"  (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ',' ORDER BY k.n)"
+				"     FROM pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k (attnum, n)"
+				"     JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid"
+				"      AND a.attnum OPERATOR(pg_catalog.=) k.attnum),"
+				"  NOT i.indnullsnotdistinct"
+				" FROM pg_catalog.pg_index AS i WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisunique"
+				"  AND i.indpred IS NULL AND i.indexprs IS NULL",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	n = SPI_processed;
+	names = palloc(sizeof(char *) * Max(n, 1));
+	keys = palloc(sizeof(char *) * Max(n, 1));
+	nulls_distinct = palloc(sizeof(bool) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		names[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		keys[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		nulls_distinct[i] = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
+	}
+	for (uint64 i = 0; i < n; i++)
+	{
+		List	   *cols = NIL;
+		StringInfoData join,
+					not_null;
+		ListCell   *lc;
+
+		if (!SplitIdentifierString(pstrdup(keys[i]), ',', &cols))
+			continue;
+		initStringInfo(&join);
+		initStringInfo(&not_null);
+		foreach(lc, cols)
+		{
+			const char *col = quote_identifier(lfirst(lc));
+
+			appendStringInfo(&join, "%sd.%s OPERATOR(pg_catalog.=) r.%s", join.len ? " AND " : "", col, col);
+			appendStringInfo(&not_null, "%s%s IS NOT NULL", not_null.len ? " AND " : "", col);
+		}
+		bg_spi_exec(psprintf("SELECT FROM %s WHERE %s GROUP BY %s HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1",
+							 rows, nulls_distinct[i] ? not_null.data : "true", keys[i]),
+					SPI_OK_SELECT, 0, NULL, NULL, NULL);
+		if (SPI_processed == 0)
+			bg_spi_exec(psprintf("SELECT FROM %s AS r JOIN ONLY %s AS d ON %s"
+								 " WHERE NOT EXISTS (SELECT FROM %s AS x WHERE x.row_ctid OPERATOR(pg_catalog.=) d.ctid)"
+								 " LIMIT 1", rows, live, join.data, del),
+						SPI_OK_SELECT, 0, NULL, NULL, NULL);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("%s: the increment would give unique index %s two rows with one key (%s)",
+							what, names[i], keys[i]),
+					 errdetail("dbt's insert of the increment fails on it the same way.")));
+	}
 }
 
 /*
@@ -470,7 +544,8 @@ build_in_place(const char *what, BgBuildContext *ctx, BgNode *n, const char *sel
 	}
 	cols = bg_column_list(dest, NULL);
 
-	bg_spi_exec(psprintf("CREATE TABLE %s AS SELECT %s FROM %s WITH NO DATA", rows, cols, live),
+	/* the live table's columns, NOT NULL and CHECK constraints: a row they refuse fails here */
+	bg_spi_exec(psprintf("CREATE TABLE %s (LIKE %s INCLUDING CONSTRAINTS)", rows, live),
 				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 	bg_spi_exec(psprintf("CREATE TABLE %s (row_ctid pg_catalog.tid, row_xmin pg_catalog.xid)", del),
 				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
@@ -486,9 +561,11 @@ build_in_place(const char *what, BgBuildContext *ctx, BgNode *n, const char *sel
 									  "\nFROM %s AS DBT_INTERNAL_DEST JOIN %s AS DBT_INTERNAL_SOURCE\nON %s",
 									  match, live, increment, merge_condition(c)),
 					   T_CreateTableAsStmt, SPI_OK_UTILITY);
-		bg_spi_exec(psprintf("SELECT FROM %s GROUP BY dest_ctid HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1",
-							 match), SPI_OK_SELECT, 0, NULL, NULL, NULL);
-		if (SPI_processed > 0)
+		/* MERGE refuses a row matched twice only when it would update it */
+		if (c->unique_key != NIL && update != NIL)
+			bg_spi_exec(psprintf("SELECT FROM %s GROUP BY dest_ctid HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1",
+								 match), SPI_OK_SELECT, 0, NULL, NULL, NULL);
+		if (c->unique_key != NIL && update != NIL && SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_CARDINALITY_VIOLATION),
 					 errmsg("%s: MERGE command cannot affect row a second time", what),
@@ -540,10 +617,16 @@ build_in_place(const char *what, BgBuildContext *ctx, BgNode *n, const char *sel
 									   increment), SPI_OK_INSERT);
 	}
 	bg_spi_exec(psprintf("DROP TABLE %s", increment), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	{
+		Oid			live_oid;
+
+		(void) bg_relation_exists(n->schema, n->alias, &live_oid, NULL);
+		check_unique_keys(what, live_oid, live, rows, del);
+	}
 
 	/* the table as promote will leave it */
 	bg_spi_exec(psprintf("DROP VIEW %s", view), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-	bg_spi_exec(psprintf("CREATE VIEW %s AS SELECT %s FROM %s AS d"
+	bg_spi_exec(psprintf("CREATE VIEW %s AS SELECT %s FROM ONLY %s AS d"
 						 " WHERE NOT EXISTS (SELECT FROM %s AS x WHERE x.row_ctid OPERATOR(pg_catalog.=) d.ctid)"
 						 " UNION ALL SELECT %s FROM %s",
 						 view, bg_column_list(dest, "d"), live, del, cols, rows),

@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/transam.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -47,6 +48,20 @@ PG_FUNCTION_INFO_V1(bg_rollback);
  * Loading what to switch
  * ------------------------------------------------------------------------
  */
+/* Whether anyone but the owner of one of relids may do more than read it. */
+static bool
+granted_beyond_reading(List *relids)
+{
+	Datum		arg = bg_oid_array(relids);
+	Oid			type = OIDARRAYOID;
+
+	bg_spi_exec("SELECT FROM pg_catalog.pg_class AS c, pg_catalog.aclexplode(c.relacl) AS a"
+				" WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1) AND a.grantee OPERATOR(pg_catalog.<>) c.relowner"
+				"   AND (a.grantee OPERATOR(pg_catalog.=) 0 OR a.privilege_type OPERATOR(pg_catalog.<>) 'SELECT')"
+				" LIMIT 1", SPI_OK_SELECT, 1, &type, &arg, NULL);
+	return SPI_processed > 0;
+}
+
 /* A table of an increment kept in place, as promote or rollback needs it; or invalid. */
 static Oid
 apply_table(const char *schema, const char *format, int step)
@@ -73,11 +88,20 @@ load_apply(BgSwitch *sw, BgDeploymentRow *d, BgStep *s, BgMove *m, bool exists, 
 	const char *live = bg_qualified_name(m->live_schema, m->name);
 	char		relkind = 0;
 
+	char	   *obstacle;
+
 	m->kind = BG_MOVE_APPLY;
 	m->apply_oid = now;
 	if (!exists || now != (sw->rollback ? s->promoted_oid : s->live_oid))
 	{
 		*changed = lappend(*changed, psprintf("%s %s", live, !exists ? "was dropped" : "was replaced"));
+		return false;
+	}
+	/* its rows are written as a superuser: nothing on it may run code (catalog.c) */
+	if ((obstacle = bg_in_place_obstacle(now)) != NULL)
+	{
+		*changed = lappend(*changed, psprintf("%s cannot have rows written in place now: %s",
+											  live, obstacle));
 		return false;
 	}
 	if (!sw->rollback)
@@ -93,10 +117,14 @@ load_apply(BgSwitch *sw, BgDeploymentRow *d, BgStep *s, BgMove *m, bool exists, 
 												  live, quote_identifier(s->shadow_schema)));
 			return false;
 		}
-		/* promote reads them: plain tables, nothing on them that would run code */
-		if (bg_acting_as_owner(list_make2_oid(m->rows_oid, m->delete_oid), true) != NIL)
+		/*
+		 * promote reads them: plain tables, nothing on them that would run code, and
+		 * nobody but their owner may have written them since the deploy ended
+		 */
+		if (bg_acting_as_owner(list_make2_oid(m->rows_oid, m->delete_oid), true) != NIL ||
+			granted_beyond_reading(list_make2_oid(m->rows_oid, m->delete_oid)))
 		{
-			*changed = lappend(*changed, psprintf("the increment of %s in %s has a rule, trigger or policy",
+			*changed = lappend(*changed, psprintf("the increment of %s in %s has a rule, trigger or policy, or grants beyond reading",
 												  live, quote_identifier(s->shadow_schema)));
 			return false;
 		}
@@ -251,6 +279,18 @@ load_moves(BgSwitch *sw, BgDeploymentRow *d, List **changed)
 	}
 }
 
+/* Whether the switch applies an increment in place (apply.c). */
+static bool
+has_apply(BgSwitch *sw)
+{
+	ListCell   *lc;
+
+	foreach(lc, sw->moves)
+		if (((BgMove *) lfirst(lc))->kind == BG_MOVE_APPLY)
+			return true;
+	return false;
+}
+
 /* The breaking changes of the deployment as they stand now, one line each. */
 static List *
 breaking_now(BgSwitch *sw)
@@ -319,14 +359,14 @@ plan_result(BgSwitch *sw, bool dry_run)
 	TupleDesc	desc;
 	Datum		value;
 	bool		isnull = false;
-	List	   *phases[4] = {sw->prepare, sw->swap, sw->apply_sql, sw->after};
+	List	   *phases[5] = {sw->prepare, sw->apply_rows_sql, sw->swap, sw->apply_sql, sw->after};
 	bool		first = true;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"deployment_id\": " INT64_FORMAT ", \"action\": \"%s\", \"dry_run\": %s, \"statements\": [",
 					 sw->deployment_id, sw->rollback ? "rollback" : "promote",
 					 dry_run ? "true" : "false");
-	for (int p = 0; p < 4; p++)
+	for (int p = 0; p < 5; p++)
 	{
 		ListCell   *lc;
 
@@ -350,10 +390,10 @@ plan_result(BgSwitch *sw, bool dry_run)
 static void
 print_statements(BgSwitch *sw)
 {
-	List	   *phases[4] = {sw->prepare, sw->swap, sw->apply_sql, sw->after};
-	static const char *const labels[4] = {"", "", "", "-- after commit: "};
+	List	   *phases[5] = {sw->prepare, sw->apply_rows_sql, sw->swap, sw->apply_sql, sw->after};
+	static const char *const labels[5] = {"", "", "", "", "-- after commit: "};
 
-	for (int p = 0; p < 4; p++)
+	for (int p = 0; p < 5; p++)
 	{
 		ListCell   *lc;
 
@@ -533,8 +573,9 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 			ereport(NOTICE,
 					(errmsg("dry run: %s deployment " INT64_FORMAT " of project \"%s\" would run %d statements; nothing is changed",
 							verb, d->id, project->name,
-							list_length(sw->prepare) + list_length(sw->swap) +
-							list_length(sw->apply_sql) + list_length(sw->after)),
+							list_length(sw->prepare) + list_length(sw->apply_rows_sql) +
+							list_length(sw->swap) + list_length(sw->apply_sql) +
+							list_length(sw->after)),
 					 errdetail("It would take about " INT64_FORMAT " locks in one transaction.",
 							   bg_switch_locks_needed(sw))));
 			print_statements(sw);
@@ -544,8 +585,15 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 			ListCell   *lc;
 			List	   *previous = NIL;
 
-			/* no snapshot may be older than the data it would find live */
-			bg_switch_wait_for_snapshots(sw, d->built_horizon);
+			/*
+			 * No snapshot may be older than the data it would find live. An increment
+			 * applied in place is in the switch's own transaction: a snapshot taken
+			 * before it would see the new versions of the other relations beside the
+			 * increment unapplied, so then none may be older than the switch itself.
+			 */
+			bg_switch_wait_for_snapshots(sw, has_apply(sw) ?
+										 XidFromFullTransactionId(ReadNextFullTransactionId()) :
+										 d->built_horizon);
 			bg_switch_run(sw);
 			foreach(lc, sw->moves)
 			{

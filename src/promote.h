@@ -62,7 +62,9 @@ typedef struct BgSwitch
 	List	   *prepare;		/* char *: statements that touch no live relation */
 	List	   *swap;			/* char *: statements that need live locks */
 	List	   *apply;			/* increments applied after the moves (apply.c) */
-	List	   *apply_sql;		/* char *: their statements, to show */
+	List	   *apply_rows_sql;	/* char *: their statements that write rows, which run
+								 * before the moves, to show */
+	List	   *apply_sql;		/* char *: the others, after the moves */
 	List	   *after;			/* char *: after the commit */
 	List	   *locked;			/* Oid list: relations whose locks the swap needs */
 	List	   *views;			/* Oid list: views outside the switch already handled */
@@ -74,7 +76,7 @@ typedef struct BgSwitch
 /* apply.c */
 extern void bg_apply_plan(BgSwitch *sw, List **refused);
 extern int64 bg_apply_locks(BgSwitch *sw);
-extern void bg_apply_run(BgSwitch *sw);
+extern void bg_apply_run(BgSwitch *sw, bool rows);
 
 /* carry.c */
 extern void bg_carry_over(BgSwitch *sw, BgMove *m);

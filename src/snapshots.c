@@ -105,6 +105,7 @@ bg_switch_wait_for_snapshots(BgSwitch *sw, TransactionId horizon)
 	bool		standby = false;
 	List	   *pids;
 	List	   *nspids = NIL;
+	bool		in_place = false;
 	ListCell   *lc;
 
 	if (!TransactionIdIsValid(horizon))
@@ -126,12 +127,18 @@ bg_switch_wait_for_snapshots(BgSwitch *sw, TransactionId horizon)
 		CHECK_FOR_INTERRUPTS();
 		pg_usleep(10000L);
 	}
+	foreach(lc, sw->moves)
+		if (((BgMove *) lfirst(lc))->kind == BG_MOVE_APPLY)
+			in_place = true;
 	ereport(ERROR,
 			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-			 errmsg("could not %s deployment " INT64_FORMAT ": sessions whose snapshots are older than the deployment's build stayed open for bluegreen.promote_deadline (%d ms); nothing was changed",
+			 errmsg("could not %s deployment " INT64_FORMAT ": sessions whose snapshots are older than %s stayed open for bluegreen.promote_deadline (%d ms); nothing was changed",
 					sw->rollback ? "roll back" : "promote", sw->deployment_id,
-					bg_promote_deadline_ms),
-			 errdetail_internal("After the switch they would find its tables empty. Older snapshots:\n%s%s",
+					in_place ? "the switch" : "the deployment's build", bg_promote_deadline_ms),
+			 errdetail_internal("%s Older snapshots:\n%s%s",
+								in_place ?
+								"After the switch they would see increments applied in place as not yet applied, beside the new versions of other relations." :
+								"After the switch they would find its tables empty.",
 								pids ? bg_session_names(pids, sw->caller) : "",
 								standby ? (pids ? "\n  a hot standby (hot_standby_feedback)" :
 										   "  a hot standby (hot_standby_feedback)") : ""),

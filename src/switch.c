@@ -541,6 +541,8 @@ swap_try(void *arg)
 	(void) set_config_option("lock_timeout",
 							 psprintf("%dms", Min(bg_lock_timeout_ms, Max(DeadlockTimeout / 2, 1))),
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* the increments applied in place first: no lock a reader waits for is held yet */
+	bg_apply_run(t->sw, true);
 	if (!t->in_order && OidIsValid(t->first))
 	{
 		/* wait for the busy one alone: nothing else is held yet */
@@ -566,7 +568,7 @@ swap_try(void *arg)
 	}
 	bg_schema_swap_lock(t->sw);
 	run_all(t->sw->swap);
-	bg_apply_run(t->sw);
+	bg_apply_run(t->sw, false);
 	AtEOXact_GUC(true, level);
 }
 
