@@ -39,7 +39,7 @@ CALL bg.transfer_ownership('mart');
 RESET client_min_messages;
 
 CREATE FUNCTION model(name text, code text, materialized text, config jsonb,
-                      depends_on text[] DEFAULT '{}')
+                      depends_on text[] DEFAULT '{}', description text DEFAULT '')
 RETURNS jsonb LANGUAGE sql STABLE AS $$
 SELECT jsonb_build_object('model.inplace.' || name, jsonb_build_object(
     'unique_id', 'model.inplace.' || name, 'resource_type', 'model', 'package_name', 'inplace',
@@ -49,7 +49,7 @@ SELECT jsonb_build_object('model.inplace.' || name, jsonb_build_object(
     'checksum', jsonb_build_object('name', 'sha256', 'checksum', md5(code)),
     'config', jsonb_build_object('enabled', true, 'materialized', materialized) || config,
     'unrendered_config', jsonb_build_object('materialized', materialized) || config,
-    'raw_code', code, 'compiled_code', code, 'language', 'sql', 'description', '',
+    'raw_code', code, 'compiled_code', code, 'language', 'sql', 'description', description,
     'columns', '{}'::jsonb,
     'depends_on', jsonb_build_object('macros', '[]'::jsonb, 'nodes', to_jsonb(depends_on)),
     'contract', '{"enforced": false, "checksum": null}'::jsonb, 'constraints', '[]'::jsonb,
@@ -60,8 +60,9 @@ $$;
 -- new_column a column to its increment, which on_schema_change adds to the table.
 -- hostile: daily's code edited, and grand, built after it, given a post-hook that puts a
 -- trigger on the rows promote would insert into daily.
+-- docs: latest described so, its description persisted and SELECT granted to PUBLIC.
 CREATE FUNCTION project(log_hook boolean DEFAULT false, new_column boolean DEFAULT false,
-                        hostile boolean DEFAULT false)
+                        hostile boolean DEFAULT false, docs text DEFAULT NULL)
 RETURNS text LANGUAGE sql STABLE AS $$
 SELECT jsonb_build_object(
     'metadata', jsonb_build_object(
@@ -77,7 +78,10 @@ SELECT jsonb_build_object(
                          ELSE '{}'::jsonb END)
     || model('latest', 'select id, kind, amount from raw.events'
                        || ' where amount > (select max(amount) from mart.latest) or kind = ''changed''',
-             'incremental', '{"incremental_strategy": "merge", "unique_key": "id"}')
+             'incremental', '{"incremental_strategy": "merge", "unique_key": "id"}'::jsonb
+                 || CASE WHEN docs IS NULL THEN '{}'::jsonb
+                         ELSE '{"persist_docs": {"relation": true}, "grants": {"select": ["public"]}}' END,
+             description => coalesce(docs, ''))
     || model('daily', 'select day, sum(amount) as total from raw.events'
                       || ' where day >= (select max(day) from mart.daily) group by 1'
                       || CASE WHEN hostile THEN ' -- edited' ELSE '' END,
@@ -262,6 +266,17 @@ SELECT step, message FROM bg.deployment_steps
  WHERE deployment_id = (SELECT max(deployment_id) FROM bg.deployments) AND action = 'build' ORDER BY step;
 CALL bg.abandon('inplace');
 DROP TRIGGER audited ON mart.event_log;
+
+-- persist_docs and grants that the live table already has leave it as it is: in place.
+-- A description it does not have would change its comment (as dbt does): copy path.
+COMMENT ON TABLE mart.latest IS 'latest state of each event';
+GRANT SELECT ON mart.latest TO PUBLIC;
+CALL bg.deploy(project(docs => 'latest state of each event'), 'inplace');
+CALL bg.abandon('inplace');
+CALL bg.deploy(project(docs => 'the latest state of each event'), 'inplace');
+CALL bg.abandon('inplace');
+REVOKE SELECT ON mart.latest FROM PUBLIC;
+COMMENT ON TABLE mart.latest IS NULL;
 
 -- A merge whose increment has two rows for one live row fails as MERGE fails
 INSERT INTO raw.events VALUES (5, 'changed', 1, 0);

@@ -226,8 +226,13 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 
 	if (res->relkind != RELKIND_VIEW && !live_indexes)
 		create_indexes(what, c, target);
-	persist_docs(n, target, kind_word);
-	apply_grants(what, c, target);
+	/* an increment kept in place leaves the live table's comments and grants, which
+	 * already are what these would make them (incremental.c) */
+	if (!res->in_place)
+	{
+		persist_docs(n, target, kind_word);
+		apply_grants(what, c, target);
+	}
 	bg_run_hooks(ctx, what, c->post_hooks, shadow_schema, n->alias, n->database);
 	/* (an increment kept in place is a view of live and its own tables, analyzed) */
 	if (res->relkind != RELKIND_VIEW && !res->in_place)

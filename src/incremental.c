@@ -361,11 +361,79 @@ expand_string_columns(const char *target, const char *schema, const char *name,
  * ------------------------------------------------------------------------
  */
 
+/* Whether a text the catalog holds (NULL: none) is the one given. */
+static bool
+same_text(const char *sql, int nargs, Oid *types, Datum *args, const char *want)
+{
+	char	   *have;
+
+	bg_spi_exec(sql, SPI_OK_SELECT, nargs, types, args, NULL);
+	have = SPI_processed == 1 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
+	return have != NULL && strcmp(have, want) == 0;
+}
+
+/*
+ * Whether what the model's persist_docs and grants would do to a copy of the live table
+ * (build.c: comments set, privileges granted; the live table's own carried over) leaves
+ * it as it is: then nothing is to change on the live table but its rows.
+ */
+static bool
+docs_and_grants_as_live(BgNode *n, BgModelConfig *c, Oid relid)
+{
+	Oid			types[3] = {OIDOID, TEXTOID, TEXTOID};
+	Datum		args[3] = {ObjectIdGetDatum(relid), 0, 0};
+	ListCell   *lc;
+
+	if (n->persist_relation_docs && n->description && n->description[0] &&
+		!same_text("SELECT pg_catalog.obj_description($1, 'pg_class')", 1, types, args,
+				   n->description))
+		return false;
+	if (n->persist_column_docs)
+		foreach(lc, c->columns)
+		{
+			BgModelColumn *col = lfirst(lc);
+
+			if (col->description == NULL || col->description[0] == '\0')
+				continue;
+			args[1] = CStringGetTextDatum(col->name);
+			args[2] = CStringGetTextDatum(col->description);
+			/* a documented column the table lacks is skipped, as build.c skips it */
+			if (!same_text("SELECT COALESCE(pg_catalog.col_description($1, a.attnum), '') FROM pg_catalog.pg_attribute AS a"
+						   " WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) $2 AND NOT a.attisdropped"
+						   " UNION ALL SELECT $3 WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS a"
+						   " WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) $2 AND NOT a.attisdropped)",
+						   3, types, args, col->description))
+				return false;
+		}
+	foreach(lc, c->grants)
+	{
+		BgGrant    *g = lfirst(lc);
+		ListCell   *who;
+
+		foreach(who, g->grantees)
+		{
+			args[1] = CStringGetTextDatum(g->privilege);
+			args[2] = CStringGetTextDatum(lfirst(who));
+			/* every privilege named ("all": the five), held by that grantee already */
+			bg_spi_exec("SELECT FROM pg_catalog.unnest(CASE WHEN pg_catalog.lower($2) OPERATOR(pg_catalog.=) 'all'"
+						"    THEN '{SELECT,INSERT,UPDATE,DELETE,TRUNCATE}'::text[] ELSE ARRAY[pg_catalog.upper($2)] END) AS p (priv)"
+						" WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c, pg_catalog.aclexplode(c.relacl) AS a"
+						"   WHERE c.oid OPERATOR(pg_catalog.=) $1 AND a.privilege_type OPERATOR(pg_catalog.=) p.priv"
+						"     AND a.grantee OPERATOR(pg_catalog.=) CASE WHEN pg_catalog.lower($3) OPERATOR(pg_catalog.=) 'public' THEN 0::pg_catalog.oid"
+						"         ELSE (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname OPERATOR(pg_catalog.=) $3) END)",
+						SPI_OK_SELECT, 3, types, args, NULL);
+			if (SPI_processed > 0)
+				return false;
+		}
+	}
+	return true;
+}
+
 /*
  * Whether model n's increment may be kept apart from its live table, for promote to
  * apply (bluegreen.incremental_in_place). Not when a hook may act on {{ this }} (a table
- * of its own in shadow), when the deployment sets the table's grants or comments (they
- * would have to change live), when a column of the live table is filled by a default,
+ * of its own in shadow), when the model's persist_docs or grants would change the live
+ * table's comments or grants (docs_and_grants_as_live), when a column of the live table is filled by a default,
  * an identity or a generation expression (the shadow view could not show what the
  * insert makes), when a materialized view the deployment builds reads the model (its
  * definition would keep reading the shadow view), or when something on the live table
@@ -380,13 +448,13 @@ in_place_possible(BgBuildContext *ctx, BgNode *n)
 	Oid			type = OIDOID;
 	ListCell   *lc;
 
-	if (!bg_incremental_in_place || c->pre_hooks != NIL || c->post_hooks != NIL ||
-		c->grants != NIL || n->persist_relation_docs || n->persist_column_docs)
+	if (!bg_incremental_in_place || c->pre_hooks != NIL || c->post_hooks != NIL)
 		return false;
 	foreach(lc, ctx->read_by_matview)
 		if (strcmp(lfirst(lc), n->unique_id) == 0)
 			return false;
-	if (!bg_relation_exists(n->schema, n->alias, &relid, NULL) || bg_in_place_obstacle(relid) != NULL)
+	if (!bg_relation_exists(n->schema, n->alias, &relid, NULL) || bg_in_place_obstacle(relid) != NULL ||
+		!docs_and_grants_as_live(n, c, relid))
 		return false;
 	arg = ObjectIdGetDatum(relid);
 	bg_spi_exec("SELECT FROM pg_catalog.pg_attribute"
