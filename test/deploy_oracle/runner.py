@@ -256,23 +256,15 @@ class Scenario:
 
         if not stage["promote"]:
             return True
-        try:
-            cur.execute("CALL bg.promote()")
-        except psycopg2.Error as e:
-            r.check(f"{p} promote", first_line(e))
+        if not self.call(f"{p} promote", "CALL bg.promote()"):
             return False
-        r.check(f"{p} promote", None)
         self.compare_live(f"{p} live", stage)
 
         # rollback brings back exactly what was live before the stage (increments taken
         # back out of the tables they were applied to); the stage deployed and promoted
         # again is dbt's again: nothing lost or repeated
-        try:
-            cur.execute("CALL bg.rollback()")
-        except psycopg2.Error as e:
-            r.check(f"{p} rollback", first_line(e))
+        if not self.call(f"{p} rollback", "CALL bg.rollback()"):
             return False
-        r.check(f"{p} rollback", None)
         for uid in sorted(stage["live"]):
             schema, name = stage["live"][uid]
             was, now = self.before[uid], rel.snapshot(cur, schema, name)
@@ -285,13 +277,19 @@ class Scenario:
                                        rel.diff_rows(rel.aligned_rows(now, was), was["rows"]),
                                        rel.diff_config(now, was)) for line in (part or [])])
         error = self.deploy(stage)
-        try:
-            cur.execute("CALL bg.promote()")
-        except psycopg2.Error as e:
-            r.check(f"{p} deployed and promoted again", error or first_line(e))
+        if not self.call(f"{p} deployed and promoted again", "CALL bg.promote()", error):
             return False
-        r.check(f"{p} deployed and promoted again", None)
         self.compare_live(f"{p} again live", stage)
+        return True
+
+    def call(self, label, sql, error=None):
+        """Run sql; check label: ok, or the error (or an earlier one); whether it ran."""
+        try:
+            self.cur.execute(sql)
+        except psycopg2.Error as e:
+            self.report.check(label, error or first_line(e))
+            return False
+        self.report.check(label, None)
         return True
 
     def compare_live(self, label, stage):
