@@ -2,7 +2,9 @@
 
 Run through bench/deploy, which builds and installs the extension and starts a throwaway
 cluster (PGHOST/PGPORT point at it). For each scale (small: hundreds of small models; large:
-a few models over ~10 million source rows) this script:
+a few models over ~10 million source rows; increment: the large project indexed, at 1 and
+10 million rows with the same small increment, where the incremental model's own time, its
+growth with the table and promote and rollback are also printed) this script:
 
   1. writes a v1 and a v2 of a runnable dbt project (bench/gendeploy.py) and loads their source
      data in a fresh database, in SQL (generate_series);
