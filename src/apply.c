@@ -163,7 +163,8 @@ repoint_readers(BgSwitch *sw, BgMove *m, HTAB *names, List **refused)
 /*
  * The statements that apply (promote) or take back (rollback) the increment of each
  * move of kind BG_MOVE_APPLY: their tables for rollback made in prepare, the rest in
- * sw->apply, run after the moves. What cannot be re-pointed goes to *refused.
+ * sw->apply: those writing rows run before the moves, the others (re-pointing views,
+ * drops) after (bg_apply_run). What cannot be re-pointed goes to *refused.
  */
 void
 bg_apply_plan(BgSwitch *sw, List **refused)

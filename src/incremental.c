@@ -516,7 +516,8 @@ check_unique_keys(const char *what, Oid relid, const char *live, const char *row
 				"  (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ',' ORDER BY k.n)"
 				"     FROM pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k (attnum, n)"
 				"     JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid"
-				"      AND a.attnum OPERATOR(pg_catalog.=) k.attnum),"
+				"      AND a.attnum OPERATOR(pg_catalog.=) k.attnum"
+				"    WHERE k.n OPERATOR(pg_catalog.<=) i.indnkeyatts),"
 				"  NOT i.indnullsnotdistinct"
 				" FROM pg_catalog.pg_index AS i WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisunique"
 				"  AND i.indpred IS NULL AND i.indexprs IS NULL",
@@ -548,7 +549,8 @@ check_unique_keys(const char *what, Oid relid, const char *live, const char *row
 		{
 			const char *col = quote_identifier(lfirst(lc));
 
-			appendStringInfo(&join, "%sd.%s OPERATOR(pg_catalog.=) r.%s", join.len ? " AND " : "", col, col);
+			appendStringInfo(&join, nulls_distinct[i] ? "%sd.%s OPERATOR(pg_catalog.=) r.%s" :
+							 "%sd.%s IS NOT DISTINCT FROM r.%s", join.len ? " AND " : "", col, col);
 			appendStringInfo(&not_null, "%s%s IS NOT NULL", not_null.len ? " AND " : "", col);
 		}
 		bg_spi_exec(psprintf("SELECT FROM %s WHERE %s GROUP BY %s HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 1 LIMIT 1",

@@ -55,7 +55,11 @@ granted_beyond_reading(List *relids)
 	Datum		arg = bg_oid_array(relids);
 	Oid			type = OIDARRAYOID;
 
-	bg_spi_exec("SELECT FROM pg_catalog.pg_class AS c, pg_catalog.aclexplode(c.relacl) AS a"
+	/* the table's grants and its columns' */
+	bg_spi_exec("SELECT FROM pg_catalog.pg_class AS c,"
+				"  LATERAL (SELECT c.relacl AS acl UNION ALL SELECT t.attacl FROM pg_catalog.pg_attribute AS t"
+				"            WHERE t.attrelid OPERATOR(pg_catalog.=) c.oid AND t.attacl IS NOT NULL) AS g,"
+				"  LATERAL pg_catalog.aclexplode(g.acl) AS a"
 				" WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1) AND a.grantee OPERATOR(pg_catalog.<>) c.relowner"
 				"   AND (a.grantee OPERATOR(pg_catalog.=) 0 OR a.privilege_type OPERATOR(pg_catalog.<>) 'SELECT')"
 				" LIMIT 1", SPI_OK_SELECT, 1, &type, &arg, NULL);
@@ -589,11 +593,15 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 			 * No snapshot may be older than the data it would find live. An increment
 			 * applied in place is in the switch's own transaction: a snapshot taken
 			 * before it would see the new versions of the other relations beside the
-			 * increment unapplied, so then none may be older than the switch itself.
+			 * increment unapplied, so then none of this database's sessions may be
+			 * older than the switch itself. (A hot standby's are waited for up to the
+			 * build: its feedback always lags the primary's present, and a standby
+			 * reader in a REPEATABLE READ transaction across the switch may see that
+			 * mix; README.)
 			 */
 			bg_switch_wait_for_snapshots(sw, has_apply(sw) ?
 										 XidFromFullTransactionId(ReadNextFullTransactionId()) :
-										 d->built_horizon);
+										 d->built_horizon, d->built_horizon);
 			bg_switch_run(sw);
 			foreach(lc, sw->moves)
 			{

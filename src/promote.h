@@ -91,7 +91,8 @@ extern void bg_schema_swap_lock(BgSwitch *sw);
 
 /* switch.c */
 extern void bg_switch_plan(BgSwitch *sw, bool force);
-extern void bg_switch_wait_for_snapshots(BgSwitch *sw, TransactionId horizon);
+extern void bg_switch_wait_for_snapshots(BgSwitch *sw, TransactionId horizon,
+										 TransactionId standby_horizon);
 extern int64 bg_switch_locks_needed(BgSwitch *sw);
 extern void bg_switch_run(BgSwitch *sw);
 extern pg_attribute_noreturn() void bg_switch_gave_up(BgSwitch *sw, int attempts);

@@ -38,22 +38,24 @@
  */
 
 /*
- * The pids of the sessions holding a snapshot older than horizon whose role may read
- * one of the live schemas (nspids); NIL when none. A role that cannot use the schemas
- * can read nothing they hold, and must not be able to hold up a promote.
+ * The transactions of this database's sessions holding a snapshot older than horizon
+ * whose role may read one of the live schemas (nspids), with their pids; *n of them. A
+ * role that cannot use the schemas can read nothing they hold, and must not be able to
+ * hold up a promote.
  */
-static List *
-older_snapshots(TransactionId horizon, List *nspids, bool *standby)
+static VirtualTransactionId *
+older_snapshots(TransactionId horizon, List *nspids, int **pids, int *n)
 {
-	int			n;
+	int			found;
 	VirtualTransactionId *vxids;
-	TransactionId slot_xmin;
-	TransactionId slot_catalog_xmin;
-	List	   *pids = NIL;
+	VirtualTransactionId *out;
 
 	vxids = GetCurrentVirtualXIDs(horizon, true, false,
-								  PROC_IS_AUTOVACUUM | PROC_IN_VACUUM, &n);
-	for (int i = 0; i < n; i++)
+								  PROC_IS_AUTOVACUUM | PROC_IN_VACUUM, &found);
+	out = palloc(sizeof(VirtualTransactionId) * Max(found, 1));
+	*pids = palloc(sizeof(int) * Max(found, 1));
+	*n = 0;
+	for (int i = 0; i < found; i++)
 	{
 		PGPROC	   *proc = BackendIdGetProc(vxids[i].backendId);
 		bool		reads;
@@ -67,15 +69,29 @@ older_snapshots(TransactionId horizon, List *nspids, bool *standby)
 			if (pg_namespace_aclcheck(lfirst_oid(lc), proc->roleId, ACL_USAGE) == ACLCHECK_OK)
 				reads = true;
 		if (reads)
-			pids = lappend_int(pids, proc->pid);
+		{
+			out[*n] = vxids[i];
+			(*pids)[(*n)++] = proc->pid;
+		}
 	}
+	return out;
+}
+
+/* Whether a hot standby reports a snapshot older than horizon (hot_standby_feedback). */
+static bool
+standby_older(TransactionId horizon)
+{
+	TransactionId slot_xmin;
+	TransactionId slot_catalog_xmin;
+	bool		standby;
+
 	ProcArrayGetReplicationSlotXmin(&slot_xmin, &slot_catalog_xmin);
-	*standby = TransactionIdIsValid(slot_xmin) && TransactionIdPrecedes(slot_xmin, horizon);
+	standby = TransactionIdIsValid(slot_xmin) && TransactionIdPrecedes(slot_xmin, horizon);
 
 	/*
 	 * Without a slot, a walsender reports its standby's oldest snapshot as its own xmin
 	 * (hot_standby_feedback). It belongs to no database and runs no transaction, so the
-	 * scan above never returns it.
+	 * scan of this database's sessions never returns it.
 	 */
 	for (int i = 0; WalSndCtl != NULL && i < max_wal_senders; i++)
 	{
@@ -93,19 +109,23 @@ older_snapshots(TransactionId horizon, List *nspids, bool *standby)
 			TransactionId xmin = proc->xmin;
 
 			if (TransactionIdIsNormal(xmin) && TransactionIdPrecedes(xmin, horizon))
-				*standby = true;
+				standby = true;
 		}
 	}
-	return pids;
+	return standby;
 }
 
 void
-bg_switch_wait_for_snapshots(BgSwitch *sw, TransactionId horizon)
+bg_switch_wait_for_snapshots(BgSwitch *sw, TransactionId horizon,
+							 TransactionId standby_horizon)
 {
 	bool		standby = false;
 	List	   *pids;
 	List	   *nspids = NIL;
 	bool		in_place = false;
+	VirtualTransactionId *vxids;
+	int		   *vpids;
+	int			n;
 	ListCell   *lc;
 
 	if (!TransactionIdIsValid(horizon))
@@ -117,9 +137,22 @@ bg_switch_wait_for_snapshots(BgSwitch *sw, TransactionId horizon)
 		if (OidIsValid(nsp))
 			nspids = list_append_unique_oid(nspids, nsp);
 	}
+	/*
+	 * The transactions holding an older snapshot now, once, as CREATE INDEX
+	 * CONCURRENTLY takes them: each is waited for until it ends; a snapshot taken later
+	 * is no obstacle (it sees the data, or, at a horizon of "now", it is the switch's
+	 * own moment), however its xmin compares.
+	 */
+	vxids = older_snapshots(horizon, nspids, &vpids, &n);
 	for (;;)
 	{
-		pids = older_snapshots(horizon, nspids, &standby);
+		pids = NIL;
+		for (int i = 0; i < n; i++)
+			if (VirtualTransactionIdIsValid(vxids[i]) && !VirtualXactLock(vxids[i], false))
+				pids = lappend_int(pids, vpids[i]);
+			else
+				SetInvalidVirtualTransactionId(vxids[i]);
+		standby = TransactionIdIsValid(standby_horizon) && standby_older(standby_horizon);
 		if (pids == NIL && !standby)
 			return;
 		if (GetCurrentTimestamp() >= sw->deadline)
