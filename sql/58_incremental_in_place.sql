@@ -278,6 +278,29 @@ CALL bg.abandon('inplace');
 REVOKE SELECT ON mart.latest FROM PUBLIC;
 COMMENT ON TABLE mart.latest IS NULL;
 
+-- Refused at promote, changing nothing: rows to insert that someone else may write (a
+-- grant given after the deploy ended), and a live table given a trigger after it
+DROP TABLE before;
+CREATE TABLE before AS SELECT * FROM live_state();
+CALL bg.deploy(project => 'inplace');
+GRANT INSERT ON mart__bg_shadow.__bg_rows_1 TO PUBLIC;
+DO $$ DECLARE p jsonb; BEGIN CALL bg.promote(plan => p); END $$;
+REVOKE INSERT ON mart__bg_shadow.__bg_rows_1 FROM PUBLIC;
+CREATE TRIGGER audited BEFORE UPDATE ON mart.daily
+    FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger();
+DO $$ DECLARE p jsonb; BEGIN CALL bg.promote(plan => p); END $$;
+DROP TRIGGER audited ON mart.daily;
+SELECT count(*) AS live_changed FROM live_state() AS n JOIN before AS b USING (relation)
+ WHERE (n.oid, n.rows, n.digest) IS DISTINCT FROM (b.oid, b.rows, b.digest);
+CALL bg.abandon('inplace');
+
+-- An increment with two rows for one key of a unique index of the live table fails the
+-- deployment, as dbt's insert would fail, not the promote
+INSERT INTO raw.events VALUES (60, 'k0', 60, 6), (60, 'k1', 61, 6);
+CALL bg.deploy(project => 'inplace');
+DELETE FROM raw.events WHERE id = 60;
+CALL bg.abandon('inplace');
+
 -- A merge whose increment has two rows for one live row fails as MERGE fails
 INSERT INTO raw.events VALUES (5, 'changed', 1, 0);
 CALL bg.deploy(project => 'inplace');

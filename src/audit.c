@@ -380,6 +380,13 @@ bg_compare_relations(Oid live, Oid shadow, Oid *managed, int n_managed, bool *br
 	return buf.data;
 }
 
+/* A live table whose rows alone an increment changes in place (apply.c): nothing breaks. */
+char *
+bg_in_place_relation_report(void)
+{
+	return pstrdup("{\"added\":[],\"dropped\":[],\"retyped\":[],\"in_place\":true,\"dependents\":[],\"breaking\":false}");
+}
+
 /* A live relation a deployment removes: every dependent outside the project breaks. */
 char *
 bg_removed_relation_report(Oid live, Oid *managed, int n_managed, bool *breaking, char **summary)

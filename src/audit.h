@@ -26,5 +26,6 @@ extern char *bg_compare_relations(Oid live, Oid shadow, Oid *managed, int n_mana
 								  bool *breaking, char **summary);
 extern char *bg_removed_relation_report(Oid live, Oid *managed, int n_managed,
 										bool *breaking, char **summary);
+extern char *bg_in_place_relation_report(void);
 
 #endif							/* BLUEGREEN_AUDIT_H */

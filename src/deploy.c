@@ -187,13 +187,12 @@ built_relations(Deployment *d)
 			continue;
 		if (bg_relation_exists(s->shadow_schema, s->node->alias, &relid, NULL))
 			relids = lappend_oid(relids, relid);
-		/* an increment kept in place: what promote will read, too */
-		if (s->in_place && bg_relation_exists(s->shadow_schema, psprintf(BG_IN_PLACE_ROWS, s->number),
-											  &relid, NULL))
-			relids = lappend_oid(relids, relid);
-		if (s->in_place && bg_relation_exists(s->shadow_schema, psprintf(BG_IN_PLACE_DELETE, s->number),
-											  &relid, NULL))
-			relids = lappend_oid(relids, relid);
+		/* an increment kept in place: the tables promote will read, too */
+		for (int k = 0; s->in_place && k < 2; k++)
+			if (bg_relation_exists(s->shadow_schema,
+								   psprintf(k == 0 ? BG_IN_PLACE_ROWS : BG_IN_PLACE_DELETE, s->number),
+								   &relid, NULL))
+				relids = lappend_oid(relids, relid);
 	}
 	return relids;
 }
@@ -377,7 +376,7 @@ compare_with_live(Deployment *d, StringInfo breaks)
 			continue;
 		if (s->kind == BG_STEP_BUILD && s->in_place)
 			/* the live table stays, columns and all: only rows change */
-			s->compatibility = pstrdup("{\"added\":[],\"dropped\":[],\"retyped\":[],\"in_place\":true,\"dependents\":[],\"breaking\":false}");
+			s->compatibility = bg_in_place_relation_report();
 		else if (s->kind == BG_STEP_BUILD &&
 			bg_relation_exists(s->shadow_schema, s->node->alias, &shadow, NULL))
 			s->compatibility = bg_compare_relations(s->live_oid, shadow, managed,
