@@ -66,6 +66,44 @@ granted_beyond_reading(List *relids)
 	return SPI_processed > 0;
 }
 
+/*
+ * Whether the tables of an increment kept in place are still shaped as the deploy made
+ * them: the rows to insert with the live table's columns (names, types, order: the
+ * shadow view that the tests read takes them by position, promote's INSERT by name),
+ * the rows to delete as (row_ctid tid, row_xmin xid), and no row security on either
+ * (promote, a superuser, would read rows the tests did not see).
+ */
+static bool
+side_tables_as_made(Oid live, Oid rows, Oid del)
+{
+	List	   *want = bg_relation_columns(live);
+	List	   *have = bg_relation_columns(rows);
+	List	   *keys = bg_relation_columns(del);
+	Datum		arg = bg_oid_array(list_make2_oid(rows, del));
+	Oid			type = OIDARRAYOID;
+	ListCell   *a,
+			   *b;
+
+	if (list_length(want) != list_length(have) || list_length(keys) != 2 ||
+		strcmp(((BgColumn *) linitial(keys))->name, "row_ctid") != 0 ||
+		((BgColumn *) linitial(keys))->type != TIDOID ||
+		strcmp(((BgColumn *) lsecond(keys))->name, "row_xmin") != 0 ||
+		((BgColumn *) lsecond(keys))->type != XIDOID)
+		return false;
+	forboth(a, want, b, have)
+	{
+		BgColumn   *w = lfirst(a);
+		BgColumn   *h = lfirst(b);
+
+		if (strcmp(w->name, h->name) != 0 || w->type != h->type || w->typmod != h->typmod)
+			return false;
+	}
+	bg_spi_exec("SELECT FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) ANY ($1)"
+				"   AND (relrowsecurity OR relforcerowsecurity)",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	return SPI_processed == 0;
+}
+
 /* A table of an increment kept in place, as promote or rollback needs it; or invalid. */
 static Oid
 apply_table(const char *schema, const char *format, int step)
@@ -126,9 +164,10 @@ load_apply(BgSwitch *sw, BgDeploymentRow *d, BgStep *s, BgMove *m, bool exists, 
 		 * nobody but their owner may have written them since the deploy ended
 		 */
 		if (bg_acting_as_owner(list_make2_oid(m->rows_oid, m->delete_oid), true) != NIL ||
-			granted_beyond_reading(list_make2_oid(m->rows_oid, m->delete_oid)))
+			granted_beyond_reading(list_make2_oid(m->rows_oid, m->delete_oid)) ||
+			!side_tables_as_made(now, m->rows_oid, m->delete_oid))
 		{
-			*changed = lappend(*changed, psprintf("the increment of %s in %s has a rule, trigger or policy, or grants beyond reading",
+			*changed = lappend(*changed, psprintf("the increment of %s in %s is not as the deploy made it (columns, row security, a rule, trigger or policy, or grants beyond reading)",
 												  live, quote_identifier(s->shadow_schema)));
 			return false;
 		}
