@@ -26,6 +26,7 @@ bool		bg_create_schemas = true;
 int			bg_statement_timeout_ms = 3600000;
 int			bg_temp_file_limit_kb = -1;
 bool		bg_incremental_in_place = true;
+double		bg_max_changed_share = -1;
 
 void		_PG_init(void);
 
@@ -76,5 +77,10 @@ _PG_init(void)
 							 "In place, a deployment costs what the increment costs, whatever the table's size; off, every "
 							 "incremental model starts as a copy of its live table.",
 							 &bg_incremental_in_place, true, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("bluegreen.max_changed_share",
+							 "The largest share of a table's rows (0 to 1) a deployment may change or remove before promote refuses it without force; -1 for no bound.",
+							 "Read from the diff recorded when the deployment was built (bg.deployment_diffs); a model's "
+							 "meta.bluegreen.max_changed_share takes its place for that model.",
+							 &bg_max_changed_share, -1, -1, 1, PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("bluegreen");
 }

@@ -20,5 +20,6 @@ extern bool bg_create_schemas;
 extern int	bg_statement_timeout_ms;
 extern int	bg_temp_file_limit_kb;
 extern bool bg_incremental_in_place;
+extern double bg_max_changed_share;
 
 #endif							/* BLUEGREEN_H */

@@ -63,6 +63,7 @@
 #include "cleanup.h"
 #include "config.h"
 #include "deploy.h"
+#include "diff.h"
 #include "privilege.h"
 #include "progress.h"
 #include "promote.h"
@@ -389,6 +390,13 @@ compare_with_live(Deployment *d, StringInfo breaks)
 		}
 		else
 			continue;
+		s->diff = bg_diff_step(d->next, s);
+		if (s->diff)
+		{
+			BgStepDiff	sd = {s->node->unique_id, bg_qualified_name(s->node->schema, s->node->alias), s->diff};
+
+			ereport(NOTICE, (errmsg("diff of %s", bg_diff_line(&sd))));
+		}
 		if (s->breaking)
 		{
 			breaking = true;

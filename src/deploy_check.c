@@ -21,6 +21,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "deploy.h"
+#include "diff.h"
 #include "privilege.h"
 #include "redirect.h"
 #include "scope.h"
@@ -153,6 +154,7 @@ bg_deploy_check(Deployment *d)
 
 			if (!d->external)
 				bg_check_buildable(n);
+			(void) bg_diff_bound(n);
 
 			/* a new relation must not take the name of something outside the project */
 			if (s->live_exists && !is_relation_of(s->old, n))

@@ -34,6 +34,7 @@
 #include "audit.h"
 #include "bluegreen.h"
 #include "catalog.h"
+#include "diff.h"
 #include "privilege.h"
 #include "promote.h"
 #include "scope.h"
@@ -507,6 +508,32 @@ plan_switch(BgSwitch *sw, bool rollback, bool force, int64 deployment_id)
 }
 
 /*
+ * The diffs recorded when deployment_id was built: listed by a dry run, and held to
+ * their bounds (bluegreen.max_changed_share, a model's meta): past one, promote refuses
+ * unless forced.
+ */
+static void
+hold_to_bounds(int64 deployment_id, bool dry_run, bool force)
+{
+	List	   *diffs = bg_deployment_step_diffs(deployment_id);
+	char	   *over = bg_diff_over_bound(diffs);
+	ListCell   *lc;
+
+	if (dry_run)
+		foreach(lc, diffs)
+			ereport(NOTICE, (errmsg("diff of %s", bg_diff_line(lfirst(lc)))));
+	if (over && !force)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("cannot promote deployment " INT64_FORMAT ": %s", deployment_id, over),
+				 errdetail("SELECT * FROM bg.deployment_diffs WHERE deployment_id = " INT64_FORMAT " shows what changes.",
+						   deployment_id),
+				 errhint("CALL bg.promote(force => true) to promote it anyway, or CALL bg.abandon().")));
+	if (over)
+		ereport(NOTICE, (errmsg("promoted past its bound by force: %s", over)));
+}
+
+/*
  * Promote (or roll back) the project's deployment; returns the plan record. Also called
  * by bg.deploy(promote => true).
  */
@@ -602,6 +629,8 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 					 errdetail_internal("%s", detail.data + 1),
 					 errhint(rollback ? "Nothing was changed." : "Nothing was changed; deploy again.")));
 		}
+		if (!rollback)
+			hold_to_bounds(d->id, dry_run, force);
 		plan_switch(sw, rollback, force, d->id);
 		{
 			ListCell   *lc;

@@ -328,10 +328,10 @@ bg_deployment_insert(BgProject *project, int64 manifest_id, const char *kind,
 void
 bg_step_update(int64 deployment_id, BgStep *s, TimestampTz started)
 {
-	Datum		v[13];
-	Oid			t[13] = {INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID,
-	FLOAT8OID, TEXTOID, TEXTOID, BOOLOID, CHAROID, BOOLOID};
-	char		nulls[13] = "             ";
+	Datum		v[14];
+	Oid			t[14] = {INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID, TEXTOID, TIMESTAMPTZOID,
+	FLOAT8OID, TEXTOID, TEXTOID, BOOLOID, CHAROID, BOOLOID, TEXTOID};
+	char		nulls[14] = "              ";
 	BgUserSwitch sw;
 
 	v[0] = Int64GetDatum(deployment_id);
@@ -356,13 +356,15 @@ bg_step_update(int64 deployment_id, BgStep *s, TimestampTz started)
 	if (s->relkind == 0)
 		nulls[11] = 'n';
 	v[12] = BoolGetDatum(s->in_place);
+	v[13] = text_or_null(s->diff, &nulls[13]);
 	bg_become_extension_owner(&sw);
 	bg_spi_exec("UPDATE bg.deployment_step SET status = $3, rows_affected = $4, failures = $5,"
 				"  severity = $6, started_at = $7,"
 				"  duration = pg_catalog.make_interval(secs => $8), message = $9,"
-				"  compatibility = $10::jsonb, breaking = $11, relkind = $12, in_place = $13"
+				"  compatibility = $10::jsonb, breaking = $11, relkind = $12, in_place = $13,"
+				"  diff = $14::jsonb"
 				" WHERE deployment_id OPERATOR(pg_catalog.=) $1 AND step OPERATOR(pg_catalog.=) $2",
-				SPI_OK_UPDATE, 13, t, v, nulls);
+				SPI_OK_UPDATE, 14, t, v, nulls);
 	bg_restore_user(&sw);
 }
 
@@ -510,6 +512,34 @@ bg_deployment_steps(int64 deployment_id, bool relations_only, int *n)
 	}
 	bg_restore_user(&sw);
 	return steps;
+}
+
+/* The diffs recorded for a deployment's steps (BgStepDiff), in step order. */
+List *
+bg_deployment_step_diffs(int64 deployment_id)
+{
+	Datum		arg = Int64GetDatum(deployment_id);
+	Oid			type = INT8OID;
+	List	   *out = NIL;
+	BgUserSwitch sw;
+
+	bg_become_extension_owner(&sw);
+	bg_spi_exec("SELECT unique_id, pg_catalog.quote_ident(live_schema) OPERATOR(pg_catalog.||) '.'"
+				"  OPERATOR(pg_catalog.||) pg_catalog.quote_ident(live_name), diff::pg_catalog.text"
+				"  FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
+				"   AND diff IS NOT NULL ORDER BY step",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		BgStepDiff *sd = palloc(sizeof(BgStepDiff));
+
+		sd->unique_id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		sd->relation = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		sd->diff = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+		out = lappend(out, sd);
+	}
+	bg_restore_user(&sw);
+	return out;
 }
 
 /*

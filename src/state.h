@@ -91,7 +91,16 @@ typedef struct BgStep
 	bool		breaking;
 	char		relkind;
 	bool		in_place;		/* an increment promote applies to the live table */
+	char	   *diff;			/* diff.c: how its rows differ from live, JSON */
 } BgStep;
+
+/* A diff recorded for a step (bg.deployment_step.diff). */
+typedef struct BgStepDiff
+{
+	char	   *unique_id;
+	char	   *relation;		/* the live relation, qualified */
+	char	   *diff;			/* JSON */
+} BgStepDiff;
 
 typedef struct BgDeploymentTotals
 {
@@ -110,6 +119,7 @@ extern void bg_deployment_finish(int64 deployment_id, const char *status,
 								 const char *failed_node, const char *error,
 								 BgDeploymentTotals *totals);
 extern BgDeploymentRow *bg_deployment_latest(BgProject *project, const char *status);
+extern List *bg_deployment_step_diffs(int64 deployment_id);
 extern BgStep *bg_deployment_steps(int64 deployment_id, bool relations_only, int *n);
 extern void bg_deployment_switched(BgProject *project, int64 deployment_id, bool rollback,
 								   int64 live_manifest_id, List *moved);

@@ -68,6 +68,7 @@ CREATE TABLE bg.deployment_step (
     message          text,
     compatibility    jsonb,
     breaking         boolean,
+    diff             jsonb,
     PRIMARY KEY (deployment_id, step)
 );
 
