@@ -776,7 +776,7 @@ SELECT * FROM analytics__bg_shadow.orders WHERE order_id IS NULL;
 
 -- Objects outside the project that depend on it: two views of a reporting schema, a
 -- foreign key to orders (a DBA gave orders a unique index for it), and a publication of
--- daily_revenue.
+-- daily_revenue (with a replica identity, so that its rows can be sent as changes).
 CREATE SCHEMA reporting;
 CREATE VIEW reporting.customer_names AS SELECT customer_id, name FROM analytics.customers;
 CREATE VIEW reporting.big_spenders AS SELECT customer_id FROM analytics.customers WHERE lifetime_value > 40;
@@ -785,6 +785,7 @@ CREATE TABLE reporting.refunds (order_id integer REFERENCES analytics.orders (or
 SET client_min_messages = error;  -- no warning that wal_level is not logical
 CREATE PUBLICATION regress_bg_deploy_pub FOR TABLE analytics.daily_revenue;
 RESET client_min_messages;
+ALTER TABLE analytics.daily_revenue REPLICA IDENTITY FULL;
 
 -- customers loses lifetime_value and order_count becomes an integer: both are breaking.
 -- reporting.big_spenders reads lifetime_value and would break; customer_names would not.

@@ -54,6 +54,18 @@ count_rows(Oid relid)
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+/* The rows a table of ctids names, not counting the marker row of an unlogged one. */
+static int64
+count_ctids(Oid relid)
+{
+	bool		isnull;
+
+	bg_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM %s WHERE row_ctid OPERATOR(pg_catalog.<>) " BG_IN_PLACE_MARKER,
+						 bg_relation_name(relid)),
+				SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 static void
 add(BgSwitch *sw, BgMove *m, char *sql, int64 expected)
 {
@@ -170,6 +182,7 @@ void
 bg_apply_plan(BgSwitch *sw, List **refused)
 {
 	HTAB	   *names = NULL;
+	bool		publish_all = bg_all_tables_published();
 	ListCell   *lc;
 
 	foreach(lc, sw->moves)
@@ -186,9 +199,15 @@ bg_apply_plan(BgSwitch *sw, List **refused)
 			continue;
 		if (!sw->rollback)
 		{
+			/* under FOR ALL TABLES unlogged, as the deploy's (incremental.c), with the marker */
+			const char *persistence = publish_all ? "UNLOGGED " : "";
+
 			cols = bg_column_list(bg_relation_columns(m->rows_oid), NULL);
-			sw->prepare = lappend(sw->prepare, psprintf("CREATE TABLE %s (LIKE %s)", deleted, live));
-			sw->prepare = lappend(sw->prepare,
+			sw->prepare = lappend(sw->prepare, psprintf("CREATE %sTABLE %s (LIKE %s)", persistence,
+														deleted, live));
+			sw->prepare = lappend(sw->prepare, publish_all ?
+								  psprintf("CREATE UNLOGGED TABLE %s AS SELECT " BG_IN_PLACE_MARKER " AS row_ctid,"
+										   " '0'::pg_catalog.xid AS row_xmin", inserted) :
 								  psprintf("CREATE TABLE %s (row_ctid pg_catalog.tid, row_xmin pg_catalog.xid)",
 										   inserted));
 			sw->prepare = lappend(sw->prepare, psprintf("ALTER TABLE %s OWNER TO %s", deleted,
@@ -199,7 +218,7 @@ bg_apply_plan(BgSwitch *sw, List **refused)
 								" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin"
 								" RETURNING d.*) INSERT INTO %s SELECT * FROM gone",
 								live, bg_relation_name(m->delete_oid), deleted),
-				count_rows(m->delete_oid));
+				count_ctids(m->delete_oid));
 			add(sw, m, psprintf("WITH put AS (INSERT INTO %s (%s) SELECT %s FROM %s RETURNING ctid, xmin)"
 								" INSERT INTO %s SELECT * FROM put",
 								live, cols, cols, bg_relation_name(m->rows_oid), inserted),
@@ -217,7 +236,7 @@ bg_apply_plan(BgSwitch *sw, List **refused)
 			cols = bg_column_list(bg_relation_columns(m->delete_oid), NULL);
 			add(sw, m, psprintf("DELETE FROM ONLY %s AS d USING %s AS x"
 								" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin",
-								live, inserted), count_rows(m->rows_oid));
+								live, inserted), count_ctids(m->rows_oid));
 			add(sw, m, psprintf("INSERT INTO %s (%s) SELECT %s FROM %s", live, cols, cols, deleted),
 				count_rows(m->delete_oid));
 			add(sw, m, psprintf("DROP TABLE %s, %s", deleted, inserted), -1);

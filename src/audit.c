@@ -100,6 +100,23 @@ json_string(StringInfo buf, const char *s)
 	escape_json(buf, s);
 }
 
+/* Whether two relations have the same columns, names and types, in the same order. */
+static bool
+same_column_order(List *a, List *b)
+{
+	ListCell   *x,
+			   *y;
+
+	if (list_length(a) != list_length(b))
+		return false;
+	forboth(x, a, y, b)
+		if (strcmp(((BgColumn *) lfirst(x))->name, ((BgColumn *) lfirst(y))->name) != 0 ||
+			((BgColumn *) lfirst(x))->type != ((BgColumn *) lfirst(y))->type ||
+			((BgColumn *) lfirst(x))->typmod != ((BgColumn *) lfirst(y))->typmod)
+			return false;
+	return true;
+}
+
 /*
  * The dependents of live relation "live" outside the set being replaced, each judged
  * against "shadow_attrs" (NIL with shadow_kind 0: the relation is dropped). Appends
@@ -222,25 +239,71 @@ report_dependents(StringInfo buf, Oid live, List *live_attrs, List *changed_colu
 		first = false;
 	}
 
-	/* publications that list it */
-	tt = bg_dependent_publications(live, &n);
-	for (uint64 i = 0; i < n; i++)
+	/*
+	 * Publications that send its changes. A published table whose rows promote cannot
+	 * apply in place (published.c) is replaced by another table, of which its
+	 * subscribers receive nothing: they would keep the old rows.
+	 */
+	tt = bg_covering_publications(live, &n);
+	if (n > 0)
 	{
-		char	   *pub = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-		bool		breaks = shadow_kind != RELKIND_RELATION;
+		char	   *obstacle = bg_in_place_obstacle(live);
+		StringInfoData why;
+		ListCell   *lc;
 
-		appendStringInfo(buf, "%s{\"object\":", first ? "" : ",");
-		json_string(buf, pub);
-		appendStringInfo(buf, ",\"kind\":\"publication\",\"breaks\":%s", breaks ? "true" : "false");
-		if (breaks)
+		initStringInfo(&why);
+		if (shadow_kind == 0)
+			appendStringInfoString(&why, "the table is removed");
+		else if (shadow_kind != RELKIND_RELATION)
+			appendStringInfoString(&why, "a publication holds only tables");
+		else if (!same_column_order(live_attrs, shadow_attrs))
 		{
-			appendStringInfoString(buf, ",\"why\":\"a publication holds only tables\"");
-			*breaking = true;
-			appendStringInfo(summary, "%spublication %s holds only tables",
-							 summary->len ? "; " : "", quote_identifier(pub));
+			appendStringInfoString(&why, "its columns change (");
+			foreach(lc, shadow_attrs)
+			{
+				BgColumn   *c = lfirst(lc);
+				BgColumn   *l = bg_column_named(live_attrs, c->name);
+
+				if (l == NULL)
+					appendStringInfo(&why, "%s %s added", quote_identifier(c->name), c->type_name);
+				else if (list_member_ptr(changed_columns, l))
+					appendStringInfo(&why, "%s is %s now", quote_identifier(c->name), c->type_name);
+				else
+					continue;
+				appendStringInfoString(&why, ", ");
+			}
+			foreach(lc, live_attrs)
+				if (bg_column_named(shadow_attrs, ((BgColumn *) lfirst(lc))->name) == NULL)
+					appendStringInfo(&why, "%s dropped, ", quote_identifier(((BgColumn *) lfirst(lc))->name));
+			if (why.data[why.len - 1] == ' ')
+				why.len -= 2;
+			else
+				appendStringInfoString(&why, "their order");
+			why.data[why.len] = '\0';
+			appendStringInfoString(&why, "), and promote sends a published table's new rows as changes only while its columns stay as they are; first give each subscriber's copy the new columns and types");
 		}
-		appendStringInfoChar(buf, '}');
-		first = false;
+		else if (obstacle)
+			appendStringInfo(&why, "its rows cannot be written in place: %s", obstacle);
+		else
+			appendStringInfoString(&why, "the model's hooks, grants or docs, or a column default, keep its rows from being written in place");
+		appendStringInfoString(&why, "; replaced, the table sends its subscribers nothing, and they keep the old rows until each copies it again");
+		for (uint64 i = 0; i < n; i++)
+		{
+			char	   *pub = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+			char	   *how = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+
+			appendStringInfo(buf, "%s{\"object\":", first ? "" : ",");
+			json_string(buf, pub);
+			appendStringInfo(buf, ",\"kind\":\"publication\",\"publishes\":");
+			json_string(buf, how);
+			appendStringInfoString(buf, ",\"breaks\":true,\"why\":");
+			json_string(buf, why.data);
+			appendStringInfoChar(buf, '}');
+			*breaking = true;
+			appendStringInfo(summary, "%spublication %s (%s): %s", summary->len ? "; " : "",
+							 quote_identifier(pub), how, why.data);
+			first = false;
+		}
 	}
 	appendStringInfoChar(buf, ']');
 }

@@ -43,7 +43,8 @@ static uint64
 build_table(const char *what, BgBuildContext *ctx, BgNode *n, const char *select_sql,
 			const char *target)
 {
-	bool		unlogged = bg_node_config(n)->unlogged;
+	/* under FOR ALL TABLES, unlogged until it is built: nothing of it is published */
+	bool		unlogged = bg_node_config(n)->unlogged || ctx->publish_all;
 
 	if (n->contract_enforced)
 	{
@@ -208,12 +209,17 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 		res->rows = build_table(what, ctx, n, select_sql, target);
 		res->how = incremental ? "incremental (in full)" : "table";
 		res->relkind = RELKIND_RELATION;
+		/* a published live table takes the new version's rows as changes (published.c) */
+		if (live_exists)
+			(void) bg_build_as_changes(what, ctx, n, shadow_schema, step, res);
 	}
 	else if (incremental)
 	{
 		bg_build_incremental(what, ctx, n, select_sql, shadow_schema, step, res);
 		res->relkind = RELKIND_RELATION;
 		live_indexes = !n->contract_enforced;
+		if (!res->in_place && live_exists)
+			(void) bg_build_as_changes(what, ctx, n, shadow_schema, step, res);
 	}
 	else
 	{
@@ -224,7 +230,7 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 		kind_word = "MATERIALIZED VIEW";
 	}
 
-	if (res->relkind != RELKIND_VIEW && !live_indexes)
+	if (res->relkind != RELKIND_VIEW && !live_indexes && !res->in_place)
 		create_indexes(what, c, target);
 	/* an increment kept in place leaves the live table's comments and grants, which
 	 * already are what these would make them (incremental.c) */
@@ -234,6 +240,13 @@ bg_build_model(BgBuildContext *ctx, BgNode *n, bool live_exists, const char *sha
 		apply_grants(what, c, target);
 	}
 	bg_run_hooks(ctx, what, c->post_hooks, shadow_schema, n->alias, n->database);
+	/*
+	 * A table that will come live as it is, logged as live tables are, after its last
+	 * write: a rewrite to logged is not decoded, so a FOR ALL TABLES publication sends
+	 * nothing of it while it is in shadow, and its changes once it is live.
+	 */
+	if (ctx->publish_all && res->relkind == RELKIND_RELATION && !res->in_place && !c->unlogged)
+		bg_spi_exec(psprintf("ALTER TABLE %s SET LOGGED", target), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 	/* (an increment kept in place is a view of live and its own tables, analyzed) */
 	if (res->relkind != RELKIND_VIEW && !res->in_place)
 		bg_spi_exec(psprintf("ANALYZE %s", target), SPI_OK_UTILITY, 0, NULL, NULL, NULL);

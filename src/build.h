@@ -23,6 +23,8 @@ typedef struct BgBuildContext
 	List	   *shadow_schemas; /* char *: the shadow schemas this deployment builds in */
 	List	   *read_by_matview;	/* char *: unique_ids of models that a selected
 									 * materialized view reads (incremental.c) */
+	bool		publish_all;	/* a FOR ALL TABLES publication: shadow tables are
+								 * built unlogged, so that none is published */
 } BgBuildContext;
 
 typedef struct BgBuildResult
@@ -44,8 +46,19 @@ extern bool bg_incremental_in_full(BgBuildContext *ctx, BgNode *n, bool live_exi
 extern void bg_build_incremental(const char *what, BgBuildContext *ctx, BgNode *n,
 								 const char *select_sql, const char *shadow_schema, int step,
 								 BgBuildResult *res);
+extern bool bg_in_place_possible(BgBuildContext *ctx, BgNode *n);
+extern void bg_in_place_side_tables(BgBuildContext *ctx, const char *live, const char *rows,
+									const char *del);
+extern void bg_in_place_view(const char *view, const char *live, List *dest, const char *rows,
+							 const char *del);
+extern void bg_check_unique_keys(const char *what, Oid relid, const char *live, const char *rows,
+								 const char *del);
 extern int64 bg_copy_live_incremental(BgBuildContext *ctx, BgNode *n, bool live_exists,
 									  const char *shadow_schema);
+
+/* published.c */
+extern bool bg_build_as_changes(const char *what, BgBuildContext *ctx, BgNode *n,
+								const char *shadow_schema, int step, BgBuildResult *res);
 
 /* contract.c */
 extern char *bg_contract_table_sql(const char *what, BgNode *n, const char *target,

@@ -313,7 +313,7 @@ bg_dependent_foreign_keys(Oid relid, uint64 *n)
 /*
  * Of relids, those that something outside relids and except depends on: a view or rule
  * reading it (bg_dependent_views, bg_other_sessions_temp_views), another table's foreign
- * key (bg_dependent_foreign_keys), a publication (bg_dependent_publications). One query
+ * key (bg_dependent_foreign_keys), a publication (bg_covering_publications). One query
  * for all of them, so that a switch of thousands of relations asks those per-relation
  * questions only where they have an answer.
  */
@@ -338,7 +338,14 @@ bg_relations_with_dependents(List *relids, List *except)
 				"   AND k.conrelid OPERATOR(pg_catalog.<>) ALL ($2)"
 				" UNION"
 				" SELECT r.prrelid FROM pg_catalog.pg_publication_rel AS r"
-				" WHERE r.prrelid OPERATOR(pg_catalog.=) ANY ($1)",
+				" WHERE r.prrelid OPERATOR(pg_catalog.=) ANY ($1)"
+				" UNION"
+				" SELECT c.oid FROM pg_catalog.pg_class AS c"
+				" WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1) AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}')"
+				"   AND c.relpersistence OPERATOR(pg_catalog.=) 'p'"
+				"   AND (EXISTS (SELECT FROM pg_catalog.pg_publication WHERE puballtables)"
+				"        OR EXISTS (SELECT FROM pg_catalog.pg_publication_namespace AS s"
+				"                    WHERE s.pnnspid OPERATOR(pg_catalog.=) c.relnamespace))",
 				SPI_OK_SELECT, 2, types, args, NULL);
 	out = bg_spi_oids();
 	return out;
@@ -357,6 +364,56 @@ bg_dependent_publications(Oid relid, uint64 *n)
 				SPI_OK_SELECT, 1, &type, &arg, NULL);
 	*n = SPI_processed;
 	return SPI_tuptable;
+}
+
+/*
+ * The publications that send the changes of table relid, however they name it: FOR
+ * TABLE, FOR TABLES IN SCHEMA, FOR ALL TABLES (which takes every permanent table):
+ * (name, how), ordered by name.
+ */
+SPITupleTable *
+bg_covering_publications(Oid relid, uint64 *n)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	Oid			type = OIDOID;
+
+	bg_spi_exec("SELECT p.pubname::pg_catalog.text, CASE WHEN p.puballtables THEN 'FOR ALL TABLES'"
+				"         WHEN EXISTS (SELECT FROM pg_catalog.pg_publication_rel AS r"
+				"                       WHERE r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid OPERATOR(pg_catalog.=) c.oid)"
+				"         THEN 'FOR TABLE' ELSE 'FOR TABLES IN SCHEMA' END"
+				"  FROM pg_catalog.pg_publication AS p, pg_catalog.pg_class AS c"
+				" WHERE c.oid OPERATOR(pg_catalog.=) $1 AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}')"
+				"   AND c.relpersistence OPERATOR(pg_catalog.=) 'p'"
+				"   AND (p.puballtables"
+				"        OR EXISTS (SELECT FROM pg_catalog.pg_publication_rel AS r"
+				"                    WHERE r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid OPERATOR(pg_catalog.=) c.oid)"
+				"        OR EXISTS (SELECT FROM pg_catalog.pg_publication_namespace AS s"
+				"                    WHERE s.pnpubid OPERATOR(pg_catalog.=) p.oid AND s.pnnspid OPERATOR(pg_catalog.=) c.relnamespace))"
+				" ORDER BY 1",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	*n = SPI_processed;
+	return SPI_tuptable;
+}
+
+bool
+bg_table_published(Oid relid)
+{
+	uint64		n;
+
+	(void) bg_covering_publications(relid, &n);
+	return n > 0;
+}
+
+/*
+ * Whether a publication takes every table of the database (FOR ALL TABLES): then any
+ * permanent table a deployment creates in shadow is published the moment it exists.
+ */
+bool
+bg_all_tables_published(void)
+{
+	bg_spi_exec("SELECT FROM pg_catalog.pg_publication WHERE puballtables LIMIT 1",
+				SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	return SPI_processed > 0;
 }
 
 /*

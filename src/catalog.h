@@ -38,6 +38,9 @@ extern char *bg_column_list(List *columns, const char *prefix);
 extern SPITupleTable *bg_dependent_views(Oid relid, uint64 *n);
 extern SPITupleTable *bg_dependent_foreign_keys(Oid relid, uint64 *n);
 extern SPITupleTable *bg_dependent_publications(Oid relid, uint64 *n);
+extern SPITupleTable *bg_covering_publications(Oid relid, uint64 *n);
+extern bool bg_table_published(Oid relid);
+extern bool bg_all_tables_published(void);
 extern bool bg_foreign_key_backed(Oid conoid, Oid relid);
 
 extern List *bg_other_sessions_temp_views(Oid relid);

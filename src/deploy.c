@@ -513,6 +513,7 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 		d->ctx.full_refresh = d->full_refresh;
 		d->ctx.live_schemas = bg_deploy_live_schemas(d);
 		d->ctx.read_by_matview = read_by_matview(d);
+		d->ctx.publish_all = bg_all_tables_published();
 		for (int i = 0; i < d->n_steps; i++)
 			if (d->steps[i].kind == BG_STEP_BUILD)
 				bg_redirect_map_add(d->ctx.redirects, d->steps[i].node->schema,

@@ -109,17 +109,17 @@ group_sql(BgColumn *a, BgColumn *b)
 	return psprintf("t.%s::pg_catalog.text", quote_identifier(a->name));
 }
 
-/* The key's value as text, for examples: one column's text, or the row of them. */
+/* The key's value as text, for examples: one expression's text, or the row of them. */
 static char *
-key_text_sql(List *key, const char *side)
+key_text_sql(List *exprs)
 {
 	StringInfoData s;
 	ListCell   *lc;
 
 	initStringInfo(&s);
-	foreach(lc, key)
-		appendStringInfo(&s, "%s%s.%s", s.len ? ", " : "", side, quote_identifier(lfirst(lc)));
-	if (list_length(key) == 1)
+	foreach(lc, exprs)
+		appendStringInfo(&s, "%s%s", s.len ? ", " : "", (char *) lfirst(lc));
+	if (list_length(exprs) == 1)
 		return psprintf("%s::pg_catalog.text", s.data);
 	return psprintf("ROW(%s)::pg_catalog.text", s.data);
 }
@@ -284,8 +284,11 @@ compare_by_key(Diff *d, const char *live, List *lcols, const char *shadow, List 
 {
 	StringInfoData sel,
 				on,
-				any_change;
-	List	   *compared = NIL;
+				any_change,
+				inner;
+	List	   *compared = NIL,
+			   *lkeys = NIL,
+			   *rkeys = NIL;
 	ListCell   *lc;
 	int64		joined_live,
 				joined_shadow,
@@ -296,44 +299,54 @@ compare_by_key(Diff *d, const char *live, List *lcols, const char *shadow, List 
 	initStringInfo(&sel);
 	initStringInfo(&on);
 	initStringInfo(&any_change);
+	initStringInfo(&inner);
 	foreach(lc, key)
+	{
+		const char *k = quote_identifier(lfirst(lc));
+
 		appendStringInfo(&on, "%s%s", on.len ? " AND " : "",
 						 equal_sql(bg_column_named(lcols, lfirst(lc)), "l",
 								   bg_column_named(rcols, lfirst(lc)), "r"));
+		appendStringInfo(&inner, ", l.%s AS lk%d, r.%s AS rk%d", k, foreach_current_index(lc) + 1,
+						 k, foreach_current_index(lc) + 1);
+		lkeys = lappend(lkeys, psprintf("j.lk%d", foreach_current_index(lc) + 1));
+		rkeys = lappend(rkeys, psprintf("j.rk%d", foreach_current_index(lc) + 1));
+	}
+	col = 0;
 	foreach(lc, lcols)
 	{
 		BgColumn   *a = lfirst(lc);
 		BgColumn   *b = bg_column_named(rcols, a->name);
-		char	   *differs;
 
 		if (b == NULL || list_member(key, makeString(a->name)))
 			continue;
-		differs = distinct_sql(a, b);
 		compared = lappend(compared, a);
-		appendStringInfo(&any_change, "%s%s", any_change.len ? " OR " : "", differs);
-		appendStringInfo(&sel, ", pg_catalog.count(*) FILTER (WHERE l.__bg_in AND r.__bg_in AND %s)", differs);
+		col++;
+		/* each comparison once a row, in the subquery (OFFSET 0 keeps it one) */
+		appendStringInfo(&inner, ", %s AS d%d", distinct_sql(a, b), col);
+		appendStringInfo(&any_change, "%sj.d%d", any_change.len ? " OR " : "", col);
+		appendStringInfo(&sel, ", pg_catalog.count(*) FILTER (WHERE j.li AND j.ri AND j.d%d)", col);
 	}
 	if (any_change.len == 0)
 		appendStringInfoString(&any_change, "false");
-	run(psprintf("SELECT pg_catalog.count(l.__bg_in), pg_catalog.count(r.__bg_in),"
-						 "  pg_catalog.count(*) FILTER (WHERE l.__bg_in AND (%s)),"
-						 "  pg_catalog.count(*) FILTER (WHERE r.__bg_in AND (%s)),"
-						 "  (SELECT pg_catalog.count(*) FROM %s AS t), (SELECT pg_catalog.count(*) FROM %s AS t),"
-						 "  pg_catalog.count(*) FILTER (WHERE r.__bg_in IS NULL),"
-						 "  pg_catalog.count(*) FILTER (WHERE l.__bg_in IS NULL),"
-						 "  pg_catalog.count(*) FILTER (WHERE l.__bg_in AND r.__bg_in AND (%s)),"
-						 "  pg_catalog.to_json(bg.sample(%s) FILTER (WHERE r.__bg_in IS NULL AND NOT (%s)))::pg_catalog.text,"
-						 "  pg_catalog.to_json(bg.sample(%s) FILTER (WHERE l.__bg_in IS NULL AND NOT (%s)))::pg_catalog.text,"
-						 "  pg_catalog.to_json(bg.sample(%s) FILTER (WHERE l.__bg_in AND r.__bg_in AND (%s)))::pg_catalog.text"
-						 "%s"
-						 " FROM (SELECT true AS __bg_in, t.* FROM %s AS t) AS l"
-						 " FULL JOIN (SELECT true AS __bg_in, t.* FROM %s AS t) AS r ON %s",
-						 any_null_sql(key, "l"), any_null_sql(key, "r"), live, shadow,
-						 any_change.data,
-						 key_text_sql(key, "l"), any_null_sql(key, "l"),
-						 key_text_sql(key, "r"), any_null_sql(key, "r"),
-						 key_text_sql(key, "l"), any_change.data,
-				 sel.data, live, shadow, on.data));
+	run(psprintf("SELECT pg_catalog.count(j.li), pg_catalog.count(j.ri),"
+				 "  pg_catalog.count(*) FILTER (WHERE j.li AND j.lnull),"
+				 "  pg_catalog.count(*) FILTER (WHERE j.ri AND j.rnull),"
+				 "  (SELECT pg_catalog.count(*) FROM %s AS t), (SELECT pg_catalog.count(*) FROM %s AS t),"
+				 "  pg_catalog.count(*) FILTER (WHERE j.ri IS NULL),"
+				 "  pg_catalog.count(*) FILTER (WHERE j.li IS NULL),"
+				 "  pg_catalog.count(*) FILTER (WHERE j.li AND j.ri AND (%s)),"
+				 "  pg_catalog.to_json(bg.sample(%s) FILTER (WHERE j.ri IS NULL AND NOT j.lnull))::pg_catalog.text,"
+				 "  pg_catalog.to_json(bg.sample(%s) FILTER (WHERE j.li IS NULL AND NOT j.rnull))::pg_catalog.text,"
+				 "  pg_catalog.to_json(bg.sample(%s) FILTER (WHERE j.li AND j.ri AND (%s)))::pg_catalog.text"
+				 "%s"
+				 " FROM (SELECT l.__bg_in AS li, r.__bg_in AS ri, (%s) AS lnull, (%s) AS rnull%s"
+				 "        FROM (SELECT true AS __bg_in, t.* FROM %s AS t) AS l"
+				 "        FULL JOIN (SELECT true AS __bg_in, t.* FROM %s AS t) AS r ON %s OFFSET 0) AS j",
+				 live, shadow, any_change.data,
+				 key_text_sql(lkeys), key_text_sql(rkeys), key_text_sql(lkeys), any_change.data,
+				 sel.data, any_null_sql(key, "l"), any_null_sql(key, "r"), inner.data,
+				 live, shadow, on.data));
 	joined_live = int64_at(1);
 	joined_shadow = int64_at(2);
 	null_live = int64_at(3);
@@ -720,7 +733,8 @@ step_diff(BgManifest *m, BgStep *s)
 	{
 		/* the rows neither deleted nor inserted */
 		run(psprintf("SELECT (SELECT pg_catalog.count(*) FROM ONLY %s)"
-					 " OPERATOR(pg_catalog.-) (SELECT pg_catalog.count(*) FROM %s)",
+					 " OPERATOR(pg_catalog.-) (SELECT pg_catalog.count(*) FROM %s"
+					 "   WHERE row_ctid OPERATOR(pg_catalog.<>) " BG_IN_PLACE_MARKER ")",
 					 bg_relation_name(s->live_oid),
 					 quote_qualified_identifier(s->shadow_schema, psprintf(BG_IN_PLACE_DELETE, s->number))));
 		unchanged = int64_at(1);

@@ -138,6 +138,24 @@ bg_diff_over_bound(List *diffs)
 	return NULL;
 }
 
+/* "; columns added: a, b" for a non-empty JSON array field of j, else "". */
+static char *
+columns_note(json_object *j, const char *field, const char *label)
+{
+	json_object *v;
+	StringInfoData buf;
+
+	if (!json_object_object_get_ex(j, field, &v) || !json_object_is_type(v, json_type_array) ||
+		json_object_array_length(v) == 0)
+		return "";
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "; columns %s: ", label);
+	for (size_t i = 0; i < json_object_array_length(v); i++)
+		appendStringInfo(&buf, "%s%s", i ? ", " : "",
+						 quote_identifier(json_object_get_string(json_object_array_get_idx(v, i))));
+	return buf.data;
+}
+
 /* One line of a dry run or a deploy summary: what the diff of a table says. */
 char *
 bg_diff_line(BgStepDiff *sd)
@@ -162,8 +180,9 @@ bg_diff_line(BgStepDiff *sd)
 	initStringInfo(&buf);
 	if (only_live == 0 && only_shadow == 0 && (!keyed || json_object_get_int64(v) == 0))
 	{
-		appendStringInfo(&buf, "%s: the same %s row%s as live", sd->relation,
-						 bg_thousands(rows_live), rows_live == 1 ? "" : "s");
+		appendStringInfo(&buf, "%s: the same %s row%s as live%s%s", sd->relation,
+						 bg_thousands(rows_live), rows_live == 1 ? "" : "s",
+						 columns_note(j, "columns_added", "added"), columns_note(j, "columns_removed", "removed"));
 		json_object_put(j);
 		return buf.data;
 	}
@@ -193,6 +212,8 @@ bg_diff_line(BgStepDiff *sd)
 	}
 	else
 		appendStringInfoString(&buf, " (no key: whole rows compared)");
+	appendStringInfo(&buf, "%s%s", columns_note(j, "columns_added", "added"),
+					 columns_note(j, "columns_removed", "removed"));
 	json_object_put(j);
 	return buf.data;
 }

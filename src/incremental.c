@@ -430,8 +430,9 @@ docs_and_grants_as_live(BgNode *n, BgModelConfig *c, Oid relid)
 }
 
 /*
- * Whether model n's increment may be kept apart from its live table, for promote to
- * apply (bluegreen.incremental_in_place). Not when a hook may act on {{ this }} (a table
+ * Whether what model n changes may be kept apart from its live table, for promote to
+ * apply to it (an increment, bluegreen.incremental_in_place; a published table's new
+ * rows, published.c). Not when a hook may act on {{ this }} (a table
  * of its own in shadow), when the model's persist_docs or grants would change the live
  * table's comments or grants (docs_and_grants_as_live), when a column of the live table is filled by a default,
  * an identity or a generation expression (the shadow view could not show what the
@@ -439,8 +440,8 @@ docs_and_grants_as_live(BgNode *n, BgModelConfig *c, Oid relid)
  * definition would keep reading the shadow view), or when something on the live table
  * would run code or reach beyond it as promote writes it (bg_in_place_obstacle).
  */
-static bool
-in_place_possible(BgBuildContext *ctx, BgNode *n)
+bool
+bg_in_place_possible(BgBuildContext *ctx, BgNode *n)
 {
 	BgModelConfig *c = bg_node_config(n);
 	Oid			relid;
@@ -448,7 +449,7 @@ in_place_possible(BgBuildContext *ctx, BgNode *n)
 	Oid			type = OIDOID;
 	ListCell   *lc;
 
-	if (!bg_incremental_in_place || c->pre_hooks != NIL || c->post_hooks != NIL)
+	if (c->pre_hooks != NIL || c->post_hooks != NIL)
 		return false;
 	foreach(lc, ctx->read_by_matview)
 		if (strcmp(lfirst(lc), n->unique_id) == 0)
@@ -501,9 +502,9 @@ unchanged_columns(BgModelConfig *c, BgNode *n, List *live, List *source)
  * promote inserts the rows: two of them with one key, or one with the key of a live row
  * that stays. dbt's INSERT fails on it; here it fails the deployment, not the promote.
  */
-static void
-check_unique_keys(const char *what, Oid relid, const char *live, const char *rows,
-				  const char *del)
+void
+bg_check_unique_keys(const char *what, Oid relid, const char *live, const char *rows,
+					 const char *del)
 {
 	Datum		arg = ObjectIdGetDatum(relid);
 	Oid			type = OIDOID;
@@ -564,10 +565,45 @@ check_unique_keys(const char *what, Oid relid, const char *live, const char *row
 		if (SPI_processed > 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("%s: the increment would give unique index %s two rows with one key (%s)",
+					 errmsg("%s: the new rows would give unique index %s two rows with one key (%s)",
 							what, names[i], keys[i]),
-					 errdetail("dbt's insert of the increment fails on it the same way.")));
+					 errdetail("dbt's insert of them fails on it the same way.")));
 	}
+}
+
+/*
+ * The tables that hold what promote applies to live table live: the rows it inserts
+ * (the live table's columns, NOT NULL and CHECK constraints: a row they refuse fails
+ * here) and the live rows it deletes, by ctid and xmin. Under a FOR ALL TABLES
+ * publication they are unlogged, so that nothing of them reaches a subscriber; a crash
+ * or a failover empties unlogged tables, so the deletions then hold a marker row (ctid
+ * (0,0), which names no row) whose absence tells promote they were lost.
+ */
+void
+bg_in_place_side_tables(BgBuildContext *ctx, const char *live, const char *rows, const char *del)
+{
+	const char *persistence = ctx->publish_all ? "UNLOGGED " : "";
+
+	bg_spi_exec(psprintf("CREATE %sTABLE %s (LIKE %s INCLUDING CONSTRAINTS)", persistence, rows, live),
+				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	bg_spi_exec(psprintf("CREATE %sTABLE %s (row_ctid pg_catalog.tid, row_xmin pg_catalog.xid)",
+						 persistence, del),
+				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	if (ctx->publish_all)
+		bg_spi_exec(psprintf("INSERT INTO %s VALUES (" BG_IN_PLACE_MARKER ", '0')", del),
+					SPI_OK_INSERT, 0, NULL, NULL, NULL);
+}
+
+/* Under the shadow name, the table as promote will leave it: what the models and tests downstream read. */
+void
+bg_in_place_view(const char *view, const char *live, List *dest, const char *rows, const char *del)
+{
+	bg_spi_exec(psprintf("CREATE VIEW %s AS SELECT %s FROM ONLY %s AS d"
+						 " WHERE NOT EXISTS (SELECT FROM %s AS x WHERE x.row_ctid OPERATOR(pg_catalog.=) d.ctid)"
+						 " UNION ALL SELECT %s FROM %s",
+						 view, bg_column_list(dest, "d"), live, del, bg_column_list(dest, NULL), rows),
+				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	bg_spi_exec(psprintf("ANALYZE %s, %s", rows, del), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 }
 
 /*
@@ -600,7 +636,8 @@ build_in_place(const char *what, BgBuildContext *ctx, BgNode *n, const char *sel
 
 	bg_spi_exec(psprintf("CREATE VIEW %s AS SELECT * FROM %s", view, live),
 				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-	bg_run_checked(what, psprintf("CREATE TABLE %s AS\n%s", increment, select_sql),
+	bg_run_checked(what, psprintf("CREATE %sTABLE %s AS\n%s", ctx->publish_all ? "UNLOGGED " : "",
+								  increment, select_sql),
 				   T_CreateTableAsStmt, SPI_OK_UTILITY);
 	if (n->contract_enforced)
 		bg_check_contract(what, psprintf("SELECT * FROM %s", increment), n);
@@ -614,11 +651,7 @@ build_in_place(const char *what, BgBuildContext *ctx, BgNode *n, const char *sel
 	}
 	cols = bg_column_list(dest, NULL);
 
-	/* the live table's columns, NOT NULL and CHECK constraints: a row they refuse fails here */
-	bg_spi_exec(psprintf("CREATE TABLE %s (LIKE %s INCLUDING CONSTRAINTS)", rows, live),
-				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-	bg_spi_exec(psprintf("CREATE TABLE %s (row_ctid pg_catalog.tid, row_xmin pg_catalog.xid)", del),
-				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	bg_in_place_side_tables(ctx, live, rows, del);
 	if (strcmp(strategy, "merge") == 0)
 	{
 		char	   *match = quote_qualified_identifier(shadow_schema,
@@ -626,10 +659,11 @@ build_in_place(const char *what, BgBuildContext *ctx, BgNode *n, const char *sel
 		List	   *update = merge_update_list(c, dest);
 
 		/* each live row the MERGE would update, with the increment's row it matches */
-		bg_run_checked(what, psprintf("CREATE TABLE %s AS SELECT DBT_INTERNAL_DEST.ctid AS dest_ctid,"
+		bg_run_checked(what, psprintf("CREATE %sTABLE %s AS SELECT DBT_INTERNAL_DEST.ctid AS dest_ctid,"
 									  " DBT_INTERNAL_DEST.xmin AS dest_xmin, DBT_INTERNAL_SOURCE.ctid AS source_ctid"
 									  "\nFROM %s AS DBT_INTERNAL_DEST JOIN %s AS DBT_INTERNAL_SOURCE\nON %s",
-									  match, live, increment, merge_condition(c)),
+									  ctx->publish_all ? "UNLOGGED " : "", match, live, increment,
+									  merge_condition(c)),
 					   T_CreateTableAsStmt, SPI_OK_UTILITY);
 		/* MERGE refuses a row matched twice only when it would update it */
 		if (c->unique_key != NIL && update != NIL)
@@ -691,17 +725,12 @@ build_in_place(const char *what, BgBuildContext *ctx, BgNode *n, const char *sel
 		Oid			live_oid;
 
 		(void) bg_relation_exists(n->schema, n->alias, &live_oid, NULL);
-		check_unique_keys(what, live_oid, live, rows, del);
+		bg_check_unique_keys(what, live_oid, live, rows, del);
 	}
 
 	/* the table as promote will leave it */
 	bg_spi_exec(psprintf("DROP VIEW %s", view), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-	bg_spi_exec(psprintf("CREATE VIEW %s AS SELECT %s FROM ONLY %s AS d"
-						 " WHERE NOT EXISTS (SELECT FROM %s AS x WHERE x.row_ctid OPERATOR(pg_catalog.=) d.ctid)"
-						 " UNION ALL SELECT %s FROM %s",
-						 view, bg_column_list(dest, "d"), live, del, cols, rows),
-				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
-	bg_spi_exec(psprintf("ANALYZE %s, %s", rows, del), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
+	bg_in_place_view(view, live, dest, rows, del);
 	res->how = psprintf("incremental (%s) in place", strategy);
 	res->in_place = true;
 	return true;
@@ -716,7 +745,7 @@ bg_build_incremental(const char *what, BgBuildContext *ctx, BgNode *n,
 					 const char *select_sql, const char *shadow_schema, int step,
 					 BgBuildResult *res)
 {
-	if (in_place_possible(ctx, n) &&
+	if (bg_incremental_in_place && bg_in_place_possible(ctx, n) &&
 		build_in_place(what, ctx, n, select_sql, shadow_schema, step, res))
 		return;
 	build_on_copy(what, ctx, n, select_sql, shadow_schema, step, res);
@@ -738,7 +767,8 @@ build_on_copy(const char *what, BgBuildContext *ctx, BgNode *n, const char *sele
 
 	/* start from the latest live data, logged or not as the live table is */
 	(void) bg_relation_exists(n->schema, n->alias, &live_oid, NULL);
-	unlogged = OidIsValid(live_oid) && get_rel_persistence(live_oid) == RELPERSISTENCE_UNLOGGED;
+	unlogged = (OidIsValid(live_oid) && get_rel_persistence(live_oid) == RELPERSISTENCE_UNLOGGED) ||
+		ctx->publish_all;
 	if (n->contract_enforced)
 	{
 		char	   *ddl = bg_contract_table_sql(what, n, target, unlogged);
@@ -776,7 +806,8 @@ build_on_copy(const char *what, BgBuildContext *ctx, BgNode *n, const char *sele
 	bg_run_hooks(ctx, what, c->pre_hooks, shadow_schema, n->alias, n->database);
 
 	/* the increment, reading {{ this }} as the copy just made */
-	bg_run_checked(what, psprintf("CREATE TABLE %s AS\n%s", increment, select_sql),
+	bg_run_checked(what, psprintf("CREATE %sTABLE %s AS\n%s", ctx->publish_all ? "UNLOGGED " : "",
+								  increment, select_sql),
 				T_CreateTableAsStmt, SPI_OK_UTILITY);
 	if (n->contract_enforced)
 		bg_check_contract(what, psprintf("SELECT * FROM %s", increment), n);

@@ -27,6 +27,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -102,6 +103,21 @@ side_tables_as_made(Oid live, Oid rows, Oid del)
 	bg_spi_exec("SELECT FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) ANY ($1)"
 				"   AND (relrowsecurity OR relforcerowsecurity)",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	return SPI_processed == 0;
+}
+
+/*
+ * Whether an unlogged table of ctids lost its rows: a crash, or a standby promoted in
+ * place of the primary, empties unlogged tables, marker row and all (incremental.c).
+ */
+static bool
+emptied(Oid relid)
+{
+	if (get_rel_persistence(relid) != RELPERSISTENCE_UNLOGGED)
+		return false;
+	bg_spi_exec(psprintf("SELECT FROM %s WHERE row_ctid OPERATOR(pg_catalog.=) " BG_IN_PLACE_MARKER " LIMIT 1",
+						 bg_relation_name(relid)),
+				SPI_OK_SELECT, 0, NULL, NULL, NULL);
 	return SPI_processed == 0;
 }
 
@@ -184,6 +200,12 @@ load_apply(BgSwitch *sw, BgDeploymentRow *d, BgStep *s, BgMove *m, bool exists, 
 												  live, quote_identifier(m->away_schema)));
 			return false;
 		}
+	}
+	if (emptied(sw->rollback ? m->rows_oid : m->delete_oid))
+	{
+		*changed = lappend(*changed, psprintf("what %s is to apply to %s was lost: its unlogged tables were emptied by a crash or a failover since",
+											  sw->rollback ? "rollback" : "promote", live));
+		return false;
 	}
 	return true;
 }

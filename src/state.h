@@ -67,6 +67,8 @@ typedef enum BgStepKind
 #define BG_IN_PLACE_DELETE		"__bg_delete_%d"
 #define BG_IN_PLACE_DELETED		"__bg_deleted_%d"
 #define BG_IN_PLACE_INSERTED	"__bg_inserted_%d"
+/* under FOR ALL TABLES those tables are unlogged, and the deletions hold this marker row */
+#define BG_IN_PLACE_MARKER		"'(0,0)'::pg_catalog.tid"
 
 typedef struct BgStep
 {

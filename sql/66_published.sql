@@ -1,0 +1,134 @@
+--
+-- Tables that feed logical replication. A publication sends what happens to a table's
+-- rows; replacing the table by another sends nothing, so a table model whose live table
+-- is published (FOR TABLE, FOR TABLES IN SCHEMA, FOR ALL TABLES) is built in full into
+-- shadow and kept as its changes: the live rows to delete and the new rows to insert.
+-- Promote applies them to the live table inside the switch, which keeps its OID, replica
+-- identity, indexes and place in the publication; rollback applies them backwards.
+-- (test/subscriber shows it with a real subscriber.)
+--
+-- This file works in a database of its own.
+--
+SELECT current_database() AS regress_database \gset
+SET client_min_messages = warning;
+CREATE DATABASE regress_bg_published;
+\c regress_bg_published
+CREATE EXTENSION bluegreen;
+RESET client_min_messages;
+SET bluegreen.show_timing = off;
+
+CREATE SCHEMA raw;
+CREATE TABLE raw.orders (id integer, amount numeric, status text);
+INSERT INTO raw.orders SELECT i, i * 10, CASE WHEN i % 4 = 0 THEN 'refunded' ELSE 'paid' END
+  FROM generate_series(1, 8) AS i;
+GRANT USAGE ON SCHEMA raw TO bluegreen_builder;
+GRANT SELECT ON raw.orders TO bluegreen_builder;
+
+CREATE FUNCTION model(name text, code text, materialized text DEFAULT 'table')
+RETURNS jsonb LANGUAGE sql STABLE AS $$
+SELECT jsonb_build_object('model.shop.' || name, jsonb_build_object(
+    'unique_id', 'model.shop.' || name, 'resource_type', 'model', 'package_name', 'shop',
+    'name', name, 'path', name || '.sql', 'original_file_path', 'models/' || name || '.sql',
+    'fqn', jsonb_build_array('shop', name), 'database', current_database(),
+    'schema', 'shop', 'alias', name,
+    'checksum', jsonb_build_object('name', 'sha256', 'checksum', md5(code)),
+    'config', jsonb_build_object('enabled', true, 'materialized', materialized),
+    'unrendered_config', jsonb_build_object('materialized', materialized),
+    'raw_code', code, 'compiled_code', code, 'language', 'sql', 'description', '',
+    'columns', '{}'::jsonb,
+    'depends_on', jsonb_build_object('macros', '[]'::jsonb, 'nodes', '[]'::jsonb),
+    'contract', '{"enforced": false, "checksum": null}'::jsonb, 'constraints', '[]'::jsonb,
+    'access', 'protected', 'version', NULL, 'latest_version', NULL, 'deprecation_date', NULL))
+$$;
+-- version 1; 2 refunds at 0; 3 adds a column; 4 adds a new table beside
+CREATE FUNCTION shop(version integer) RETURNS text LANGUAGE sql STABLE AS $$
+SELECT jsonb_build_object(
+    'metadata', jsonb_build_object(
+        'dbt_schema_version', 'https://schemas.getdbt.com/dbt/manifest/v12.json',
+        'dbt_version', '1.9.4', 'project_name', 'shop', 'adapter_type', 'postgres'),
+    'nodes', model('orders', CASE version
+                     WHEN 1 THEN 'select id, amount, status from raw.orders'
+                     WHEN 3 THEN 'select id, amount, status, amount > 50 as big from raw.orders'
+                     ELSE 'select id, case when status = ''refunded'' then 0 else amount end as amount, status from raw.orders where id > 1' END)
+             || CASE WHEN version = 4 THEN model('refunds', 'select id from raw.orders where status = ''refunded''')
+                     ELSE '{}'::jsonb END,
+    'sources', '{}'::jsonb, 'macros', '{}'::jsonb, 'disabled', '{}'::jsonb, 'docs', '{}'::jsonb,
+    'exposures', '{}'::jsonb, 'metrics', '{}'::jsonb, 'groups', '{}'::jsonb,
+    'selectors', '{}'::jsonb, 'semantic_models', '{}'::jsonb, 'unit_tests', '{}'::jsonb,
+    'saved_queries', '{}'::jsonb)::text
+$$;
+
+-- Version 1 live, with a primary key (its replica identity), published FOR TABLE.
+CREATE SCHEMA shop;
+CREATE TABLE shop.orders AS SELECT id, amount, status FROM raw.orders;
+ALTER TABLE shop.orders ADD PRIMARY KEY (id);
+SET client_min_messages = error;   -- (a warning on wal_level, which varies)
+CREATE PUBLICATION regress_bg_feed FOR TABLE shop.orders;
+CALL bg.transfer_ownership('shop');
+RESET client_min_messages;
+SELECT shop(1) AS v1 \gset
+CALL bg.create_project(:'v1');
+CREATE TEMP TABLE v1 AS SELECT 'shop.orders'::regclass::oid AS oid, (SELECT array_agg(o ORDER BY id) FROM shop.orders o) AS rows;
+
+-- Version 2 is built in full, then kept as what changes: 1 row gone, 2 refunds at 0.
+SELECT shop(2) AS v2 \gset
+CALL bg.deploy(:'v2');
+-- In shadow: the table as it will be (a view) and the changes; live is untouched.
+SELECT c.relname, c.relkind, c.relpersistence
+  FROM pg_class c WHERE c.relnamespace = 'shop__bg_shadow'::regnamespace AND c.relkind IN ('r', 'v')
+ ORDER BY 1;
+SELECT count(*) AS live_rows FROM shop.orders;
+
+-- The switch deletes and inserts rows of the live table, keeping what it deleted and
+-- where it inserted for rollback.
+SET client_min_messages = warning;
+CALL bg.promote(dry_run => true) \gset dry_
+RESET client_min_messages;
+SELECT s AS statement FROM jsonb_array_elements_text(:'dry_plan'::jsonb -> 'statements') AS s
+ WHERE s ~ '^(DELETE|INSERT|WITH|CREATE|ALTER PUBLICATION)';
+CALL bg.promote() \gset
+-- The same table, still published, with its replica identity, holding version 2's rows.
+SELECT 'shop.orders'::regclass::oid = (SELECT oid FROM v1) AS same_table,
+       (SELECT relreplident FROM pg_class WHERE oid = 'shop.orders'::regclass) AS replica_identity,
+       (SELECT array_agg(prrelid::regclass) FROM pg_publication_rel) AS published;
+SELECT * FROM shop.orders ORDER BY id;
+
+-- Rollback applies the changes backwards: version 1's rows, in the same table.
+CALL bg.rollback() \gset
+SELECT 'shop.orders'::regclass::oid = (SELECT oid FROM v1) AS same_table,
+       (SELECT array_agg(o ORDER BY id) FROM shop.orders o) = (SELECT rows FROM v1) AS version_1_rows;
+
+-- A column added to a published table: its subscribers would stop on the first change
+-- they cannot place. Breaking, saying what they must do first.
+SELECT shop(3) AS v3 \gset
+CALL bg.deploy(:'v3');
+CALL bg.promote();
+-- With force the table is replaced, as any other, and the new one takes the old one's
+-- place in the publication; its subscribers keep the old rows until they copy it again.
+SET client_min_messages = warning;
+CALL bg.promote(dry_run => true, force => true) \gset dry_
+RESET client_min_messages;
+SELECT s AS statement FROM jsonb_array_elements_text(:'dry_plan'::jsonb -> 'statements') AS s
+ WHERE s ~ 'PUBLICATION';
+CALL bg.abandon();
+
+-- Under FOR ALL TABLES every permanent table is published the moment it exists, shadow
+-- ones too: shadow tables are built unlogged (never published), and a new table that
+-- will come live as it is is set logged once built, which sends nothing.
+SET client_min_messages = error;
+CREATE PUBLICATION regress_bg_everything FOR ALL TABLES;
+RESET client_min_messages;
+SELECT shop(4) AS v4 \gset
+CALL bg.deploy(:'v4');
+SELECT c.relname, c.relkind, c.relpersistence
+  FROM pg_class c WHERE c.relnamespace = 'shop__bg_shadow'::regnamespace AND c.relkind IN ('r', 'v')
+ ORDER BY 1;
+-- The deletions of an unlogged set hold a marker row (ctid (0,0)): a crash or a
+-- failover empties unlogged tables, and promote then refuses rather than apply nothing.
+TRUNCATE shop__bg_shadow.__bg_delete_1;
+CALL bg.promote();
+CALL bg.abandon();
+
+\c :regress_database
+SET client_min_messages = warning;
+DROP DATABASE regress_bg_published;
