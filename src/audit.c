@@ -100,23 +100,6 @@ json_string(StringInfo buf, const char *s)
 	escape_json(buf, s);
 }
 
-/* Whether two relations have the same columns, names and types, in the same order. */
-static bool
-same_column_order(List *a, List *b)
-{
-	ListCell   *x,
-			   *y;
-
-	if (list_length(a) != list_length(b))
-		return false;
-	forboth(x, a, y, b)
-		if (strcmp(((BgColumn *) lfirst(x))->name, ((BgColumn *) lfirst(y))->name) != 0 ||
-			((BgColumn *) lfirst(x))->type != ((BgColumn *) lfirst(y))->type ||
-			((BgColumn *) lfirst(x))->typmod != ((BgColumn *) lfirst(y))->typmod)
-			return false;
-	return true;
-}
-
 /*
  * The dependents of live relation "live" outside the set being replaced, each judged
  * against "shadow_attrs" (NIL with shadow_kind 0: the relation is dropped). Appends
@@ -256,7 +239,7 @@ report_dependents(StringInfo buf, Oid live, List *live_attrs, List *changed_colu
 			appendStringInfoString(&why, "the table is removed");
 		else if (shadow_kind != RELKIND_RELATION)
 			appendStringInfoString(&why, "a publication holds only tables");
-		else if (!same_column_order(live_attrs, shadow_attrs))
+		else if (!bg_same_columns(live_attrs, shadow_attrs))
 		{
 			appendStringInfoString(&why, "its columns change (");
 			foreach(lc, shadow_attrs)

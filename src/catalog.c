@@ -366,6 +366,26 @@ bg_dependent_publications(Oid relid, uint64 *n)
 	return SPI_tuptable;
 }
 
+/* Whether two column lists (bg_relation_columns) are the same names and types, in order. */
+bool
+bg_same_columns(List *a, List *b)
+{
+	ListCell   *x,
+			   *y;
+
+	if (list_length(a) != list_length(b))
+		return false;
+	forboth(x, a, y, b)
+	{
+		BgColumn   *p = lfirst(x);
+		BgColumn   *q = lfirst(y);
+
+		if (strcmp(p->name, q->name) != 0 || p->type != q->type || p->typmod != q->typmod)
+			return false;
+	}
+	return true;
+}
+
 /*
  * The publications that send the changes of table relid, however they name it: FOR
  * TABLE, FOR TABLES IN SCHEMA, FOR ALL TABLES (which takes every permanent table):

@@ -31,6 +31,7 @@ extern const char *bg_relkind_name(char relkind);
 
 extern List *bg_relation_columns(Oid relid);
 extern BgColumn *bg_column_named(List *columns, const char *name);
+extern bool bg_same_columns(List *a, List *b);
 extern BgColumn *bg_column_numbered(List *columns, int attnum);
 extern char *bg_column_list(List *columns, const char *prefix);
 

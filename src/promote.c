@@ -83,23 +83,13 @@ side_tables_as_made(Oid live, Oid rows, Oid del)
 	List	   *keys = bg_relation_columns(del);
 	Datum		arg = bg_oid_array(list_make2_oid(rows, del));
 	Oid			type = OIDARRAYOID;
-	ListCell   *a,
-			   *b;
 
-	if (list_length(want) != list_length(have) || list_length(keys) != 2 ||
+	if (!bg_same_columns(want, have) || list_length(keys) != 2 ||
 		strcmp(((BgColumn *) linitial(keys))->name, "row_ctid") != 0 ||
 		((BgColumn *) linitial(keys))->type != TIDOID ||
 		strcmp(((BgColumn *) lsecond(keys))->name, "row_xmin") != 0 ||
 		((BgColumn *) lsecond(keys))->type != XIDOID)
 		return false;
-	forboth(a, want, b, have)
-	{
-		BgColumn   *w = lfirst(a);
-		BgColumn   *h = lfirst(b);
-
-		if (strcmp(w->name, h->name) != 0 || w->type != h->type || w->typmod != h->typmod)
-			return false;
-	}
 	bg_spi_exec("SELECT FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) ANY ($1)"
 				"   AND (relrowsecurity OR relforcerowsecurity)",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);

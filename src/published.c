@@ -34,26 +34,6 @@
 #include "spi.h"
 #include "state.h"
 
-/* Whether two relations have the same columns, in the same order, of the same types. */
-static bool
-same_columns(List *a, List *b)
-{
-	ListCell   *x,
-			   *y;
-
-	if (list_length(a) != list_length(b))
-		return false;
-	forboth(x, a, y, b)
-	{
-		BgColumn   *p = lfirst(x);
-		BgColumn   *q = lfirst(y);
-
-		if (strcmp(p->name, q->name) != 0 || p->type != q->type || p->typmod != q->typmod)
-			return false;
-	}
-	return true;
-}
-
 /* Run one of bluegreen's own statements; rows it wrote. */
 static int64
 exec_rows(const char *sql, int expected)
@@ -92,7 +72,7 @@ bg_build_as_changes(const char *what, BgBuildContext *ctx, BgNode *n,
 		!bg_in_place_possible(ctx, n))
 		return false;
 	cols = bg_relation_columns(live_oid);
-	if (!same_columns(cols, bg_relation_columns(built_oid)))
+	if (!bg_same_columns(cols, bg_relation_columns(built_oid)))
 		return false;
 
 	list = bg_column_list(cols, NULL);
