@@ -73,6 +73,12 @@ CREATE TABLE cmp.new_orders2 AS SELECT id, status, amount::integer AS amount, 1 
 SELECT only_in_live, only_in_shadow, changed, columns_added, columns_removed
   FROM bg.diff_columns(bg.diff_relations('cmp.live_orders', 'cmp.new_orders2'));
 
+-- Nothing in common: every row is only on its side.
+CREATE TABLE cmp.other (x integer);
+INSERT INTO cmp.other VALUES (1), (2);
+SELECT rows_live, rows_shadow, only_in_live, only_in_shadow, changed
+  FROM bg.diff_columns(bg.diff_relations('cmp.live_orders', 'cmp.other', '{}'));
+
 -- Bad input: a key column one side lacks.
 SELECT bg.diff_relations('cmp.live_orders', 'cmp.new_orders', '{id,nope}');
 -- It runs as its caller, who must be able to read both.
@@ -206,6 +212,23 @@ CALL bg.deploy(:'v2_bad');
 CALL bg.deploy(:'v2_bounded');
 CALL bg.promote(force => true);
 SELECT count(*) AS orders_live, sum(amount) AS amount_live FROM analytics.orders;
+
+-- A table whose diff cannot be recorded (row-level security hides rows from the builder)
+-- cannot be held to the bound either: promote says so rather than let it pass.
+ALTER TABLE analytics.daily ENABLE ROW LEVEL SECURITY;
+CALL bg.deploy(:'v2');
+SET bluegreen.max_changed_share = 1;
+CALL bg.promote();
+RESET bluegreen.max_changed_share;
+CALL bg.abandon();
+ALTER TABLE analytics.daily DISABLE ROW LEVEL SECURITY;
+
+-- A test whose test_metadata has no name is no key (and no crash).
+SELECT manifest(jsonb_set(shop(1)::jsonb -> 'nodes', '{test.shop.unique_customers_customer_id,test_metadata,name}', 'null'))
+    AS v2_nameless \gset
+CALL bg.deploy(:'v2_nameless');
+SELECT relation, key FROM bg.diff('customers');
+CALL bg.abandon();
 
 \c :regress_database
 SET client_min_messages = warning;

@@ -112,6 +112,30 @@ SELECT s AS statement FROM jsonb_array_elements_text(:'dry_plan'::jsonb -> 'stat
  WHERE s ~ 'PUBLICATION';
 CALL bg.abandon();
 
+-- A publication that does not send deletes (a changed row is a delete and an insert),
+-- or one with a row filter on the table, could not carry the changes as they are: the
+-- table is replaced, which is breaking, and says why.
+SET client_min_messages = error;
+CREATE PUBLICATION regress_bg_inserts FOR TABLE shop.orders WITH (publish = 'insert');
+RESET client_min_messages;
+CALL bg.deploy(:'v2');
+CALL bg.abandon();
+DROP PUBLICATION regress_bg_inserts;
+SET client_min_messages = error;
+CREATE PUBLICATION regress_bg_filtered FOR TABLE shop.orders WHERE (id > 2);
+RESET client_min_messages;
+CALL bg.deploy(:'v2');
+CALL bg.abandon();
+DROP PUBLICATION regress_bg_filtered;
+
+-- A deployment that dbt builds would create its shadow tables logged: under FOR ALL
+-- TABLES it is refused before anything is recorded.
+SET client_min_messages = error;
+CREATE PUBLICATION regress_bg_everything FOR ALL TABLES;
+RESET client_min_messages;
+CALL bg.deploy_begin(:'v2');
+DROP PUBLICATION regress_bg_everything;
+
 -- Under FOR ALL TABLES every permanent table is published the moment it exists, shadow
 -- ones too: shadow tables are built unlogged (never published), and a new table that
 -- will come live as it is is set logged once built, which sends nothing.

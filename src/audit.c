@@ -234,6 +234,9 @@ report_dependents(StringInfo buf, Oid live, List *live_attrs, List *changed_colu
 		StringInfoData why;
 		ListCell   *lc;
 
+		if (obstacle == NULL)
+			obstacle = bg_publication_obstacle(live);
+
 		initStringInfo(&why);
 		if (shadow_kind == 0)
 			appendStringInfoString(&why, "the table is removed");

@@ -386,6 +386,16 @@ bg_same_columns(List *a, List *b)
 	return true;
 }
 
+/* Publication p sends the changes of table c, whose oid is $1. */
+#define PUBLICATION_COVERS_SQL \
+	"c.oid OPERATOR(pg_catalog.=) $1 AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}')" \
+	" AND c.relpersistence OPERATOR(pg_catalog.=) 'p'" \
+	" AND (p.puballtables" \
+	"      OR EXISTS (SELECT FROM pg_catalog.pg_publication_rel AS r" \
+	"                  WHERE r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid OPERATOR(pg_catalog.=) c.oid)" \
+	"      OR EXISTS (SELECT FROM pg_catalog.pg_publication_namespace AS s" \
+	"                  WHERE s.pnpubid OPERATOR(pg_catalog.=) p.oid AND s.pnnspid OPERATOR(pg_catalog.=) c.relnamespace))"
+
 /*
  * The publications that send the changes of table relid, however they name it: FOR
  * TABLE, FOR TABLES IN SCHEMA, FOR ALL TABLES (which takes every permanent table):
@@ -402,13 +412,7 @@ bg_covering_publications(Oid relid, uint64 *n)
 				"                       WHERE r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid OPERATOR(pg_catalog.=) c.oid)"
 				"         THEN 'FOR TABLE' ELSE 'FOR TABLES IN SCHEMA' END"
 				"  FROM pg_catalog.pg_publication AS p, pg_catalog.pg_class AS c"
-				" WHERE c.oid OPERATOR(pg_catalog.=) $1 AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}')"
-				"   AND c.relpersistence OPERATOR(pg_catalog.=) 'p'"
-				"   AND (p.puballtables"
-				"        OR EXISTS (SELECT FROM pg_catalog.pg_publication_rel AS r"
-				"                    WHERE r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid OPERATOR(pg_catalog.=) c.oid)"
-				"        OR EXISTS (SELECT FROM pg_catalog.pg_publication_namespace AS s"
-				"                    WHERE s.pnpubid OPERATOR(pg_catalog.=) p.oid AND s.pnnspid OPERATOR(pg_catalog.=) c.relnamespace))"
+				" WHERE " PUBLICATION_COVERS_SQL
 				" ORDER BY 1",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);
 	*n = SPI_processed;
@@ -422,6 +426,31 @@ bg_table_published(Oid relid)
 
 	(void) bg_covering_publications(relid, &n);
 	return n > 0;
+}
+
+/*
+ * Why the changes to table relid's rows could not reach its subscribers as they are,
+ * or NULL: a publication that covers it without sending inserts and deletes (a changed
+ * row is sent as one of each), or with a row filter or column list on it (a delete
+ * must carry what the filter reads, a subscriber the columns it leaves out).
+ */
+char *
+bg_publication_obstacle(Oid relid)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	Oid			type = OIDOID;
+
+	bg_spi_exec("SELECT 'publication ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(p.pubname) OPERATOR(pg_catalog.||)"
+				"  CASE WHEN NOT (p.pubinsert AND p.pubdelete) THEN ' does not send both inserts and deletes'"
+				"       ELSE ' has a row filter or a column list on it' END"
+				"  FROM pg_catalog.pg_publication AS p CROSS JOIN pg_catalog.pg_class AS c"
+				"  LEFT JOIN pg_catalog.pg_publication_rel AS pr"
+				"    ON pr.prpubid OPERATOR(pg_catalog.=) p.oid AND pr.prrelid OPERATOR(pg_catalog.=) c.oid"
+				" WHERE " PUBLICATION_COVERS_SQL
+				"   AND (NOT (p.pubinsert AND p.pubdelete) OR pr.prqual IS NOT NULL OR pr.prattrs IS NOT NULL)"
+				" ORDER BY p.pubname LIMIT 1",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	return SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
 }
 
 /*

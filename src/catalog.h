@@ -41,6 +41,7 @@ extern SPITupleTable *bg_dependent_foreign_keys(Oid relid, uint64 *n);
 extern SPITupleTable *bg_dependent_publications(Oid relid, uint64 *n);
 extern SPITupleTable *bg_covering_publications(Oid relid, uint64 *n);
 extern bool bg_table_published(Oid relid);
+extern char *bg_publication_obstacle(Oid relid);
 extern bool bg_all_tables_published(void);
 extern bool bg_foreign_key_backed(Oid conoid, Oid relid);
 

@@ -514,6 +514,12 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 		d->ctx.live_schemas = bg_deploy_live_schemas(d);
 		d->ctx.read_by_matview = read_by_matview(d);
 		d->ctx.publish_all = bg_all_tables_published();
+		if (d->external && d->ctx.publish_all)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("a deployment dbt builds cannot keep its shadow tables out of a FOR ALL TABLES publication"),
+					 errdetail("dbt creates them logged, so the publication would send their rows to subscribers that have no such tables, and their replication would stop."),
+					 errhint("CALL bg.deploy(manifest): bluegreen builds shadow tables unlogged under FOR ALL TABLES.")));
 		for (int i = 0; i < d->n_steps; i++)
 			if (d->steps[i].kind == BG_STEP_BUILD)
 				bg_redirect_map_add(d->ctx.redirects, d->steps[i].node->schema,

@@ -38,6 +38,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -109,6 +110,17 @@ group_sql(BgColumn *a, BgColumn *b)
 	return psprintf("t.%s::pg_catalog.text", quote_identifier(a->name));
 }
 
+static bool
+name_in(List *names, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		if (strcmp(lfirst(lc), name) == 0)
+			return true;
+	return false;
+}
+
 /* The key's value as text, for examples: one expression's text, or the row of them. */
 static char *
 key_text_sql(List *exprs)
@@ -157,8 +169,22 @@ any_null_sql(List *key, const char *side)
  */
 static bool run_as_builder = false;	/* set by each entry point */
 
+static void run_query(const char *sql);
+
 static void
 run(const char *sql)
+{
+	int			level = NewGUCNestLevel();
+
+	/* values compared as text, in full: a float must not print as its neighbour does */
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	run_query(sql);
+	AtEOXact_GUC(true, level);
+}
+
+static void
+run_query(const char *sql)
 {
 	SPIPlanPtr	plan;
 	BgUserSwitch sw;
@@ -250,9 +276,13 @@ compare_rows(Diff *d, const char *live, List *lcols, const char *shadow, List *r
 	if (i == 0)
 	{
 		/* nothing in common: every row differs */
-		appendStringInfoString(&groups, ", 0 AS g1");
-		appendStringInfoString(&names, "g1");
-		appendStringInfoString(&row, "NULL");
+		run(psprintf("SELECT (SELECT pg_catalog.count(*) FROM %s AS t), (SELECT pg_catalog.count(*) FROM %s AS t)",
+					 live, shadow));
+		d->rows_live += int64_at(1);
+		d->rows_shadow += int64_at(2);
+		d->only_live += int64_at(1);
+		d->only_shadow += int64_at(2);
+		return;
 	}
 	run(psprintf("SELECT pg_catalog.sum(pg_catalog.int8larger(g.nl OPERATOR(pg_catalog.-) g.ns, 0))::pg_catalog.int8,"
 						 "  pg_catalog.sum(pg_catalog.int8larger(g.ns OPERATOR(pg_catalog.-) g.nl, 0))::pg_catalog.int8,"
@@ -318,7 +348,7 @@ compare_by_key(Diff *d, const char *live, List *lcols, const char *shadow, List 
 		BgColumn   *a = lfirst(lc);
 		BgColumn   *b = bg_column_named(rcols, a->name);
 
-		if (b == NULL || list_member(key, makeString(a->name)))
+		if (b == NULL || name_in(key, a->name))
 			continue;
 		compared = lappend(compared, a);
 		col++;
@@ -569,6 +599,11 @@ unique_test_key(BgManifest *m, BgNode *n, char **source)
 			json_object_put(meta);
 			continue;
 		}
+		if (!json_object_is_type(name, json_type_string) || !json_object_is_type(kwargs, json_type_object))
+		{
+			json_object_put(meta);
+			continue;
+		}
 		if (strcmp(json_object_get_string(name), "unique") == 0 &&
 			json_object_object_get_ex(kwargs, "column_name", &v) && json_object_is_type(v, json_type_string))
 			names = list_make1(pstrdup(json_object_get_string(v)));
@@ -576,7 +611,17 @@ unique_test_key(BgManifest *m, BgNode *n, char **source)
 				 json_object_object_get_ex(kwargs, "combination_of_columns", &v) &&
 				 json_object_is_type(v, json_type_array))
 			for (size_t j = 0; j < json_object_array_length(v); j++)
-				names = lappend(names, pstrdup(json_object_get_string(json_object_array_get_idx(v, j))));
+			{
+				json_object *col = json_object_array_get_idx(v, j);
+
+				if (!json_object_is_type(col, json_type_string))
+				{
+					list_free(names);
+					names = NIL;
+					break;
+				}
+				names = lappend(names, pstrdup(json_object_get_string(col)));
+			}
 		json_object_put(meta);
 		if (names != NIL)
 		{

@@ -106,13 +106,23 @@ bg_diff_over_bound(List *diffs)
 	foreach(lc, diffs)
 	{
 		BgStepDiff *sd = lfirst(lc);
-		json_object *j = json_tokener_parse(sd->diff);
+		json_object *j;
 		json_object *v;
 		double		bound = bg_max_changed_share;
 		int64		rows_live = 0,
 					gone = 0;
 		const char *where = "bluegreen.max_changed_share";
 		char	   *refusal = NULL;
+
+		if (sd->diff == NULL)
+		{
+			/* nothing to hold to the bound: say so rather than let it pass */
+			if (bg_max_changed_share >= 0)
+				return psprintf("no diff of %s (%s) was recorded when it was built, so bluegreen.max_changed_share cannot be checked; its deploy said why",
+								sd->relation, bg_printable(sd->unique_id));
+			continue;
+		}
+		j = json_tokener_parse(sd->diff);
 
 		if (j == NULL)
 			continue;
@@ -160,7 +170,7 @@ columns_note(json_object *j, const char *field, const char *label)
 char *
 bg_diff_line(BgStepDiff *sd)
 {
-	json_object *j = json_tokener_parse(sd->diff);
+	json_object *j = sd->diff ? json_tokener_parse(sd->diff) : NULL;
 	json_object *v;
 	StringInfoData buf;
 	int64		only_live = 0,

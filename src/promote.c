@@ -533,7 +533,12 @@ hold_to_bounds(int64 deployment_id, bool dry_run, bool force)
 
 	if (dry_run)
 		foreach(lc, diffs)
-			ereport(NOTICE, (errmsg("diff of %s", bg_diff_line(lfirst(lc)))));
+		{
+			char	   *line = bg_diff_line(lfirst(lc));
+
+			if (line)
+				ereport(NOTICE, (errmsg("diff of %s", line)));
+		}
 	if (over && !force)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
@@ -543,6 +548,28 @@ hold_to_bounds(int64 deployment_id, bool dry_run, bool force)
 				 errhint("CALL bg.promote(force => true) to promote it anyway, or CALL bg.abandon().")));
 	if (over)
 		ereport(NOTICE, (errmsg("promoted past its bound by force: %s", over)));
+}
+
+/*
+ * A rollback that replaces a published table (one a forced promote put live, or one
+ * published since) sends its subscribers nothing of the rows it brings back: say so.
+ * (Rollback has no force; refusing would leave the promoted version live for good.)
+ */
+static void
+warn_published_swaps(BgSwitch *sw)
+{
+	ListCell   *lc;
+
+	foreach(lc, sw->moves)
+	{
+		BgMove	   *m = lfirst(lc);
+
+		if (m->kind != BG_MOVE_APPLY && OidIsValid(m->out_oid) && bg_table_published(m->out_oid))
+			ereport(WARNING,
+					(errmsg("rollback replaces published table %s: its subscribers receive nothing of the rows it brings back",
+							bg_qualified_name(m->live_schema, m->name)),
+					 errhint("Copy the table to each subscriber again after the rollback.")));
+	}
 }
 
 /*
@@ -643,6 +670,8 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 		}
 		if (!rollback)
 			hold_to_bounds(d->id, dry_run, force);
+		else
+			warn_published_swaps(sw);
 		plan_switch(sw, rollback, force, d->id);
 		{
 			ListCell   *lc;

@@ -27,6 +27,7 @@
 #include "catalog/pg_class.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 
 #include "build.h"
@@ -65,16 +66,21 @@ bg_build_as_changes(const char *what, BgBuildContext *ctx, BgNode *n,
 	char	   *row_l,
 			   *row_n,
 			   *list;
+	int			level;
 
 	if (!bg_relation_exists(n->schema, n->alias, &live_oid, NULL) ||
 		get_rel_relkind(live_oid) != RELKIND_RELATION || !bg_table_published(live_oid) ||
 		!bg_relation_exists(shadow_schema, n->alias, &built_oid, NULL) ||
-		!bg_in_place_possible(ctx, n))
+		!bg_in_place_possible(ctx, n) || bg_publication_obstacle(live_oid) != NULL)
 		return false;
 	cols = bg_relation_columns(live_oid);
 	if (!bg_same_columns(cols, bg_relation_columns(built_oid)))
 		return false;
 
+	/* rows compared by their text, in full: a float must not print as its neighbour does */
+	level = NewGUCNestLevel();
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	list = bg_column_list(cols, NULL);
 	row_l = psprintf("ROW(%s)::pg_catalog.text", bg_column_list(cols, "d"));
 	row_n = row_l;
@@ -112,6 +118,7 @@ bg_build_as_changes(const char *what, BgBuildContext *ctx, BgNode *n,
 								   " WHERE x.__bg_i OPERATOR(pg_catalog.<=) x.__bg_excess",
 								   rows, list, bg_column_list(cols, "x"), built, counts, row_n),
 						  SPI_OK_INSERT);
+	AtEOXact_GUC(true, level);
 	bg_spi_exec(psprintf("DROP TABLE %s, %s", counts, built), SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 	bg_check_unique_keys(what, live_oid, live, rows, del);
 	bg_in_place_view(view, live, cols, rows, del);

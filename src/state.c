@@ -514,7 +514,10 @@ bg_deployment_steps(int64 deployment_id, bool relations_only, int *n)
 	return steps;
 }
 
-/* The diffs recorded for a deployment's steps (BgStepDiff), in step order. */
+/*
+ * The diffs recorded for a deployment's steps (BgStepDiff), in step order; with diff
+ * NULL, the steps that replace a table or materialized view and have none.
+ */
 List *
 bg_deployment_step_diffs(int64 deployment_id)
 {
@@ -524,10 +527,15 @@ bg_deployment_step_diffs(int64 deployment_id)
 	BgUserSwitch sw;
 
 	bg_become_extension_owner(&sw);
-	bg_spi_exec("SELECT unique_id, pg_catalog.quote_ident(live_schema) OPERATOR(pg_catalog.||) '.'"
-				"  OPERATOR(pg_catalog.||) pg_catalog.quote_ident(live_name), diff::pg_catalog.text"
-				"  FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
-				"   AND diff IS NOT NULL ORDER BY step",
+	bg_spi_exec("SELECT s.unique_id, pg_catalog.quote_ident(s.live_schema) OPERATOR(pg_catalog.||) '.'"
+				"  OPERATOR(pg_catalog.||) pg_catalog.quote_ident(s.live_name), s.diff::pg_catalog.text"
+				"  FROM bg.deployment_step AS s"
+				" WHERE s.deployment_id OPERATOR(pg_catalog.=) $1"
+				"   AND (s.diff IS NOT NULL OR (s.action OPERATOR(pg_catalog.=) 'build'"
+				"        AND s.relkind OPERATOR(pg_catalog.<>) 'v'"
+				"        AND EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) s.live_oid"
+				"                     AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,m,p}'))))"
+				" ORDER BY s.step",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
