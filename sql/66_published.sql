@@ -79,8 +79,9 @@ SELECT c.relname, c.relkind, c.relpersistence
  ORDER BY 1;
 SELECT count(*) AS live_rows FROM shop.orders;
 
--- The switch deletes and inserts rows of the live table, keeping what it deleted and
--- where it inserted for rollback.
+-- The switch writes the live table's rows: a row whose key (the replica identity) stays
+-- is updated, the others deleted or inserted; what it replaced and where it wrote are
+-- kept for rollback.
 SET client_min_messages = warning;
 CALL bg.promote(dry_run => true) \gset dry_
 RESET client_min_messages;
@@ -93,7 +94,8 @@ SELECT 'shop.orders'::regclass::oid = (SELECT oid FROM v1) AS same_table,
        (SELECT array_agg(prrelid::regclass) FROM pg_publication_rel) AS published;
 SELECT * FROM shop.orders ORDER BY id;
 
--- Rollback applies the changes backwards: version 1's rows, in the same table.
+-- Rollback applies the changes backwards (the updated rows updated back): version 1's
+-- rows, in the same table.
 CALL bg.rollback() \gset
 SELECT 'shop.orders'::regclass::oid = (SELECT oid FROM v1) AS same_table,
        (SELECT array_agg(o ORDER BY id) FROM shop.orders o) = (SELECT rows FROM v1) AS version_1_rows;

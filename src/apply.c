@@ -172,6 +172,101 @@ repoint_readers(BgSwitch *sw, BgMove *m, HTAB *names, List **refused)
 	}
 }
 
+/* How many pairs of rows of one key "sql" counts (a count(*) query). */
+static int64
+count_pairs(const char *sql)
+{
+	bool		isnull;
+
+	bg_spi_exec(sql, SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* "c1 = r.c1, c2 = r.c2, ..." */
+static char *
+set_list(Oid relid, const char *from)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, bg_relation_columns(relid))
+	{
+		const char *c = quote_identifier(((BgColumn *) lfirst(lc))->name);
+
+		appendStringInfo(&buf, "%s%s = %s.%s", buf.len ? ", " : "", c, from, c);
+	}
+	return buf.data;
+}
+
+/*
+ * Promote of a table with a replica identity key: a live row to delete and a new row
+ * with its key are one UPDATE, so that subscribers and change-data capture see the row
+ * change, not go and come back. Every live row the deployment replaces is kept first
+ * (for rollback), then the pairs are updated, the rest deleted, the rest inserted.
+ * key_match pairs live rows (d) with new ones (r).
+ */
+static void
+plan_keyed_promote(BgSwitch *sw, BgMove *m, const char *key_match, const char *cols,
+				   const char *deleted, const char *inserted)
+{
+	const char *live = quote_qualified_identifier(m->live_schema, m->name);
+	const char *del = bg_relation_name(m->delete_oid);
+	const char *rows = bg_relation_name(m->rows_oid);
+	int64		pairs = count_pairs(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s AS d"
+											 " JOIN %s AS x ON d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin"
+											 " JOIN %s AS r ON %s", live, del, rows, key_match));
+
+	add(sw, m, psprintf("INSERT INTO %s SELECT d.* FROM ONLY %s AS d JOIN %s AS x"
+						" ON d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin",
+						deleted, live, del),
+		count_ctids(m->delete_oid));
+	add(sw, m, psprintf("WITH up AS (UPDATE ONLY %s AS d SET %s FROM %s AS x, %s AS r"
+						" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin AND %s"
+						" RETURNING d.ctid, d.xmin) INSERT INTO %s SELECT * FROM up",
+						live, set_list(m->rows_oid, "r"), del, rows, key_match, inserted),
+		pairs);
+	/* the updated rows have a new xmin now: these are the others */
+	add(sw, m, psprintf("DELETE FROM ONLY %s AS d USING %s AS x"
+						" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin",
+						live, del),
+		count_ctids(m->delete_oid) - pairs);
+	add(sw, m, psprintf("WITH put AS (INSERT INTO %s (%s) SELECT %s FROM %s AS r"
+						" WHERE NOT EXISTS (SELECT FROM %s AS d WHERE %s) RETURNING ctid, xmin)"
+						" INSERT INTO %s SELECT * FROM put",
+						live, cols, cols, rows, deleted, key_match, inserted),
+		count_rows(m->rows_oid) - pairs);
+}
+
+/*
+ * Rollback of plan_keyed_promote: the rows it updated updated back (their key pairs the
+ * row promote inserted with the one it kept), the rest of what it inserted deleted, the
+ * rest of what it deleted inserted again. key_match pairs live rows (d) with kept ones,
+ * here aliased r.
+ */
+static void
+plan_keyed_rollback(BgSwitch *sw, BgMove *m, const char *key_match, const char *cols,
+					const char *deleted, const char *inserted)
+{
+	const char *live = quote_qualified_identifier(m->live_schema, m->name);
+	int64		pairs = count_pairs(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s AS d"
+											 " JOIN %s AS x ON d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin"
+											 " JOIN %s AS r ON %s", live, inserted, deleted, key_match));
+
+	add(sw, m, psprintf("UPDATE ONLY %s AS d SET %s FROM %s AS x, %s AS r"
+						" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin AND %s",
+						live, set_list(m->delete_oid, "r"), inserted, deleted, key_match),
+		pairs);
+	add(sw, m, psprintf("DELETE FROM ONLY %s AS d USING %s AS x"
+						" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin",
+						live, inserted),
+		count_ctids(m->rows_oid) - pairs);
+	add(sw, m, psprintf("INSERT INTO %s (%s) SELECT %s FROM %s AS r"
+						" WHERE NOT EXISTS (SELECT FROM ONLY %s AS d WHERE %s)",
+						live, cols, cols, deleted, live, key_match),
+		count_rows(m->delete_oid) - pairs);
+}
+
 /*
  * The statements that apply (promote) or take back (rollback) the increment of each
  * move of kind BG_MOVE_APPLY: their tables for rollback made in prepare, the rest in
@@ -194,9 +289,12 @@ bg_apply_plan(BgSwitch *sw, List **refused)
 		char	   *inserted = quote_qualified_identifier(m->away_schema,
 														  psprintf(BG_IN_PLACE_INSERTED, m->step));
 		char	   *cols;
+		char	   *key_match;
 
 		if (m->kind != BG_MOVE_APPLY)
 			continue;
+		/* rows of one key on both sides pair up as an UPDATE (published.c) */
+		key_match = bg_replica_key_match(m->apply_oid, "d", "r");
 		if (!sw->rollback)
 		{
 			/* under FOR ALL TABLES unlogged, as the deploy's (incremental.c), with the marker */
@@ -214,15 +312,20 @@ bg_apply_plan(BgSwitch *sw, List **refused)
 														quote_identifier(BG_OWNER_ROLE)));
 			sw->prepare = lappend(sw->prepare, psprintf("ALTER TABLE %s OWNER TO %s", inserted,
 														quote_identifier(BG_OWNER_ROLE)));
-			add(sw, m, psprintf("WITH gone AS (DELETE FROM ONLY %s AS d USING %s AS x"
-								" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin"
-								" RETURNING d.*) INSERT INTO %s SELECT * FROM gone",
-								live, bg_relation_name(m->delete_oid), deleted),
-				count_ctids(m->delete_oid));
-			add(sw, m, psprintf("WITH put AS (INSERT INTO %s (%s) SELECT %s FROM %s RETURNING ctid, xmin)"
-								" INSERT INTO %s SELECT * FROM put",
-								live, cols, cols, bg_relation_name(m->rows_oid), inserted),
-				count_rows(m->rows_oid));
+			if (key_match)
+				plan_keyed_promote(sw, m, key_match, cols, deleted, inserted);
+			else
+			{
+				add(sw, m, psprintf("WITH gone AS (DELETE FROM ONLY %s AS d USING %s AS x"
+									" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin"
+									" RETURNING d.*) INSERT INTO %s SELECT * FROM gone",
+									live, bg_relation_name(m->delete_oid), deleted),
+					count_ctids(m->delete_oid));
+				add(sw, m, psprintf("WITH put AS (INSERT INTO %s (%s) SELECT %s FROM %s RETURNING ctid, xmin)"
+									" INSERT INTO %s SELECT * FROM put",
+									live, cols, cols, bg_relation_name(m->rows_oid), inserted),
+					count_rows(m->rows_oid));
+			}
 			if (names == NULL)
 				names = incoming_names(sw);
 			repoint_readers(sw, m, names, refused);
@@ -234,11 +337,16 @@ bg_apply_plan(BgSwitch *sw, List **refused)
 		{
 			/* rollback: rows_oid is what promote inserted, delete_oid what it deleted */
 			cols = bg_column_list(bg_relation_columns(m->delete_oid), NULL);
-			add(sw, m, psprintf("DELETE FROM ONLY %s AS d USING %s AS x"
-								" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin",
-								live, inserted), count_ctids(m->rows_oid));
-			add(sw, m, psprintf("INSERT INTO %s (%s) SELECT %s FROM %s", live, cols, cols, deleted),
-				count_rows(m->delete_oid));
+			if (key_match)
+				plan_keyed_rollback(sw, m, key_match, cols, deleted, inserted);
+			else
+			{
+				add(sw, m, psprintf("DELETE FROM ONLY %s AS d USING %s AS x"
+									" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin",
+									live, inserted), count_ctids(m->rows_oid));
+				add(sw, m, psprintf("INSERT INTO %s (%s) SELECT %s FROM %s", live, cols, cols, deleted),
+					count_rows(m->delete_oid));
+			}
 			add(sw, m, psprintf("DROP TABLE %s, %s", deleted, inserted), -1);
 		}
 	}

@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include "utils/typcache.h"
+#include "catalog/pg_operator.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/twophase.h"
@@ -722,6 +724,63 @@ bg_session_names(List *pids, Oid caller)
 	return describe_sessions("SELECT pg_catalog.unnest($1)",
 							 PointerGetDatum(construct_array(elems, n, INT4OID, 4, true, TYPALIGN_INT)),
 							 INT4ARRAYOID, caller);
+}
+
+/*
+ * How rows of table relid pair by its replica identity key (its primary key, or the
+ * index REPLICA IDENTITY USING INDEX names): "<a>.k OPERATOR(pg_catalog.=) <b>.k AND
+ * ...", or NULL when it has none (FULL, NOTHING) or a key column's type compares with
+ * an operator outside pg_catalog (promote writes as a superuser: it calls no one
+ * else's code).
+ */
+char *
+bg_replica_key_match(Oid relid, const char *a, const char *b)
+{
+	Datum		arg = ObjectIdGetDatum(relid);
+	Oid			type = OIDOID;
+	StringInfoData match;
+	uint64		n;
+	SPITupleTable *tt;
+
+	bg_spi_exec("SELECT att.attname::pg_catalog.text, att.atttypid"
+				"  FROM pg_catalog.pg_index AS i"
+				"  JOIN pg_catalog.pg_class AS c ON c.oid OPERATOR(pg_catalog.=) i.indrelid"
+				"  CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k (attnum, n)"
+				"  JOIN pg_catalog.pg_attribute AS att ON att.attrelid OPERATOR(pg_catalog.=) i.indrelid"
+				"   AND att.attnum OPERATOR(pg_catalog.=) k.attnum"
+				" WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND k.n OPERATOR(pg_catalog.<=) i.indnkeyatts"
+				"   AND ((c.relreplident OPERATOR(pg_catalog.=) 'd' AND i.indisprimary)"
+				"        OR (c.relreplident OPERATOR(pg_catalog.=) 'i' AND i.indisreplident))"
+				" ORDER BY k.n",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	n = SPI_processed;
+	tt = SPI_tuptable;
+	if (n == 0)
+		return NULL;
+	initStringInfo(&match);
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		const char *col = quote_identifier(SPI_getvalue(tt->vals[i], tt->tupdesc, 1));
+		Oid			typid = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+		TypeCacheEntry *tc = lookup_type_cache(typid, TYPECACHE_EQ_OPR);
+		HeapTuple	tup;
+		bool		builtin;
+
+		if (!OidIsValid(tc->eq_opr))
+			return NULL;
+		tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(tc->eq_opr));
+		if (!HeapTupleIsValid(tup))
+			return NULL;
+		builtin = ((Form_pg_operator) GETSTRUCT(tup))->oprnamespace == PG_CATALOG_NAMESPACE &&
+			strcmp(NameStr(((Form_pg_operator) GETSTRUCT(tup))->oprname), "=") == 0;
+		ReleaseSysCache(tup);
+		if (!builtin)
+			return NULL;
+		appendStringInfo(&match, "%s%s.%s OPERATOR(pg_catalog.=) %s.%s", i ? " AND " : "",
+						 a, col, b, col);
+	}
+	return match.data;
 }
 
 /*

@@ -49,6 +49,7 @@ extern List *bg_other_sessions_temp_views(Oid relid);
 extern List *bg_relations_with_dependents(List *relids, List *except);
 extern List *bg_acting_as_owner(List *relids, bool triggers);
 extern char *bg_in_place_obstacle(Oid relid);
+extern char *bg_replica_key_match(Oid relid, const char *a, const char *b);
 /* the catalogs and their indexes a switch or a drop locks besides its relations */
 #define BG_CATALOG_LOCKS 64
 

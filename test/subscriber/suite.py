@@ -215,6 +215,13 @@ def scenario(form, db):
     q(pub, BUILD_V1)
     q(sub, SCHEMA)
     q(sub, "CREATE VIEW analytics.order_list AS SELECT id, status FROM analytics.orders")
+    # what the subscriber receives for analytics.orders, change by change
+    q(sub, "CREATE TABLE public.received (op text, id integer);"
+           "CREATE FUNCTION public.receive() RETURNS trigger LANGUAGE plpgsql AS $$"
+           " BEGIN INSERT INTO public.received VALUES (TG_OP, coalesce(NEW.id, OLD.id)); RETURN NULL; END $$;"
+           "CREATE TRIGGER receive AFTER INSERT OR UPDATE OR DELETE ON analytics.orders"
+           "  FOR EACH ROW EXECUTE FUNCTION public.receive();"
+           "ALTER TABLE analytics.orders ENABLE ALWAYS TRIGGER receive")
     subname = "bgsub_" + form.replace(" ", "_")
     if form == "all tables":
         # every table is published, bluegreen's own too: the subscriber has them all
@@ -258,6 +265,7 @@ def scenario(form, db):
           and one(pub, "SELECT count(*) FROM analytics.orders WHERE id = 1") == 1)
 
     before = {t: checksum(pub, t) for t in PUBLISHED}
+    q(sub, "TRUNCATE public.received")
     out, err = call(pub, "CALL bg.promote()")
     check("%s: promote" % form, err is None, "%s\n%s" % (out, err))
     slot = equal_after("%s, promoted" % form, pub, sub, subname, slot)
@@ -275,6 +283,13 @@ def scenario(form, db):
           d.get("only_in_live") == 1 and d.get("only_in_shadow") == 10 and d.get("changed", 0) >= 1,
           json.dumps(diffs))
 
+    received = dict(q(sub, "SELECT op, count(*) FROM public.received GROUP BY op"))
+    check("%s: the subscriber received each change once: a changed row as an UPDATE, a removed one as a DELETE, a new one as an INSERT" % form,
+          received.get("UPDATE") == d.get("changed") and received.get("DELETE") == d.get("only_in_live")
+          and received.get("INSERT") == d.get("only_in_shadow"),
+          "received %s; the diff said %s" % (received, d))
+
+    q(sub, "TRUNCATE public.received")
     out, err = call(pub, "CALL bg.rollback()")
     check("%s: rollback" % form, err is None, "%s\n%s" % (out, err))
     slot = equal_after("%s, rolled back" % form, pub, sub, subname, slot)
@@ -283,6 +298,12 @@ def scenario(form, db):
           and one(sub, "SELECT count(*) FROM marts.events WHERE id > 200") == 0
           and all(checksum(sub, t) == before[t] for t in PUBLISHED),
           "%s" % {t: (before[t], checksum(sub, t)) for t in PUBLISHED})
+
+    received = dict(q(sub, "SELECT op, count(*) FROM public.received GROUP BY op"))
+    check("%s: rollback sent the reverse: the changed rows updated back, the new ones deleted, the removed one inserted" % form,
+          received.get("UPDATE") == d.get("changed") and received.get("DELETE") == d.get("only_in_shadow")
+          and received.get("INSERT") == d.get("only_in_live"),
+          "received %s; the diff said %s" % (received, d))
 
     out, err = call(pub, "CALL bg.deploy(%s)", manifest(db, 2))
     out2, err2 = call(pub, "CALL bg.promote()")
