@@ -747,11 +747,13 @@ bg_deployments_past_retention(BgProject *project, int keep, Datum older_than,
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		BgRetired  *r = palloc0(sizeof(BgRetired));
 		bool		isnull;
-		Datum		schemas = SPI_getbinval(tup, desc, 3, &isnull);
+		bool		no_schemas;
+		Datum		schemas = SPI_getbinval(tup, desc, 3, &no_schemas);
 
 		r->deployment_id = get_int64(tup, desc, 1, 0);
 		r->rolled_back = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
-		if (!isnull)
+		/* (NULL: a deployment that switched nothing, as a refresh with nothing to do) */
+		if (!no_schemas)
 		{
 			Datum	   *elems;
 			int			nelems;

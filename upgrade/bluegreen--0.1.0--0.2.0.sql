@@ -203,3 +203,10 @@ GRANT SELECT ON bg.deployment_diffs TO bluegreen_deployer;
 -- and so cannot name the aggregate itself.
 GRANT EXECUTE ON FUNCTION bg.sample_step(internal, text), bg.sample_final(internal), bg.sample(text)
     TO bluegreen_builder;
+
+-- pg_dump and pg_restore (src/sql/00_schema.sql): no foreign key circle between project
+-- and manifest, and the identity sequences dumped with the tables.
+ALTER TABLE bg.project DROP CONSTRAINT IF EXISTS project_live_manifest_id_fkey;
+SELECT pg_catalog.pg_extension_config_dump('bg.project_project_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('bg.manifest_manifest_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('bg.deployment_deployment_id_seq', '');

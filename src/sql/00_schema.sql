@@ -97,8 +97,10 @@ CREATE TABLE bg.manifest (
 );
 CREATE INDEX ON bg.manifest (project_id);
 
-ALTER TABLE bg.project
-    ADD FOREIGN KEY (live_manifest_id) REFERENCES bg.manifest DEFERRABLE INITIALLY DEFERRED;
+-- bg.project.live_manifest_id names one of the project's manifests. It is no foreign
+-- key: manifest references project, and pg_dump restores the tables of an extension in
+-- the order of their foreign keys, which a circle between two of them defeats (state.c
+-- sets it only to a manifest it has just stored or loaded).
 
 -- The compact per-node state of a manifest (see src/manifest.h, BgNode; the columns are
 -- listed once more in src/state_manifest.c, node_fields). The *_canon and *_digest
@@ -153,9 +155,12 @@ CREATE TABLE bg.macro (
     PRIMARY KEY (manifest_id, unique_id)
 );
 
--- pg_dump keeps bluegreen's history and state with the database.
+-- pg_dump keeps bluegreen's history and state with the database, and where the
+-- identity sequences stand, so that the next row after a restore takes the next id.
 SELECT pg_catalog.pg_extension_config_dump('bg.project', '');
+SELECT pg_catalog.pg_extension_config_dump('bg.project_project_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('bg.manifest', '');
+SELECT pg_catalog.pg_extension_config_dump('bg.manifest_manifest_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('bg.node', '');
 SELECT pg_catalog.pg_extension_config_dump('bg.macro', '');
 

@@ -73,6 +73,7 @@ CREATE TABLE bg.deployment_step (
 );
 
 SELECT pg_catalog.pg_extension_config_dump('bg.deployment', '');
+SELECT pg_catalog.pg_extension_config_dump('bg.deployment_deployment_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('bg.deployment_step', '');
 REVOKE ALL ON bg.deployment, bg.deployment_step FROM PUBLIC;
 
