@@ -128,6 +128,7 @@ bg_project_create(const char *name, BgManifest *baseline)
 	bg_restore_user(&sw);
 
 	p->live_manifest_id = bg_manifest_store(baseline, p->project_id);
+	bg_project_mark_database(p->project_id);
 
 	bg_become_extension_owner(&sw);
 	{
@@ -252,6 +253,8 @@ bg_lock_project(BgProject *project, const char *operation)
 						operation, project->name, holder),
 				 errhint("Wait for it to finish; see bg.deployments.")));
 	}
+	/* a project restored from a dump finds its relations again (state_restore.c) */
+	bg_project_relink_if_restored(project->project_id, project->name);
 }
 
 void

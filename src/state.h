@@ -1,7 +1,7 @@
 /*
  * state.h
  *		bluegreen's own tables: projects, the project lock, manifests, deployments and
- *		their steps. state.c and state_manifest.c are the only files that read or write
+ *		their steps. state.c, state_manifest.c and state_restore.c are the only files that read or write
  *		them, and each of their functions switches to the extension owner itself.
  */
 #ifndef BLUEGREEN_STATE_H
@@ -29,6 +29,10 @@ extern void bg_check_unclaimed(int64 project_id, BgManifest *m);
 /* one deployment, promote, rollback, abandon or cleanup of a project at a time */
 extern void bg_lock_project(BgProject *project, const char *operation);
 extern void bg_unlock_project(BgProject *project);
+
+/* a project restored from a dump, or moved to another cluster (state_restore.c) */
+extern void bg_project_mark_database(int64 project_id);
+extern void bg_project_relink_if_restored(int64 project_id, const char *project_name);
 
 /* manifests (state_manifest.c) */
 extern int64 bg_manifest_store(BgManifest *m, int64 project_id);

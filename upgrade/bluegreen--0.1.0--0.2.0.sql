@@ -210,3 +210,7 @@ ALTER TABLE bg.project DROP CONSTRAINT IF EXISTS project_live_manifest_id_fkey;
 SELECT pg_catalog.pg_extension_config_dump('bg.project_project_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('bg.manifest_manifest_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('bg.deployment_deployment_id_seq', '');
+
+-- The database each project lives in (src/state_restore.c): NULL until its next
+-- operation records it.
+ALTER TABLE bg.project ADD COLUMN database_identity text;

@@ -76,7 +76,10 @@ CREATE TABLE bg.project (
     name              text NOT NULL UNIQUE,
     live_manifest_id  bigint,
     created_at        timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    created_by        name NOT NULL DEFAULT CURRENT_USER
+    created_by        name NOT NULL DEFAULT CURRENT_USER,
+    -- the database it lives in (cluster system identifier / database OID): in another
+    -- one (a dump restored), its steps' relations are found again by name
+    database_identity text
 );
 
 -- One registered manifest: the live baseline of a project, or the target of a deployment.
