@@ -80,7 +80,14 @@ CALL bg.promote(dry_run => true, force => true) \gset dry_
 RESET client_min_messages;
 SELECT s AS statement FROM jsonb_array_elements_text(:'dry_plan'::jsonb -> 'statements') AS s
  WHERE s ~ 'PUBLICATION';
-CALL bg.abandon();
+SET client_min_messages = warning;
+CALL bg.promote(force => true) \gset
+RESET client_min_messages;
+-- Rolling that back replaces the published table once more: it warns (rollback has no
+-- force to ask for) that its subscribers receive nothing of it.
+CALL bg.rollback() \gset
+SELECT 'shop.orders'::regclass::oid = (SELECT oid FROM v1) AS same_table_again,
+       (SELECT array_agg(prrelid::regclass) FROM pg_publication_rel) AS published;
 
 -- A publication that does not send deletes (a changed row is a delete and an insert),
 -- or one with a row filter on the table, could not carry the changes as they are: the
@@ -121,7 +128,15 @@ SELECT c.relname, c.relkind, c.relpersistence
 -- failover empties unlogged tables, and promote then refuses rather than apply nothing.
 TRUNCATE shop__bg_shadow.__bg_delete_1;
 CALL bg.promote();
-CALL bg.abandon();
+-- The same for what promote kept for rollback (unlogged too, with its marker).
+CALL bg.deploy(:'v4');
+CALL bg.promote() \gset
+SELECT c.relname, c.relpersistence FROM pg_class c
+ WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname ~ '^shop__bg_p' ORDER BY oid DESC LIMIT 1)
+   AND c.relname LIKE '\_\_bg\_%' ORDER BY 1;
+SELECT format('TRUNCATE %I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname ~ '^shop__bg_p' AND c.relname LIKE '\_\_bg\_inserted\_%' \gexec
+CALL bg.rollback();
 
 \c :regress_database
 SET client_min_messages = warning;

@@ -45,6 +45,14 @@ DROP EXTENSION bluegreen;
 DROP SCHEMA bg CASCADE;
 SELECT count(*) AS projects FROM bg.project;
 
+-- Something outside the project still reads what promote replaced: bg.uninstall drops
+-- nothing it reads, and refuses, naming the schema; then without it, it goes through.
+CREATE SCHEMA reporting;
+CREATE VIEW reporting.old_orders AS SELECT * FROM shop__bg_p1.orders;
+CALL bg.uninstall();
+DROP SCHEMA reporting CASCADE;
+SELECT count(*) AS projects FROM bg.project;
+
 -- bg.uninstall: the shadow and previous schemas go, the live relations stay.
 CALL bg.uninstall();
 SELECT nspname FROM pg_namespace WHERE nspname LIKE 'shop%' ORDER BY 1;

@@ -47,23 +47,15 @@ typedef struct BgApplyStatement
 static int64
 count_rows(Oid relid)
 {
-	bool		isnull;
-
-	bg_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM %s", bg_relation_name(relid)),
-				SPI_OK_SELECT, 0, NULL, NULL, NULL);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return bg_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM %s", bg_relation_name(relid)));
 }
 
 /* The rows a table of ctids names, not counting the marker row of an unlogged one. */
 static int64
 count_ctids(Oid relid)
 {
-	bool		isnull;
-
-	bg_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM %s WHERE row_ctid OPERATOR(pg_catalog.<>) " BG_IN_PLACE_MARKER,
-						 bg_relation_name(relid)),
-				SPI_OK_SELECT, 0, NULL, NULL, NULL);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return bg_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM %s WHERE row_ctid OPERATOR(pg_catalog.<>) " BG_IN_PLACE_MARKER,
+								bg_relation_name(relid)));
 }
 
 static void
@@ -172,16 +164,6 @@ repoint_readers(BgSwitch *sw, BgMove *m, HTAB *names, List **refused)
 	}
 }
 
-/* How many pairs of rows of one key "sql" counts (a count(*) query). */
-static int64
-count_pairs(const char *sql)
-{
-	bool		isnull;
-
-	bg_spi_exec(sql, SPI_OK_SELECT, 0, NULL, NULL, NULL);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
 /* "c1 = r.c1, c2 = r.c2, ..." */
 static char *
 set_list(Oid relid, const char *from)
@@ -213,14 +195,16 @@ plan_keyed_promote(BgSwitch *sw, BgMove *m, const char *key_match, const char *c
 	const char *live = quote_qualified_identifier(m->live_schema, m->name);
 	const char *del = bg_relation_name(m->delete_oid);
 	const char *rows = bg_relation_name(m->rows_oid);
-	int64		pairs = count_pairs(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s AS d"
+	int64		pairs = bg_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s AS d"
 											 " JOIN %s AS x ON d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin"
 											 " JOIN %s AS r ON %s", live, del, rows, key_match));
+
+	int64		replaced = count_ctids(m->delete_oid);
 
 	add(sw, m, psprintf("INSERT INTO %s SELECT d.* FROM ONLY %s AS d JOIN %s AS x"
 						" ON d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin",
 						deleted, live, del),
-		count_ctids(m->delete_oid));
+		replaced);
 	add(sw, m, psprintf("WITH up AS (UPDATE ONLY %s AS d SET %s FROM %s AS x, %s AS r"
 						" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin AND %s"
 						" RETURNING d.ctid, d.xmin) INSERT INTO %s SELECT * FROM up",
@@ -230,7 +214,7 @@ plan_keyed_promote(BgSwitch *sw, BgMove *m, const char *key_match, const char *c
 	add(sw, m, psprintf("DELETE FROM ONLY %s AS d USING %s AS x"
 						" WHERE d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin",
 						live, del),
-		count_ctids(m->delete_oid) - pairs);
+		replaced - pairs);
 	add(sw, m, psprintf("WITH put AS (INSERT INTO %s (%s) SELECT %s FROM %s AS r"
 						" WHERE NOT EXISTS (SELECT FROM %s AS d WHERE %s) RETURNING ctid, xmin)"
 						" INSERT INTO %s SELECT * FROM put",
@@ -249,7 +233,7 @@ plan_keyed_rollback(BgSwitch *sw, BgMove *m, const char *key_match, const char *
 					const char *deleted, const char *inserted)
 {
 	const char *live = quote_qualified_identifier(m->live_schema, m->name);
-	int64		pairs = count_pairs(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s AS d"
+	int64		pairs = bg_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s AS d"
 											 " JOIN %s AS x ON d.ctid OPERATOR(pg_catalog.=) x.row_ctid AND d.xmin OPERATOR(pg_catalog.=) x.row_xmin"
 											 " JOIN %s AS r ON %s", live, inserted, deleted, key_match));
 

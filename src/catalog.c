@@ -313,6 +313,18 @@ bg_dependent_foreign_keys(Oid relid, uint64 *n)
 }
 
 /*
+ * Publication p sends the changes of table c: FOR TABLE, FOR TABLES IN SCHEMA, FOR ALL
+ * TABLES (which takes every permanent table). The one definition of "published".
+ */
+#define PUBLICATION_COVERS_SQL \
+	"c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}') AND c.relpersistence OPERATOR(pg_catalog.=) 'p'" \
+	" AND (p.puballtables" \
+	"      OR EXISTS (SELECT FROM pg_catalog.pg_publication_rel AS r" \
+	"                  WHERE r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid OPERATOR(pg_catalog.=) c.oid)" \
+	"      OR EXISTS (SELECT FROM pg_catalog.pg_publication_namespace AS s" \
+	"                  WHERE s.pnpubid OPERATOR(pg_catalog.=) p.oid AND s.pnnspid OPERATOR(pg_catalog.=) c.relnamespace))"
+
+/*
  * Of relids, those that something outside relids and except depends on: a view or rule
  * reading it (bg_dependent_views, bg_other_sessions_temp_views), another table's foreign
  * key (bg_dependent_foreign_keys), a publication (bg_covering_publications). One query
@@ -339,15 +351,9 @@ bg_relations_with_dependents(List *relids, List *except)
 				" WHERE k.contype OPERATOR(pg_catalog.=) 'f' AND k.confrelid OPERATOR(pg_catalog.=) ANY ($1)"
 				"   AND k.conrelid OPERATOR(pg_catalog.<>) ALL ($2)"
 				" UNION"
-				" SELECT r.prrelid FROM pg_catalog.pg_publication_rel AS r"
-				" WHERE r.prrelid OPERATOR(pg_catalog.=) ANY ($1)"
-				" UNION"
 				" SELECT c.oid FROM pg_catalog.pg_class AS c"
-				" WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1) AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}')"
-				"   AND c.relpersistence OPERATOR(pg_catalog.=) 'p'"
-				"   AND (EXISTS (SELECT FROM pg_catalog.pg_publication WHERE puballtables)"
-				"        OR EXISTS (SELECT FROM pg_catalog.pg_publication_namespace AS s"
-				"                    WHERE s.pnnspid OPERATOR(pg_catalog.=) c.relnamespace))",
+				" WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1)"
+				"   AND EXISTS (SELECT FROM pg_catalog.pg_publication AS p WHERE " PUBLICATION_COVERS_SQL ")",
 				SPI_OK_SELECT, 2, types, args, NULL);
 	out = bg_spi_oids();
 	return out;
@@ -388,16 +394,6 @@ bg_same_columns(List *a, List *b)
 	return true;
 }
 
-/* Publication p sends the changes of table c, whose oid is $1. */
-#define PUBLICATION_COVERS_SQL \
-	"c.oid OPERATOR(pg_catalog.=) $1 AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}')" \
-	" AND c.relpersistence OPERATOR(pg_catalog.=) 'p'" \
-	" AND (p.puballtables" \
-	"      OR EXISTS (SELECT FROM pg_catalog.pg_publication_rel AS r" \
-	"                  WHERE r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid OPERATOR(pg_catalog.=) c.oid)" \
-	"      OR EXISTS (SELECT FROM pg_catalog.pg_publication_namespace AS s" \
-	"                  WHERE s.pnpubid OPERATOR(pg_catalog.=) p.oid AND s.pnnspid OPERATOR(pg_catalog.=) c.relnamespace))"
-
 /*
  * The publications that send the changes of table relid, however they name it: FOR
  * TABLE, FOR TABLES IN SCHEMA, FOR ALL TABLES (which takes every permanent table):
@@ -414,20 +410,33 @@ bg_covering_publications(Oid relid, uint64 *n)
 				"                       WHERE r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid OPERATOR(pg_catalog.=) c.oid)"
 				"         THEN 'FOR TABLE' ELSE 'FOR TABLES IN SCHEMA' END"
 				"  FROM pg_catalog.pg_publication AS p, pg_catalog.pg_class AS c"
-				" WHERE " PUBLICATION_COVERS_SQL
+				" WHERE c.oid OPERATOR(pg_catalog.=) $1 AND " PUBLICATION_COVERS_SQL
 				" ORDER BY 1",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);
 	*n = SPI_processed;
 	return SPI_tuptable;
 }
 
+/* Of relids, the tables some publication sends the changes of. */
+List *
+bg_published_tables(List *relids)
+{
+	Datum		arg = bg_oid_array(relids);
+	Oid			type = OIDARRAYOID;
+
+	if (relids == NIL)
+		return NIL;
+	bg_spi_exec("SELECT c.oid FROM pg_catalog.pg_class AS c"
+				" WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1)"
+				"   AND EXISTS (SELECT FROM pg_catalog.pg_publication AS p WHERE " PUBLICATION_COVERS_SQL ")",
+				SPI_OK_SELECT, 1, &type, &arg, NULL);
+	return bg_spi_oids();
+}
+
 bool
 bg_table_published(Oid relid)
 {
-	uint64		n;
-
-	(void) bg_covering_publications(relid, &n);
-	return n > 0;
+	return bg_published_tables(list_make1_oid(relid)) != NIL;
 }
 
 /*
@@ -448,7 +457,7 @@ bg_publication_obstacle(Oid relid)
 				"  FROM pg_catalog.pg_publication AS p CROSS JOIN pg_catalog.pg_class AS c"
 				"  LEFT JOIN pg_catalog.pg_publication_rel AS pr"
 				"    ON pr.prpubid OPERATOR(pg_catalog.=) p.oid AND pr.prrelid OPERATOR(pg_catalog.=) c.oid"
-				" WHERE " PUBLICATION_COVERS_SQL
+				" WHERE c.oid OPERATOR(pg_catalog.=) $1 AND " PUBLICATION_COVERS_SQL
 				"   AND (NOT (p.pubinsert AND p.pubdelete) OR pr.prqual IS NOT NULL OR pr.prattrs IS NOT NULL)"
 				" ORDER BY p.pubname LIMIT 1",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);

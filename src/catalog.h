@@ -40,6 +40,7 @@ extern SPITupleTable *bg_dependent_views(Oid relid, uint64 *n);
 extern SPITupleTable *bg_dependent_foreign_keys(Oid relid, uint64 *n);
 extern SPITupleTable *bg_dependent_publications(Oid relid, uint64 *n);
 extern SPITupleTable *bg_covering_publications(Oid relid, uint64 *n);
+extern List *bg_published_tables(List *relids);
 extern bool bg_table_published(Oid relid);
 extern char *bg_publication_obstacle(Oid relid);
 extern bool bg_all_tables_published(void);

@@ -31,14 +31,6 @@ static void build_on_copy(const char *what, BgBuildContext *ctx, BgNode *n,
 						  const char *select_sql, const char *shadow_schema, int step,
 						  BgBuildResult *res);
 
-/* Run one of bluegreen's own statements (no fragment of the manifest); rows it wrote. */
-static int64
-exec_rows(const char *sql, int expected)
-{
-	bg_spi_exec(sql, expected, 0, NULL, NULL, NULL);
-	return (int64) SPI_processed;
-}
-
 /* The columns of relation schema.name, in order. */
 static List *
 columns_of(const char *schema, const char *name)
@@ -689,15 +681,15 @@ build_in_place(const char *what, BgBuildContext *ctx, BgNode *n, const char *sel
 								 list_member_ptr(update, col) ? "s" : "d",
 								 quote_identifier(col->name));
 			}
-			res->carried_rows = exec_rows(psprintf("INSERT INTO %s SELECT DISTINCT dest_ctid, dest_xmin FROM %s",
+			res->carried_rows = bg_spi_rows(psprintf("INSERT INTO %s SELECT DISTINCT dest_ctid, dest_xmin FROM %s",
 												   del, match), SPI_OK_INSERT);
-			res->rows = exec_rows(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s AS m"
+			res->rows = bg_spi_rows(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s AS m"
 										   " JOIN %s AS d ON d.ctid OPERATOR(pg_catalog.=) m.dest_ctid"
 										   " JOIN %s AS s ON s.ctid OPERATOR(pg_catalog.=) m.source_ctid",
 										   rows, cols, sel.data, match, live, increment),
 								  SPI_OK_INSERT);
 		}
-		res->rows += exec_rows(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s AS s"
+		res->rows += bg_spi_rows(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s AS s"
 										" WHERE NOT EXISTS (SELECT FROM %s AS m WHERE m.source_ctid OPERATOR(pg_catalog.=) s.ctid)",
 										rows, cols, bg_column_list(dest, "s"), increment, match),
 							   SPI_OK_INSERT);
@@ -717,7 +709,7 @@ build_in_place(const char *what, BgBuildContext *ctx, BgNode *n, const char *sel
 														predicates_sql(c->incremental_predicates)),
 											   T_InsertStmt, SPI_OK_INSERT);
 		}
-		res->rows = exec_rows(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s", rows, cols, cols,
+		res->rows = bg_spi_rows(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s", rows, cols, cols,
 									   increment), SPI_OK_INSERT);
 	}
 	bg_spi_exec(psprintf("DROP TABLE %s", increment), SPI_OK_UTILITY, 0, NULL, NULL, NULL);

@@ -558,13 +558,24 @@ hold_to_bounds(int64 deployment_id, bool dry_run, bool force)
 static void
 warn_published_swaps(BgSwitch *sw)
 {
+	List	   *out = NIL;
+	List	   *published;
 	ListCell   *lc;
 
+	/* one catalog question for all: a rollback may switch thousands of relations */
 	foreach(lc, sw->moves)
 	{
 		BgMove	   *m = lfirst(lc);
 
-		if (m->kind != BG_MOVE_APPLY && OidIsValid(m->out_oid) && bg_table_published(m->out_oid))
+		if (m->kind != BG_MOVE_APPLY && OidIsValid(m->out_oid))
+			out = lappend_oid(out, m->out_oid);
+	}
+	published = bg_published_tables(out);
+	foreach(lc, sw->moves)
+	{
+		BgMove	   *m = lfirst(lc);
+
+		if (m->kind != BG_MOVE_APPLY && OidIsValid(m->out_oid) && list_member_oid(published, m->out_oid))
 			ereport(WARNING,
 					(errmsg("rollback replaces published table %s: its subscribers receive nothing of the rows it brings back",
 							bg_qualified_name(m->live_schema, m->name)),

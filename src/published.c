@@ -35,14 +35,6 @@
 #include "spi.h"
 #include "state.h"
 
-/* Run one of bluegreen's own statements; rows it wrote. */
-static int64
-exec_rows(const char *sql, int expected)
-{
-	bg_spi_exec(sql, expected, 0, NULL, NULL, NULL);
-	return (int64) SPI_processed;
-}
-
 /*
  * Model n was just built in full as shadow_schema.alias (a table). When its live table
  * is published and can take the changes in place, keep only those and return true, the
@@ -63,8 +55,7 @@ bg_build_as_changes(const char *what, BgBuildContext *ctx, BgNode *n,
 	const char *counts = quote_qualified_identifier(shadow_schema, psprintf("__bg_counts_%d", step));
 	const char *rows = quote_qualified_identifier(shadow_schema, psprintf(BG_IN_PLACE_ROWS, step));
 	const char *del = quote_qualified_identifier(shadow_schema, psprintf(BG_IN_PLACE_DELETE, step));
-	char	   *row_l,
-			   *row_n,
+	char	   *row,
 			   *list;
 	int			level;
 
@@ -82,8 +73,7 @@ bg_build_as_changes(const char *what, BgBuildContext *ctx, BgNode *n,
 	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	list = bg_column_list(cols, NULL);
-	row_l = psprintf("ROW(%s)::pg_catalog.text", bg_column_list(cols, "d"));
-	row_n = row_l;
+	row = psprintf("ROW(%s)::pg_catalog.text", bg_column_list(cols, "d"));
 	bg_spi_exec(psprintf("ALTER TABLE %s RENAME TO %s", view, quote_identifier(new_name)),
 				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 	bg_in_place_side_tables(ctx, live, rows, del);
@@ -97,26 +87,26 @@ bg_build_as_changes(const char *what, BgBuildContext *ctx, BgNode *n,
 						 "  GROUP BY u.t"
 						 " HAVING pg_catalog.count(*) FILTER (WHERE u.live)"
 						 "        OPERATOR(pg_catalog.<>) pg_catalog.count(*) FILTER (WHERE NOT u.live)",
-						 counts, row_l, live, row_n, built),
+						 counts, row, live, row, built),
 				SPI_OK_UTILITY, 0, NULL, NULL, NULL);
 	/* the live rows in excess, and the new rows in excess */
-	res->carried_rows = exec_rows(psprintf("INSERT INTO %s"
+	res->carried_rows = bg_spi_rows(psprintf("INSERT INTO %s"
 										   " SELECT x.c, x.x FROM (SELECT d.ctid AS c, d.xmin AS x,"
 										   "   pg_catalog.row_number() OVER (PARTITION BY k.t) AS i,"
 										   "   k.nl OPERATOR(pg_catalog.-) k.nn AS excess"
 										   "   FROM ONLY %s AS d JOIN %s AS k ON k.t OPERATOR(pg_catalog.=) %s"
 										   "  WHERE k.nl OPERATOR(pg_catalog.>) k.nn) AS x"
 										   " WHERE x.i OPERATOR(pg_catalog.<=) x.excess",
-										   del, live, counts, row_l),
+										   del, live, counts, row),
 								  SPI_OK_INSERT);
-	res->rows = exec_rows(psprintf("INSERT INTO %s (%s)"
+	res->rows = bg_spi_rows(psprintf("INSERT INTO %s (%s)"
 								   " SELECT %s FROM (SELECT d.*,"
 								   "   pg_catalog.row_number() OVER (PARTITION BY k.t) AS __bg_i,"
 								   "   k.nn OPERATOR(pg_catalog.-) k.nl AS __bg_excess"
 								   "   FROM %s AS d JOIN %s AS k ON k.t OPERATOR(pg_catalog.=) %s"
 								   "  WHERE k.nn OPERATOR(pg_catalog.>) k.nl) AS x"
 								   " WHERE x.__bg_i OPERATOR(pg_catalog.<=) x.__bg_excess",
-								   rows, list, bg_column_list(cols, "x"), built, counts, row_n),
+								   rows, list, bg_column_list(cols, "x"), built, counts, row),
 						  SPI_OK_INSERT);
 	AtEOXact_GUC(true, level);
 	bg_spi_exec(psprintf("DROP TABLE %s, %s", counts, built), SPI_OK_UTILITY, 0, NULL, NULL, NULL);

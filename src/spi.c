@@ -130,6 +130,26 @@ bg_oid_array(List *oids)
 	return PointerGetDatum(construct_array(elems, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 }
 
+/* Run one of bluegreen's own statements (no fragment of the manifest); the rows it wrote. */
+int64
+bg_spi_rows(const char *sql, int expected)
+{
+	bg_spi_exec(sql, expected, 0, NULL, NULL, NULL);
+	return (int64) SPI_processed;
+}
+
+/* The bigint one of bluegreen's own one-row queries returns (a count). */
+int64
+bg_spi_int8(const char *sql)
+{
+	bool		isnull;
+	Datum		d;
+
+	bg_spi_exec(sql, SPI_OK_SELECT, 0, NULL, NULL, NULL);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
 /* The first column of the last SPI result, a column of oids, as a List. */
 List *
 bg_spi_oids(void)

@@ -17,5 +17,7 @@ extern ErrorData *bg_spi_exec_subxact(const char *sql);
 extern Datum bg_text_array(char **items, int n);
 extern Datum bg_oid_array(List *oids);
 extern List *bg_spi_oids(void);
+extern int64 bg_spi_rows(const char *sql, int expected);
+extern int64 bg_spi_int8(const char *sql);
 
 #endif							/* BLUEGREEN_SPI_H */
