@@ -253,9 +253,15 @@ RESET ROLE;
 REVOKE USAGE ON SCHEMA bg FROM regress_bg_xfer_stranger;
 
 --
--- Which schemas: one that exists, is not a system schema and does not belong to an
--- extension. The name is given as stored, without quotes.
+-- Which schemas: one that exists, is not a system schema, does not belong to an
+-- extension, and is not named as bluegreen names the schemas it keeps beside production
+-- (handed over, one would be taken for a shadow, previous or rollback schema). The name
+-- is given as stored, without quotes.
 --
+CREATE SCHEMA sales_mart__bg_p7;
+CALL bg.transfer_ownership('sales_mart__bg_p7');
+CALL bg.transfer_ownership('sales_mart__bg_shadow');
+DROP SCHEMA sales_mart__bg_p7;
 CALL bg.transfer_ownership('no_such_schema');
 CALL bg.transfer_ownership('pg_catalog');
 CALL bg.transfer_ownership('information_schema');

@@ -89,11 +89,11 @@ CALL bg.rollback() \gset
 SELECT 'shop.orders'::regclass::oid = (SELECT oid FROM v1) AS same_table_again,
        (SELECT array_agg(prrelid::regclass) FROM pg_publication_rel) AS published;
 
--- A publication that does not send deletes (a changed row is a delete and an insert),
--- or one with a row filter on the table, could not carry the changes as they are: the
--- table is replaced, which is breaking, and says why.
+-- A publication that does not send all of what promote writes (here updates), or one
+-- with a row filter on the table, could not carry the changes as they are: the table is
+-- replaced, which is breaking, and says why.
 SET client_min_messages = error;
-CREATE PUBLICATION regress_bg_inserts FOR TABLE shop.orders WITH (publish = 'insert');
+CREATE PUBLICATION regress_bg_inserts FOR TABLE shop.orders WITH (publish = 'insert, delete');
 RESET client_min_messages;
 CALL bg.deploy(:'v2');
 CALL bg.abandon();
@@ -104,6 +104,20 @@ RESET client_min_messages;
 CALL bg.deploy(:'v2');
 CALL bg.abandon();
 DROP PUBLICATION regress_bg_filtered;
+
+-- A second unique index: an UPDATE of one row could meet the old value of another
+-- midway (two rows trading a value), which deleting first and inserting after never
+-- does, so the rows are deleted and inserted.
+CREATE UNIQUE INDEX orders_id_status ON shop.orders (id, status);
+CALL bg.deploy(:'v2');
+SET client_min_messages = warning;
+CALL bg.promote(dry_run => true) \gset dry_
+RESET client_min_messages;
+SELECT s ~ '^WITH up AS \(UPDATE' AS updates, s ~ '^WITH gone AS \(DELETE' AS deletes
+  FROM jsonb_array_elements_text(:'dry_plan'::jsonb -> 'statements') AS s
+ WHERE s ~ '^WITH (up|gone)';
+CALL bg.abandon();
+DROP INDEX shop.orders_id_status;
 
 -- A deployment that dbt builds would create its shadow tables logged: under FOR ALL
 -- TABLES it is refused before anything is recorded.

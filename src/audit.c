@@ -234,8 +234,6 @@ report_dependents(StringInfo buf, Oid live, List *live_attrs, List *changed_colu
 		StringInfoData why;
 		ListCell   *lc;
 
-		if (obstacle == NULL)
-			obstacle = bg_publication_obstacle(live);
 
 		initStringInfo(&why);
 		if (shadow_kind == 0)

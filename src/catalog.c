@@ -312,17 +312,25 @@ bg_dependent_foreign_keys(Oid relid, uint64 *n)
 	return SPI_tuptable;
 }
 
-/*
- * Publication p sends the changes of table c: FOR TABLE, FOR TABLES IN SCHEMA, FOR ALL
- * TABLES (which takes every permanent table). The one definition of "published".
- */
-#define PUBLICATION_COVERS_SQL \
-	"c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}') AND c.relpersistence OPERATOR(pg_catalog.=) 'p'" \
-	" AND (p.puballtables" \
-	"      OR EXISTS (SELECT FROM pg_catalog.pg_publication_rel AS r" \
-	"                  WHERE r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid OPERATOR(pg_catalog.=) c.oid)" \
-	"      OR EXISTS (SELECT FROM pg_catalog.pg_publication_namespace AS s" \
-	"                  WHERE s.pnpubid OPERATOR(pg_catalog.=) p.oid AND s.pnnspid OPERATOR(pg_catalog.=) c.relnamespace))"
+/* Whether two column lists (bg_relation_columns) are the same names and types, in order. */
+bool
+bg_same_columns(List *a, List *b)
+{
+	ListCell   *x,
+			   *y;
+
+	if (list_length(a) != list_length(b))
+		return false;
+	forboth(x, a, y, b)
+	{
+		BgColumn   *p = lfirst(x);
+		BgColumn   *q = lfirst(y);
+
+		if (strcmp(p->name, q->name) != 0 || p->type != q->type || p->typmod != q->typmod)
+			return false;
+	}
+	return true;
+}
 
 /*
  * Of relids, those that something outside relids and except depends on: a view or rule
@@ -357,123 +365,6 @@ bg_relations_with_dependents(List *relids, List *except)
 				SPI_OK_SELECT, 2, types, args, NULL);
 	out = bg_spi_oids();
 	return out;
-}
-
-/* Publications that list relid: (name). */
-SPITupleTable *
-bg_dependent_publications(Oid relid, uint64 *n)
-{
-	Datum		arg = ObjectIdGetDatum(relid);
-	Oid			type = OIDOID;
-
-	bg_spi_exec("SELECT p.pubname::text FROM pg_catalog.pg_publication_rel AS r"
-				"  JOIN pg_catalog.pg_publication AS p ON p.oid OPERATOR(pg_catalog.=) r.prpubid"
-				" WHERE r.prrelid OPERATOR(pg_catalog.=) $1 ORDER BY 1",
-				SPI_OK_SELECT, 1, &type, &arg, NULL);
-	*n = SPI_processed;
-	return SPI_tuptable;
-}
-
-/* Whether two column lists (bg_relation_columns) are the same names and types, in order. */
-bool
-bg_same_columns(List *a, List *b)
-{
-	ListCell   *x,
-			   *y;
-
-	if (list_length(a) != list_length(b))
-		return false;
-	forboth(x, a, y, b)
-	{
-		BgColumn   *p = lfirst(x);
-		BgColumn   *q = lfirst(y);
-
-		if (strcmp(p->name, q->name) != 0 || p->type != q->type || p->typmod != q->typmod)
-			return false;
-	}
-	return true;
-}
-
-/*
- * The publications that send the changes of table relid, however they name it: FOR
- * TABLE, FOR TABLES IN SCHEMA, FOR ALL TABLES (which takes every permanent table):
- * (name, how), ordered by name.
- */
-SPITupleTable *
-bg_covering_publications(Oid relid, uint64 *n)
-{
-	Datum		arg = ObjectIdGetDatum(relid);
-	Oid			type = OIDOID;
-
-	bg_spi_exec("SELECT p.pubname::pg_catalog.text, CASE WHEN p.puballtables THEN 'FOR ALL TABLES'"
-				"         WHEN EXISTS (SELECT FROM pg_catalog.pg_publication_rel AS r"
-				"                       WHERE r.prpubid OPERATOR(pg_catalog.=) p.oid AND r.prrelid OPERATOR(pg_catalog.=) c.oid)"
-				"         THEN 'FOR TABLE' ELSE 'FOR TABLES IN SCHEMA' END"
-				"  FROM pg_catalog.pg_publication AS p, pg_catalog.pg_class AS c"
-				" WHERE c.oid OPERATOR(pg_catalog.=) $1 AND " PUBLICATION_COVERS_SQL
-				" ORDER BY 1",
-				SPI_OK_SELECT, 1, &type, &arg, NULL);
-	*n = SPI_processed;
-	return SPI_tuptable;
-}
-
-/* Of relids, the tables some publication sends the changes of. */
-List *
-bg_published_tables(List *relids)
-{
-	Datum		arg = bg_oid_array(relids);
-	Oid			type = OIDARRAYOID;
-
-	if (relids == NIL)
-		return NIL;
-	bg_spi_exec("SELECT c.oid FROM pg_catalog.pg_class AS c"
-				" WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1)"
-				"   AND EXISTS (SELECT FROM pg_catalog.pg_publication AS p WHERE " PUBLICATION_COVERS_SQL ")",
-				SPI_OK_SELECT, 1, &type, &arg, NULL);
-	return bg_spi_oids();
-}
-
-bool
-bg_table_published(Oid relid)
-{
-	return bg_published_tables(list_make1_oid(relid)) != NIL;
-}
-
-/*
- * Why the changes to table relid's rows could not reach its subscribers as they are,
- * or NULL: a publication that covers it without sending inserts and deletes (a changed
- * row is sent as one of each), or with a row filter or column list on it (a delete
- * must carry what the filter reads, a subscriber the columns it leaves out).
- */
-char *
-bg_publication_obstacle(Oid relid)
-{
-	Datum		arg = ObjectIdGetDatum(relid);
-	Oid			type = OIDOID;
-
-	bg_spi_exec("SELECT 'publication ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(p.pubname) OPERATOR(pg_catalog.||)"
-				"  CASE WHEN NOT (p.pubinsert AND p.pubdelete) THEN ' does not send both inserts and deletes'"
-				"       ELSE ' has a row filter or a column list on it' END"
-				"  FROM pg_catalog.pg_publication AS p CROSS JOIN pg_catalog.pg_class AS c"
-				"  LEFT JOIN pg_catalog.pg_publication_rel AS pr"
-				"    ON pr.prpubid OPERATOR(pg_catalog.=) p.oid AND pr.prrelid OPERATOR(pg_catalog.=) c.oid"
-				" WHERE c.oid OPERATOR(pg_catalog.=) $1 AND " PUBLICATION_COVERS_SQL
-				"   AND (NOT (p.pubinsert AND p.pubdelete) OR pr.prqual IS NOT NULL OR pr.prattrs IS NOT NULL)"
-				" ORDER BY p.pubname LIMIT 1",
-				SPI_OK_SELECT, 1, &type, &arg, NULL);
-	return SPI_processed > 0 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
-}
-
-/*
- * Whether a publication takes every table of the database (FOR ALL TABLES): then any
- * permanent table a deployment creates in shadow is published the moment it exists.
- */
-bool
-bg_all_tables_published(void)
-{
-	bg_spi_exec("SELECT FROM pg_catalog.pg_publication WHERE puballtables LIMIT 1",
-				SPI_OK_SELECT, 0, NULL, NULL, NULL);
-	return SPI_processed > 0;
 }
 
 /*
@@ -738,9 +629,9 @@ bg_session_names(List *pids, Oid caller)
 /*
  * How rows of table relid pair by its replica identity key (its primary key, or the
  * index REPLICA IDENTITY USING INDEX names): "<a>.k OPERATOR(pg_catalog.=) <b>.k AND
- * ...", or NULL when it has none (FULL, NOTHING) or a key column's type compares with
- * an operator outside pg_catalog (promote writes as a superuser: it calls no one
- * else's code).
+ * ...", or NULL when it has none (FULL, NOTHING), the key is deferrable, another unique
+ * or exclusion index is on the table, or a key column's type compares with an operator
+ * outside pg_catalog (promote writes as a superuser: it calls no one else's code).
  */
 char *
 bg_replica_key_match(Oid relid, const char *a, const char *b)
@@ -758,8 +649,15 @@ bg_replica_key_match(Oid relid, const char *a, const char *b)
 				"  JOIN pg_catalog.pg_attribute AS att ON att.attrelid OPERATOR(pg_catalog.=) i.indrelid"
 				"   AND att.attnum OPERATOR(pg_catalog.=) k.attnum"
 				" WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND k.n OPERATOR(pg_catalog.<=) i.indnkeyatts"
+				"   AND i.indimmediate"
 				"   AND ((c.relreplident OPERATOR(pg_catalog.=) 'd' AND i.indisprimary)"
 				"        OR (c.relreplident OPERATOR(pg_catalog.=) 'i' AND i.indisreplident))"
+				/* another unique or exclusion index could refuse an UPDATE midway that the
+				 * delete-then-insert order never would (two rows trading a value) */
+				"   AND NOT EXISTS (SELECT FROM pg_catalog.pg_index AS o"
+				"                    WHERE o.indrelid OPERATOR(pg_catalog.=) i.indrelid"
+				"                      AND o.indexrelid OPERATOR(pg_catalog.<>) i.indexrelid"
+				"                      AND (o.indisunique OR o.indisexclusion))"
 				" ORDER BY k.n",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);
 	n = SPI_processed;
@@ -798,7 +696,7 @@ bg_replica_key_match(Oid relid, const char *a, const char *b)
  * table may run code or reach beyond it — a trigger or rule, an expression acting as its
  * owner, a domain's checks, a foreign key of another table (its actions, or its refusal),
  * inheritance or partitions (a ctid names a row of one table only) — and a publication
- * must be able to send the deletes.
+ * must be able to send what promote writes (bg_publication_obstacle).
  */
 char *
 bg_in_place_obstacle(Oid relid)
@@ -842,5 +740,5 @@ bg_in_place_obstacle(Oid relid)
 	acting = bg_acting_as_owner(list_make1_oid(relid), true);
 	if (acting != NIL)
 		return psprintf("%s", (char *) linitial(acting));
-	return NULL;
+	return bg_publication_obstacle(relid);
 }

@@ -12,6 +12,8 @@
 #include "nodes/pg_list.h"
 #include "storage/lock.h"
 
+#include "publication.h"
+
 /* One column of a relation. */
 typedef struct BgColumn
 {
@@ -38,12 +40,6 @@ extern char *bg_column_list(List *columns, const char *prefix);
 /* What reads a relation from outside it: one set of queries for audit and promote. */
 extern SPITupleTable *bg_dependent_views(Oid relid, uint64 *n);
 extern SPITupleTable *bg_dependent_foreign_keys(Oid relid, uint64 *n);
-extern SPITupleTable *bg_dependent_publications(Oid relid, uint64 *n);
-extern SPITupleTable *bg_covering_publications(Oid relid, uint64 *n);
-extern List *bg_published_tables(List *relids);
-extern bool bg_table_published(Oid relid);
-extern char *bg_publication_obstacle(Oid relid);
-extern bool bg_all_tables_published(void);
 extern bool bg_foreign_key_backed(Oid conoid, Oid relid);
 
 extern List *bg_other_sessions_temp_views(Oid relid);

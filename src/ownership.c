@@ -523,6 +523,13 @@ xfer_lookup_schema(const char *nspname, Oid *nspowner)
 				 errmsg("cannot transfer system schema \"%s\"", nspname),
 				 errdetail("Schemas named pg_* and information_schema belong to the system.")));
 
+	if (bg_is_side_schema_name(nspname))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot transfer schema \"%s\": its name is one bluegreen gives the schemas it keeps beside production", nspname),
+				 errdetail("Shadow, previous and rollback schemas (<schema>__bg_shadow, __bg_p<n>, __bg_r<n>) are bluegreen's own making; a schema handed over under such a name would be taken for one."),
+				 errhint("Rename the schema first.")));
+
 	nspid = get_namespace_oid(nspname, true);
 	if (!OidIsValid(nspid))
 		ereport(ERROR,

@@ -62,7 +62,7 @@ bg_build_as_changes(const char *what, BgBuildContext *ctx, BgNode *n,
 	if (!bg_relation_exists(n->schema, n->alias, &live_oid, NULL) ||
 		get_rel_relkind(live_oid) != RELKIND_RELATION || !bg_table_published(live_oid) ||
 		!bg_relation_exists(shadow_schema, n->alias, &built_oid, NULL) ||
-		!bg_in_place_possible(ctx, n) || bg_publication_obstacle(live_oid) != NULL)
+		!bg_in_place_possible(ctx, n))
 		return false;
 	cols = bg_relation_columns(live_oid);
 	if (!bg_same_columns(cols, bg_relation_columns(built_oid)))

@@ -12,8 +12,10 @@
  * another one finds each step's relations again by the names bluegreen gave them — the
  * live name, the previous schema promote moved the replaced one to, the rollback schema
  * a rollback moved the promoted one to — and says so. Rows an increment kept in place
- * are named by ctid and xmin, which a restore changes too: promote and rollback of such
- * a deployment then refuse, as for a table written since, and it is deployed again.
+ * are named by ctid and xmin, which a restore changes too (and another cluster may give
+ * a restored row the xmin recorded for another): such a step's relations are left
+ * unfound, so that its promote or rollback refuses, as for a table replaced since, and
+ * it is deployed again.
  */
 #include "postgres.h"
 
@@ -125,13 +127,17 @@ bg_project_relink_if_restored(int64 project_id, const char *project_name)
 			 * rollback moved it to the rollback schema. An increment kept in place
 			 * is one table, live, for both.
 			 */
-			if (had_live)
-				find(in_place || previous == NULL || strcmp(status, "rolled_back") == 0 ? schema : previous,
-					 name, &v[2], &nulls[2]);
-			if (had_promoted)
-				find(!in_place && strcmp(status, "rolled_back") == 0 ?
-					 bg_rollback_schema_name(schema, deployment) : schema,
-					 name, &v[3], &nulls[3]);
+			if (in_place)
+				;				/* rows by ctid: left unfound, promote and rollback refuse */
+			else
+			{
+				if (had_live)
+					find(previous == NULL || strcmp(status, "rolled_back") == 0 ? schema : previous,
+						 name, &v[2], &nulls[2]);
+				if (had_promoted)
+					find(strcmp(status, "rolled_back") == 0 ? bg_rollback_schema_name(schema, deployment) : schema,
+						 name, &v[3], &nulls[3]);
+			}
 			bg_spi_exec("UPDATE bg.deployment_step SET live_oid = $3, promoted_oid = $4"
 						" WHERE deployment_id OPERATOR(pg_catalog.=) $1 AND step OPERATOR(pg_catalog.=) $2",
 						SPI_OK_UPDATE, 4, t, v, nulls);
@@ -143,7 +149,7 @@ bg_project_relink_if_restored(int64 project_id, const char *project_name)
 		ereport(NOTICE,
 				(errmsg("project \"%s\" was recorded in another database (a dump restored, or another cluster): its deployments' relations are found again by name",
 						project_name),
-				 errdetail("Increments kept in place name rows by ctid, which a restore changes: such a deployment is deployed again.")));
+				 errdetail("Increments kept in place name rows by ctid, which a restore changes: their deployments no longer promote or roll back; deploy again.")));
 	}
 	bg_restore_user(&sw);
 	bg_project_mark_database(project_id);

@@ -122,6 +122,31 @@ bg_shadow_schema_name(const char *live)
 	return bg_side_schema_name(live, "__bg_shadow");
 }
 
+/*
+ * Whether name is one bg_side_schema_name gives (ends in __bg_shadow, __bg_p<n> or
+ * __bg_r<n>): bluegreen makes those schemas itself, and no one hands one over.
+ */
+bool
+bg_is_side_schema_name(const char *name)
+{
+	const char *at = NULL;
+	const char *p = name;
+
+	while ((p = strstr(p, "__bg_")) != NULL)
+		at = p++;
+	if (at == NULL)
+		return false;
+	at += 5;
+	if (strcmp(at, "shadow") == 0)
+		return true;
+	if ((at[0] != 'p' && at[0] != 'r') || at[1] == '\0')
+		return false;
+	for (at++; *at; at++)
+		if (*at < '0' || *at > '9')
+			return false;
+	return true;
+}
+
 /* Where promote of deployment "id" keeps the relations it replaced, for rollback. */
 char *
 bg_previous_schema_name(const char *live, int64 id)

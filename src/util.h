@@ -35,6 +35,7 @@ extern char *bg_md5(const char *data, Size len);
 /* names */
 extern char *bg_qualified_name(const char *schema, const char *name);
 extern char *bg_side_schema_name(const char *live_schema, const char *suffix);
+extern bool bg_is_side_schema_name(const char *name);
 extern char *bg_shadow_schema_name(const char *live_schema);
 extern char *bg_previous_schema_name(const char *live_schema, int64 deployment_id);
 extern char *bg_rollback_schema_name(const char *live_schema, int64 deployment_id);

@@ -211,9 +211,13 @@ SELECT pg_catalog.pg_extension_config_dump('bg.project_project_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('bg.manifest_manifest_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('bg.deployment_deployment_id_seq', '');
 
--- The database each project lives in (src/state_restore.c): NULL until its next
--- operation records it.
+-- The database each project lives in (src/state_restore.c): this one, recorded now, so
+-- that a dump taken before the next operation restores elsewhere knowing it.
 ALTER TABLE bg.project ADD COLUMN database_identity text;
+UPDATE bg.project SET database_identity =
+    (SELECT s.system_identifier::pg_catalog.text OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) d.oid::pg_catalog.text
+       FROM pg_catalog.pg_control_system() AS s, pg_catalog.pg_database AS d
+      WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database());
 
 -- Uninstalling (src/uninstall.c): DROP EXTENSION refused while bluegreen keeps side
 -- schemas beside production; bg.uninstall() removes them and its state, and leaves
@@ -228,9 +232,11 @@ CREATE EVENT TRIGGER bluegreen_guard_drop ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
     EXECUTE FUNCTION bg._guard_drop();
 
+-- (No SET clause: it would make the call atomic, and bg.abandon and bg.cleanup drop a
+-- large project's relations in batches, committing between them. Every name below is
+-- qualified.)
 CREATE PROCEDURE bg.uninstall()
     LANGUAGE plpgsql
-    SET search_path = pg_catalog, pg_temp
 AS $uninstall$
 DECLARE
     p record;
@@ -256,7 +262,7 @@ BEGIN
     IF left_over IS NOT NULL THEN
         RAISE EXCEPTION 'cannot uninstall bluegreen: these schemas still hold relations: %', left_over
             USING ERRCODE = 'dependent_objects_still_exist',
-                  HINT = 'bg.cleanup above said what still reads them; drop or change that, then CALL bg.uninstall() again.';
+                  HINT = 'Something outside bluegreen still reads them (bg.cleanup above names it), or they hold objects bluegreen did not put there; drop or move that, then CALL bg.uninstall() again.';
     END IF;
     DELETE FROM bg.project;
     RAISE NOTICE 'bluegreen keeps nothing beside production now; every live relation stays, owned by role bluegreen'

@@ -11,9 +11,11 @@ CREATE EVENT TRIGGER bluegreen_guard_drop ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA')
     EXECUTE FUNCTION bg._guard_drop();
 
+-- (No SET clause: it would make the call atomic, and bg.abandon and bg.cleanup drop a
+-- large project's relations in batches, committing between them. Every name below is
+-- qualified.)
 CREATE PROCEDURE bg.uninstall()
     LANGUAGE plpgsql
-    SET search_path = pg_catalog, pg_temp
 AS $uninstall$
 DECLARE
     p record;
@@ -39,7 +41,7 @@ BEGIN
     IF left_over IS NOT NULL THEN
         RAISE EXCEPTION 'cannot uninstall bluegreen: these schemas still hold relations: %', left_over
             USING ERRCODE = 'dependent_objects_still_exist',
-                  HINT = 'bg.cleanup above said what still reads them; drop or change that, then CALL bg.uninstall() again.';
+                  HINT = 'Something outside bluegreen still reads them (bg.cleanup above names it), or they hold objects bluegreen did not put there; drop or move that, then CALL bg.uninstall() again.';
     END IF;
     DELETE FROM bg.project;
     RAISE NOTICE 'bluegreen keeps nothing beside production now; every live relation stays, owned by role bluegreen'
