@@ -15,12 +15,6 @@ CREATE EXTENSION bluegreen;
 RESET client_min_messages;
 SET bluegreen.show_timing = off;
 
-CREATE SCHEMA raw;
-CREATE TABLE raw.orders (id integer, amount numeric, status text);
-INSERT INTO raw.orders SELECT i, i * 10, CASE WHEN i % 4 = 0 THEN 'refunded' ELSE 'paid' END
-  FROM generate_series(1, 8) AS i;
-GRANT USAGE ON SCHEMA raw TO bluegreen_builder;
-GRANT SELECT ON raw.orders TO bluegreen_builder;
 \i sql/include/shop.sql
 
 -- Live at version 2 (promoted), version 4 built beside it.

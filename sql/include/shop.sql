@@ -1,5 +1,12 @@
--- The shop project of sql/66_published, sql/80_uninstall and test/dump: model(), and
--- shop(version): version 1; 2 refunds at 0; 3 adds a column; 4 adds a table beside.
+-- The shop project of sql/66_published, sql/80_uninstall and test/dump: its source
+-- raw.orders, readable by the builder; model(), and shop(version): version 1; 2 refunds
+-- at 0; 3 adds a column; 4 adds a table beside.
+CREATE SCHEMA raw;
+CREATE TABLE raw.orders (id integer, amount numeric, status text);
+INSERT INTO raw.orders SELECT i, i * 10, CASE WHEN i % 4 = 0 THEN 'refunded' ELSE 'paid' END
+  FROM generate_series(1, 8) AS i;
+GRANT USAGE ON SCHEMA raw TO bluegreen_builder;
+GRANT SELECT ON raw.orders TO bluegreen_builder;
 CREATE FUNCTION model(name text, code text, materialized text DEFAULT 'table')
 RETURNS jsonb LANGUAGE sql STABLE AS $$
 SELECT jsonb_build_object('model.shop.' || name, jsonb_build_object(

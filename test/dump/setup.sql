@@ -1,12 +1,6 @@
 -- test/dump: a database with a promoted deployment and a built one (run).
 SET client_min_messages = warning;
 CREATE EXTENSION bluegreen;
-CREATE SCHEMA raw;
-CREATE TABLE raw.orders (id integer, amount numeric, status text);
-INSERT INTO raw.orders SELECT i, i * 10, CASE WHEN i % 4 = 0 THEN 'refunded' ELSE 'paid' END
-  FROM generate_series(1, 8) AS i;
-GRANT USAGE ON SCHEMA raw TO bluegreen_builder;
-GRANT SELECT ON raw.orders TO bluegreen_builder;
 \ir ../../sql/include/shop.sql
 
 CREATE SCHEMA shop;
