@@ -5,8 +5,14 @@ CREATE SCHEMA raw;
 CREATE TABLE raw.orders (id integer, amount numeric, status text);
 INSERT INTO raw.orders SELECT i, i * 10, CASE WHEN i % 4 = 0 THEN 'refunded' ELSE 'paid' END
   FROM generate_series(1, 8) AS i;
-GRANT USAGE ON SCHEMA raw TO bluegreen_builder;
-GRANT SELECT ON raw.orders TO bluegreen_builder;
+-- Read by bluegreen_builder, or by the role in :shop_reader when the includer sets it
+-- (test/upgrade: the owner role bluegreen, which read sources in 0.1.0).
+\if :{?shop_reader}
+\else
+\set shop_reader bluegreen_builder
+\endif
+GRANT USAGE ON SCHEMA raw TO :shop_reader;
+GRANT SELECT ON raw.orders TO :shop_reader;
 CREATE FUNCTION model(name text, code text, materialized text DEFAULT 'table')
 RETURNS jsonb LANGUAGE sql STABLE AS $$
 SELECT jsonb_build_object('model.shop.' || name, jsonb_build_object(

@@ -1,6 +1,8 @@
 -- bluegreen install script, assembled from src/sql/*.sql in name order.
 -- Written as if search_path were hostile: catalog objects are qualified with pg_catalog,
--- extension objects with bg.
+-- extension objects with bg. A column added since a release comes after that release's
+-- columns, in the order the upgrade scripts add it, so that an upgraded table is the
+-- same as a fresh one column for column (test/upgrade compares them).
 
 \echo Use "CREATE EXTENSION bluegreen" to load this file. \quit
 

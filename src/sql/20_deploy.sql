@@ -30,11 +30,11 @@ CREATE TABLE bg.deployment (
     rolled_back_at    timestamptz,
     finished_at       timestamptz,
     previous_dropped_at timestamptz,
+    started_by        name NOT NULL,
+    backend_pid       integer NOT NULL DEFAULT pg_catalog.pg_backend_pid(),
     -- the next transaction id when the build ended: a snapshot older than it may not see
     -- the shadow data, and promote waits for such snapshots to end
-    built_horizon     xid8,
-    started_by        name NOT NULL,
-    backend_pid       integer NOT NULL DEFAULT pg_catalog.pg_backend_pid()
+    built_horizon     xid8
 );
 CREATE INDEX ON bg.deployment (project_id, deployment_id);
 
@@ -54,10 +54,8 @@ CREATE TABLE bg.deployment_step (
     live_name        text,
     shadow_schema    text,
     relkind          "char",
-    in_place         boolean NOT NULL DEFAULT false,
     live_oid         oid,
     previous_schema  text,
-    promoted_oid     oid,
     status           text NOT NULL CHECK (status IN ('pending', 'ok', 'error', 'pass',
                          'warn', 'fail', 'skipped')),
     rows_affected    bigint,
@@ -68,6 +66,8 @@ CREATE TABLE bg.deployment_step (
     message          text,
     compatibility    jsonb,
     breaking         boolean,
+    promoted_oid     oid,
+    in_place         boolean NOT NULL DEFAULT false,
     diff             jsonb,
     PRIMARY KEY (deployment_id, step)
 );

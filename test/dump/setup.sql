@@ -1,4 +1,5 @@
--- test/dump: a database with a promoted deployment and a built one (run).
+-- test/dump and test/upgrade: a database with a promoted deployment and a built one (their run).
+-- test/upgrade runs it with 0.1.0, setting shop_reader to the role that read sources then.
 SET client_min_messages = warning;
 CREATE EXTENSION bluegreen;
 \ir ../../sql/include/shop.sql
