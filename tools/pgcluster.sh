@@ -16,7 +16,8 @@
 # scheduling tests can run. PostgreSQL refuses to run as root; as root the server runs as
 # the "postgres" system user that Debian's packages create.
 
-PGC_BIN=$("${PG_CONFIG:-pg_config}" --bindir)
+# PGC_BIN, when set, names the binaries to use (a private installation's).
+PGC_BIN=${PGC_BIN:-$("${PG_CONFIG:-pg_config}" --bindir)}
 
 pgc_as_server_user() {
   if [ "$(id -u)" -eq 0 ]; then
