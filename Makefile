@@ -23,9 +23,9 @@ REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=.
 
 PG_CONFIG   ?= pg_config
-PG_CPPFLAGS  = -I$(srcdir)/src $(shell pkg-config --cflags json-c) -Wall -Wextra -Werror \
+PG_CPPFLAGS  = -I$(srcdir)/src $(shell pkg-config --cflags json-c libcrypto) -Wall -Wextra -Werror \
                -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
-SHLIB_LINK   = $(shell pkg-config --libs json-c)
+SHLIB_LINK   = $(shell pkg-config --libs json-c libcrypto)
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

@@ -447,6 +447,42 @@ SELECT jsonb_pretty(n) AS node
        jsonb_array_elements(j -> 'nodes') AS n
  WHERE n ->> 'unique_id' = 'model.shop.stg_payments';
 
+--
+-- Where the live side comes from
+--
+
+-- The live manifest is read back from the compact state stored with it
+-- (bg.manifest.state: its nodes and macros as one value); a manifest without one (stored
+-- by 0.1.0) is read from its rows in bg.node and bg.macro. Both plan the same.
+CREATE TEMP TABLE kept_state AS
+SELECT manifest_id, state FROM bg.manifest
+ WHERE manifest_id = (SELECT live_manifest_id FROM bg.project WHERE name = 'shop');
+SELECT state IS NOT NULL AS has_state, length(state) > 0 AS not_empty FROM kept_state;
+CREATE TEMP TABLE plan_from_state AS
+SELECT * FROM bg.plan(shop(nodes => edit('model.shop.stg_orders', '{"raw_code": "select 2"}'),
+                           removed => '{model.shop.daily_revenue}'));
+UPDATE bg.manifest SET state = NULL WHERE manifest_id = (SELECT manifest_id FROM kept_state);
+SELECT count(*) AS rows_planned,
+       (SELECT count(*) FROM (
+           (SELECT * FROM plan_from_state
+            EXCEPT ALL
+            SELECT * FROM bg.plan(shop(nodes => edit('model.shop.stg_orders', '{"raw_code": "select 2"}'),
+                                       removed => '{model.shop.daily_revenue}')))
+           UNION ALL
+           (SELECT * FROM bg.plan(shop(nodes => edit('model.shop.stg_orders', '{"raw_code": "select 2"}'),
+                                       removed => '{model.shop.daily_revenue}'))
+            EXCEPT ALL
+            SELECT * FROM plan_from_state)) AS d) AS differences
+  FROM plan_from_state;
+
+-- A damaged state is refused, naming the manifest and the way out; it is never guessed at.
+UPDATE bg.manifest SET state = substr(k.state, 1, 200) FROM kept_state AS k
+ WHERE bg.manifest.manifest_id = k.manifest_id;
+SELECT count(*) FROM bg.plan(shop());
+UPDATE bg.manifest SET state = k.state FROM kept_state AS k
+ WHERE bg.manifest.manifest_id = k.manifest_id;
+SELECT count(*) > 0 AS plans_again FROM bg.plan(shop());
+
 -- Planning changed nothing.
 SELECT (SELECT count(*) FROM bg.project) = projects AS same_projects,
        (SELECT count(*) FROM bg.manifest) = manifests AS same_manifests,

@@ -135,6 +135,24 @@ SELECT refused(replace(intake(orders()), '"tags": []', '"tags": /* none */ []'))
 SELECT refused(replace(intake(orders()), '"tags": []', '"tags": 01'));
 -- Bad JSON outside the nodes too (in "docs", which bluegreen does not keep).
 SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"doc.x": [1, 2,}'));
+-- What bluegreen passes over without keeping (docs, a column's meta, a node's refs) is
+-- held to JSON's grammar all the same, and each fault named as json-c names it: a bad
+-- escape, a short \u escape, a raw control character in a string, numbers and literals
+-- cut short, a missing colon or comma, an unquoted key, a document that ends inside.
+SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"doc.x": "a\qb"}'));
+SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"doc.x": "\u12"}'));
+SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"doc.x": "a' || chr(9) || 'b"}'));
+SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"n": 1.}'));
+SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"n": -}'));
+SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"n": 2e+}'));
+SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"n": nul}'));
+SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"n" 1}'));
+SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"a": 1 "b": 2}'));
+SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"a": [1 2]}'));
+SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {a: 1}'));
+SELECT refused(left(intake(orders()), strpos(intake(orders()), '"docs": {}') + 7) || '{"d": "unfinished');
+SELECT refused(replace(intake(orders('{"columns": {"order_id": {"name": "order_id", "meta": {"x": "XYZ"}}}}')), '"XYZ"', '[1,]'));
+SELECT refused(replace(intake(orders('{"refs": [{"name": "XYZ"}]}')), '"XYZ"', 'tru'));
 -- Bytes that are not UTF-8 never reach bluegreen: PostgreSQL refuses them as text.
 SELECT refused(convert_from('\x7bff7d'::bytea, 'UTF8'));
 -- Another dbt artifact: run_results.json instead of manifest.json.
@@ -263,6 +281,15 @@ SELECT refused(intake(orders('{"alias": "orders\u007f"}')));
 -- A \u0000 escape, which no PostgreSQL text can hold.
 SELECT refused(replace(intake(orders('{"alias": "ordersXYZ"}')), 'XYZ', '\u0000'));
 SELECT refused(replace(intake(orders('{"compiled_code": "select 1XYZ"}')), 'XYZ', '\u0000'));
+-- ... also where bluegreen stores a value as the manifest has it without reading all of it
+-- (a config's meta, a column's meta, a constraint, a test's metadata, and keys there).
+SELECT refused(replace(intake(orders('{"config": {"meta": {"owner": "aXYZ"}}}')), 'XYZ', '\u0000'));
+SELECT refused(replace(intake(orders('{"config": {"meta": {"aXYZ": 1}}}')), 'XYZ', '\u0000'));
+SELECT refused(replace(intake(orders('{"columns": {"order_id": {"name": "order_id", "meta": {"k": "XYZ"}}}}')), 'XYZ', '\u0000'));
+SELECT refused(replace(intake(orders('{"constraints": [{"type": "check", "expression": "XYZ"}]}')), 'XYZ', '\u0000'));
+-- but not where it keeps nothing: a node's own meta is read by no one (the plan below
+-- reads the manifest, then finds no such project)
+SELECT plan_refused(replace(intake(orders('{"meta": {"note": "aXYZ", "tags": "x"}}')), 'XYZ', '\u0000'), 'nope');
 -- A 10 MB alias: the message stays short.
 SELECT refused(intake(orders(jsonb_build_object('alias', repeat('o', 10 * 1024 * 1024)))),
                with_detail => false);

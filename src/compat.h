@@ -9,20 +9,10 @@
 #define BLUEGREEN_COMPAT_H
 
 #include "postgres.h"
-#include "common/md5.h"
 
 #if PG_VERSION_NUM < 150000
 #error "bluegreen needs PostgreSQL 15 or later"
 #endif
-
-/* pg_md5_hash grew an error-string argument in 15. */
-static inline bool
-bg_md5_hex(const void *buf, size_t len, char *hexsum)
-{
-	const char *errstr = NULL;
-
-	return pg_md5_hash(buf, len, hexsum, &errstr);
-}
 
 /* Ownership checks were renamed to object_ownercheck in 16. */
 #if PG_VERSION_NUM >= 160000

@@ -3,13 +3,13 @@
  *		Manifest intake: a dbt manifest.json reduced to a compact BgManifest.
  *
  * Manifests of large projects run to hundreds of megabytes, and a json-c tree of a whole
- * document takes several times its size. So the document is read entry by entry: this
- * file walks the few top-level levels itself ("{", keys, ":", ",", "}") and hands each
- * value -- one node, one source, one macro, or a whole minor section -- to json-c, which
- * validates and parses just that value. Each value's tree is reduced to a BgNode and
- * freed before the next one is read, so memory stays proportional to the compact state,
- * not to the document. Every byte still passes through json-c's strict tokenizer, so a
- * malformed document is rejected wherever the fault is.
+ * document takes several times its size. So the document is read entry by entry, and
+ * each entry key by key (intake_scan.c): json-c parses only the values a node keeps, the
+ * rest is checked by a strict scanner and passed over, and the texts bluegreen stores as
+ * they are (config, columns, constraints, test metadata) are taken from the document.
+ * Each entry's tree is reduced to a BgNode and freed before the next one is read, so
+ * memory stays proportional to the compact state, not to the document, and a malformed
+ * document is rejected wherever the fault is.
  *
  * What a node keeps is what dbt's state comparison (selector_methods.py,
  * contracts/graph/nodes.py) looks at, reduced to canonical strings and digests, plus what
@@ -31,25 +31,11 @@
 #include "utils/memutils.h"
 
 #include "intake_json.h"
+#include "intake_scan.h"
 #include "manifest.h"
 #include "util.h"
 
-/* json-c objects nest deeper than this only in hostile documents. */
 #define BG_MAX_UNIQUE_ID 1024
-
-#define BG_JSON_MAX_DEPTH 64
-
-typedef struct ManifestReader
-{
-	const char *buf;
-	size_t		len;
-	size_t		pos;
-	json_tokener *tok;
-	json_object *current;		/* the value being reduced; freed on any exit */
-	BgManifest *manifest;
-	bool		saw_metadata;
-	bool		saw_nodes;
-} ManifestReader;
 
 typedef enum EntryKind
 {
@@ -72,135 +58,72 @@ static const char *const test_config_compared[] = {
 
 static void read_document(ManifestReader *r);
 static void read_entries(ManifestReader *r, EntryKind kind, const char *section);
-static BgNode *node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source,
-							  bool disabled, bool listed);
+static BgNode *node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans,
+							  const char *key, bool is_source, bool disabled, bool listed);
 static BgMacro *macro_from_json(json_object *o, const char *key);
 static void read_metadata(ManifestReader *r, json_object *o);
 static void check_graph(BgManifest *m);
 
 /* ------------------------------------------------------------------------
- * The document skeleton
+ * What intake keeps of each entry (intake_scan.h)
  * ------------------------------------------------------------------------
  */
-static void
-skip_ws(ManifestReader *r)
+static const char *const node_kept[] = {
+	"unique_id", "resource_type", "package_name", "name", "original_file_path", "database",
+	"schema", "alias", "identifier", "unrendered_config", "fqn", "quoting", "freshness",
+	"loaded_at_field", "external", "checksum", "raw_code", "raw_sql", "latest_version",
+	"access", "deprecation_date", "version", "depends_on", "contract", "compiled_code",
+	"compiled_sql", "attached_node", "description", NULL
+};
+
+/* kept as the document has them; in this order in a node's spans */
+enum
 {
-	while (r->pos < r->len)
-	{
-		char		c = r->buf[r->pos];
+	SPAN_TEST_METADATA,
+	SPAN_CONSTRAINTS,
+	SPAN_CONFIG,
+	SPAN_COLUMNS,
+	N_NODE_SPANS
+};
+static const char *const node_spans[] = {"test_metadata", "constraints", NULL};
+static const char *const node_descend[] = {"config", "columns", NULL};
 
-		if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-			r->pos++;
-		else
-			break;
-	}
-}
+static const char *const config_kept[] = {"materialized", "enabled", "persist_docs", NULL};
+static BgPrune config_prune = {.keep = config_kept};
 
-static pg_attribute_noreturn() void
-syntax_error(ManifestReader *r, const char *expected, const char *where)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-			 errmsg("manifest is not valid JSON: expected %s %s", expected, where),
-			 errdetail("The document ends or has something else at byte %zu of %zu.",
-					   r->pos, r->len)));
-}
+static const char *const column_kept[] = {"description", "data_type", NULL};
+static BgPrune column_prune = {.keep = column_kept};
+static BgPrune columns_prune = {.each = &column_prune};
 
-/* Consume c if it comes next; say whether it did. */
-static bool
-accept(ManifestReader *r, char c)
-{
-	skip_ws(r);
-	if (r->pos < r->len && r->buf[r->pos] == c)
-	{
-		r->pos++;
-		return true;
-	}
-	return false;
-}
+static const BgPrune *const node_descend_as[] = {&config_prune, &columns_prune};
+static BgPrune node_prune = {.keep = node_kept, .spans = node_spans, .descend = node_descend,
+.descend_as = node_descend_as};
 
-static void
-expect(ManifestReader *r, char c, const char *expected, const char *where)
-{
-	if (!accept(r, c))
-		syntax_error(r, expected, where);
-}
+static const char *const macro_kept[] = {"unique_id", "macro_sql", "depends_on", NULL};
+static BgPrune macro_prune = {.keep = macro_kept};
 
-static void
-drop_current(ManifestReader *r)
-{
-	if (r->current)
-	{
-		json_object_put(r->current);
-		r->current = NULL;
-	}
-}
-
-/*
- * Parse one JSON value with json-c, starting at the current position. The tree becomes
- * r->current (NULL for JSON null) so that an error anywhere frees it.
- */
-static json_object *
-read_value(ManifestReader *r, const char *where)
-{
-	enum json_tokener_error jerr;
-	json_object *obj;
-
-	drop_current(r);
-	skip_ws(r);
-	if (r->pos >= r->len)
-		syntax_error(r, "a value", where);
-
-	json_tokener_reset(r->tok);
-	obj = json_tokener_parse_ex(r->tok, r->buf + r->pos, (int) Min(r->len - r->pos, PG_INT32_MAX));
-	jerr = json_tokener_get_error(r->tok);
-	if (jerr != json_tokener_success)
-	{
-		size_t		at = r->pos + json_tokener_get_parse_end(r->tok);
-
-		if (obj)
-			json_object_put(obj);
-		if (jerr == json_tokener_continue)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-					 errmsg("manifest is not valid JSON: the document ends inside %s", where),
-					 errdetail("The document is %zu bytes long; it looks truncated.", r->len)));
-		ereport(ERROR,
-				(errcode(jerr == json_tokener_error_parse_utf8_string ?
-						 ERRCODE_CHARACTER_NOT_IN_REPERTOIRE : ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("manifest is not valid JSON: %s in %s",
-						json_tokener_error_desc(jerr), where),
-				 errdetail("The error is near byte %zu of %zu.", at, r->len)));
-	}
-	r->pos += json_tokener_get_parse_end(r->tok);
-	r->current = obj;
-	return obj;
-}
-
-/* Read an object key; the result is palloc'd. */
-static char *
-read_key(ManifestReader *r, const char *where)
-{
-	json_object *k;
-	char	   *key;
-	int			len;
-
-	skip_ws(r);
-	if (r->pos >= r->len || r->buf[r->pos] != '"')
-		syntax_error(r, "a quoted key", where);
-	k = read_value(r, where);
-	len = json_object_get_string_len(k);
-	key = pnstrdup(json_object_get_string(k), len);
-	drop_current(r);
-	if (strlen(key) != (size_t) len)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
-				 errmsg("manifest key in %s contains a \\u0000 character", where)));
-	return key;
-}
+static BgManifest *manifest_parse(const char *json, Size len, bool plan_only, BgManifest *live);
 
 BgManifest *
 bg_manifest_parse(const char *json, Size len)
+{
+	return manifest_parse(json, len, false, NULL);
+}
+
+/*
+ * A manifest read only to be planned: checked exactly as bg_manifest_parse checks it, but
+ * without the texts a plan never reads (compiled code, config, constraints, test metadata,
+ * descriptions), which are most of its memory. Columns are kept where a contract is
+ * enforced, here or in live (NULL if unknown), whose contract the plan compares with.
+ */
+BgManifest *
+bg_manifest_parse_for_plan(const char *json, Size len, BgManifest *live)
+{
+	return manifest_parse(json, len, true, live);
+}
+
+static BgManifest *
+manifest_parse(const char *json, Size len, bool plan_only, BgManifest *live)
 {
 	ManifestReader r;
 	MemoryContext oldcxt;
@@ -213,25 +136,20 @@ bg_manifest_parse(const char *json, Size len)
 						   GetDatabaseEncodingName())));
 
 	memset(&r, 0, sizeof(r));
-	r.buf = json;
-	r.len = len;
+	r.plan_only = plan_only;
+	r.plan_live = live;
 	r.manifest = bg_manifest_create();
 	r.manifest->source_bytes = len;
 
 	oldcxt = MemoryContextSwitchTo(r.manifest->cxt);
-	r.tok = json_tokener_new_ex(BG_JSON_MAX_DEPTH);
-	if (r.tok == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	json_tokener_set_flags(r.tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
-						   JSON_TOKENER_VALIDATE_UTF8);
+	bg_reader_open(&r, json, len);
 	PG_TRY();
 	{
 		read_document(&r);
 	}
 	PG_FINALLY();
 	{
-		drop_current(&r);
-		json_tokener_free(r.tok);
+		bg_reader_close(&r);
 	}
 	PG_END_TRY();
 
@@ -254,25 +172,25 @@ bg_manifest_parse(const char *json, Size len)
 static void
 read_document(ManifestReader *r)
 {
-	skip_ws(r);
+	bg_reader_skip_ws(r);
 	if (r->pos == r->len)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("manifest is empty")));
-	expect(r, '{', "\"{\"", "at the start of the manifest");
-	if (accept(r, '}'))
+	bg_reader_expect(r, '{', "\"{\"", "at the start of the manifest");
+	if (bg_reader_accept(r, '}'))
 		return;
 	do
 	{
-		char	   *key = read_key(r, "the manifest's top level");
+		char	   *key = bg_reader_key(r, "the manifest's top level");
 
-		expect(r, ':', "\":\"", "after a top-level key");
+		bg_reader_expect(r, ':', "\":\"", "after a top-level key");
 		if (strcmp(key, "metadata") == 0)
 		{
-			json_object *o = read_value(r, "\"metadata\"");
+			json_object *o = bg_reader_value(r, "\"metadata\"");
 
 			read_metadata(r, o);
-			drop_current(r);
+			bg_reader_drop_current(r);
 		}
 		else if (strcmp(key, "nodes") == 0)
 		{
@@ -290,14 +208,13 @@ read_document(ManifestReader *r)
 			/* docs, exposures, parent_map and the rest: validated, not kept */
 			char	   *where = psprintf("\"%s\"", key);
 
-			read_value(r, where);
-			drop_current(r);
+			bg_reader_skip(r, where);
 			pfree(where);
 		}
 		pfree(key);
-	} while (accept(r, ','));
-	expect(r, '}', "\",\" or \"}\"", "between top-level keys");
-	skip_ws(r);
+	} while (bg_reader_accept(r, ','));
+	bg_reader_expect(r, '}', "\",\" or \"}\"", "between top-level keys");
+	bg_reader_skip_ws(r);
 	if (r->pos != r->len)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
@@ -310,26 +227,27 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 {
 	char	   *where = psprintf("\"%s\"", section);
 
-	skip_ws(r);
+	bg_reader_skip_ws(r);
 	if (r->pos < r->len && r->buf[r->pos] != '{')
 	{
 		if (kind == ENTRY_DISABLED && strncmp(r->buf + r->pos, "null", 4) == 0)
 		{
-			read_value(r, where);
+			bg_reader_skip(r, where);
 			return;
 		}
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("manifest field \"%s\" must be an object", section)));
 	}
-	expect(r, '{', "\"{\"", where);
-	if (accept(r, '}'))
+	bg_reader_expect(r, '{', "\"{\"", where);
+	if (bg_reader_accept(r, '}'))
 		return;
 	do
 	{
-		char	   *key = read_key(r, where);
+		char	   *key = bg_reader_key(r, where);
 		char	   *entry_where;
 		json_object *o;
+		BgSpan		spans[N_NODE_SPANS];
 
 		/* every message names the node: keep that readable */
 		if (strlen(key) > BG_MAX_UNIQUE_ID)
@@ -339,8 +257,12 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 							section, bg_shorten(key), strlen(key), BG_MAX_UNIQUE_ID)));
 		entry_where = psprintf("%s entry \"%s\"", section, key);
 
-		expect(r, ':', "\":\"", entry_where);
-		o = read_value(r, entry_where);
+		bg_reader_expect(r, ':', "\":\"", entry_where);
+		if (kind == ENTRY_DISABLED)
+			o = bg_reader_pruned_array(r, entry_where, &node_prune);
+		else
+			o = bg_reader_pruned(r, entry_where, kind == ENTRY_MACRO ? &macro_prune : &node_prune,
+								 kind == ENTRY_MACRO ? NULL : spans);
 
 		if (kind == ENTRY_DISABLED)
 		{
@@ -367,7 +289,7 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 					strcmp(json_object_get_string(rt), "source") == 0)
 					is_source = true;
 				bg_manifest_add_node(r->manifest,
-									 node_from_json(r->manifest, v, key, is_source, true, false));
+									 node_from_json(r, v, NULL, key, is_source, true, false));
 			}
 		}
 		else
@@ -398,15 +320,15 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 					!json_object_get_boolean(enabled))
 					disabled = true;
 				bg_manifest_add_node(r->manifest,
-									 node_from_json(r->manifest, o, key,
+									 node_from_json(r, o, spans, key,
 													kind == ENTRY_SOURCE, disabled, true));
 			}
 		}
-		drop_current(r);
+		bg_reader_drop_current(r);
 		pfree(entry_where);
 		pfree(key);
-	} while (accept(r, ','));
-	expect(r, '}', "\",\" or \"}\"", where);
+	} while (bg_reader_accept(r, ','));
+	bg_reader_expect(r, '}', "\",\" or \"}\"", where);
 	pfree(where);
 }
 
@@ -414,9 +336,46 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
  * Nodes, sources, macros, metadata
  * ------------------------------------------------------------------------
  */
+
+/*
+ * The text of a value bluegreen stores as the document has it (v its pruned tree, already
+ * checked): NULL when absent or null. A \u0000 in what was passed over is refused here,
+ * as bg_json_check_values refuses one in what was kept.
+ */
+static char *
+stored_text(ManifestReader *r, const BgSpan *span, json_object *v, const char *what,
+			const char *id, const char *field, bool plan_reads)
+{
+	if (v == NULL || span->end == 0)
+		return NULL;
+	if (span->has_nul)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("manifest %s \"%s\": field \"%s\" contains a \\u0000 character",
+						what, id, field)));
+	return r->plan_only && !plan_reads ? NULL : bg_span_text(r, span);
+}
+
+/* The same for a value intake only stores: null, or a value opening with open. */
+static char *
+stored_span(ManifestReader *r, const BgSpan *span, char open, const char *what,
+			const char *id, const char *field, const char *expected)
+{
+	if (span->end == 0 || r->buf[span->start] == 'n')
+		return NULL;
+	if (r->buf[span->start] != open)
+		bg_json_field_error(what, id, field, expected);
+	if (span->has_nul)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("manifest %s \"%s\": field \"%s\" contains a \\u0000 character",
+						what, id, field)));
+	return r->plan_only ? NULL : bg_span_text(r, span);
+}
+
 static BgNode *
-node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, bool disabled,
-			   bool listed)
+node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const char *key,
+			   bool is_source, bool disabled, bool listed)
 {
 	const char *what = is_source ? "source" : "node";
 	BgNode	   *n = palloc0(sizeof(BgNode));
@@ -477,7 +436,7 @@ node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, b
 	unrendered = bg_json_opt_object(o, "unrendered_config", what, key, NULL);
 	bg_json_check_values(config, what, key, "config");
 	bg_json_check_values(unrendered, what, key, "unrendered_config");
-	n->config_json = bg_json_plain(config);
+	n->config_json = stored_text(r, &spans[SPAN_CONFIG], config, what, key, "config", false);
 	if (strcmp(n->resource_type, "test") == 0)
 		n->config_canon = bg_json_canon_subset(unrendered, test_config_compared);
 	else
@@ -551,27 +510,19 @@ node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, b
 		{
 			if (!json_object_is_type(v, json_type_string))
 				bg_json_field_error(what, key, "compiled_code", "a string");
-			n->compiled_code = bg_json_copy_string(v, what, key, "compiled_code");
+			if (r->plan_only)
+				bg_json_check_values(v, what, key, "compiled_code");	/* checked, not kept */
+			else
+				n->compiled_code = bg_json_copy_string(v, what, key, "compiled_code");
 		}
 
-		v = bg_json_get(o, "test_metadata");
-		if (v != NULL && !json_object_is_type(v, json_type_null))
-		{
-			if (!json_object_is_type(v, json_type_object))
-				bg_json_field_error(what, key, "test_metadata", "an object");
-			n->generic_test = true;
-			bg_json_check_values(v, what, key, "test_metadata");
-			n->test_metadata_json = bg_json_plain(v);
-		}
+		n->test_metadata_json = stored_span(r, &spans[SPAN_TEST_METADATA], '{', what, key,
+											"test_metadata", "an object");
+		n->generic_test = spans[SPAN_TEST_METADATA].end != 0 &&
+			r->buf[spans[SPAN_TEST_METADATA].start] != 'n';
 		n->attached_node = bg_json_opt_string(o, "attached_node", what, key, NULL);
-		v = bg_json_get(o, "constraints");
-		if (v != NULL && !json_object_is_type(v, json_type_null))
-		{
-			if (!json_object_is_type(v, json_type_array))
-				bg_json_field_error(what, key, "constraints", "an array");
-			bg_json_check_values(v, what, key, "constraints");
-			n->constraints_json = bg_json_plain(v);
-		}
+		n->constraints_json = stored_span(r, &spans[SPAN_CONSTRAINTS], '[', what, key,
+										  "constraints", "an array");
 	}
 
 	/* descriptions: dbt compares them only where they are persisted */
@@ -591,6 +542,7 @@ node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, b
 		int			ncol = json_object_object_length(columns);
 		const char **names = palloc(sizeof(char *) * Max(ncol, 1));
 		int			k = 0;
+		BgNode	   *was;
 
 		json_object_object_foreach(columns, cname, cval)
 		{
@@ -624,7 +576,10 @@ node_from_json(BgManifest *m, json_object *o, const char *key, bool is_source, b
 		pfree(docs.data);
 		pfree(names);
 		bg_json_check_values(columns, what, key, "columns");
-		n->columns_json = bg_json_plain(columns);
+		/* a plan compares the columns of contracts enforced before or now */
+		was = r->plan_live ? bg_manifest_node(r->plan_live, n->unique_id) : NULL;
+		n->columns_json = stored_text(r, &spans[SPAN_COLUMNS], columns, what, key, "columns",
+									  n->contract_enforced || (was && was->contract_enforced));
 	}
 	else
 		n->column_docs_digest = bg_md5("{}", 2);

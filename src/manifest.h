@@ -122,6 +122,7 @@ extern const char *bg_node_code(const BgNode *node);
 
 /* intake.c */
 extern BgManifest *bg_manifest_parse(const char *json, Size len);
+extern BgManifest *bg_manifest_parse_for_plan(const char *json, Size len, BgManifest *live);
 extern const char *bg_text_arg_manifest(Datum arg, bool is_jsonb, Size *len);
 
 #endif							/* BLUEGREEN_MANIFEST_H */

@@ -204,11 +204,18 @@ plan(FunctionCallInfo fcinfo, bool is_jsonb)
 				 errmsg("manifest must not be null")));
 	InitMaterializedSRF(fcinfo, 0);
 	json = bg_text_arg_manifest(PG_GETARG_DATUM(0), is_jsonb, &len);
-	next = bg_manifest_parse(json, len);
 
+	/*
+	 * The live side first, read from its stored state: the new manifest then keeps only
+	 * what the plan compares. Without the project, the manifest's own faults are still
+	 * reported before the project's.
+	 */
 	SPI_connect();
-	project = bg_project_lookup(bg_arg_text(fcinfo, 1), false);
-	live = bg_manifest_load(project->live_manifest_id, false);
+	project = bg_project_lookup(bg_arg_text(fcinfo, 1), true);
+	live = project ? bg_manifest_load(project->live_manifest_id, false) : NULL;
+	next = bg_manifest_parse_for_plan(json, len, live);
+	if (project == NULL)
+		project = bg_project_lookup(bg_arg_text(fcinfo, 1), false);
 
 	bg_check_unclaimed(project->project_id, next);
 	plan = bg_plan_compute(live, next);

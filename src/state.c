@@ -53,7 +53,7 @@ text_or_null(const char *s, char *null)
  * ------------------------------------------------------------------------
  */
 
-/* The project named, or the only one when name is NULL. */
+/* The project named, or the only one when name is NULL; missing_ok: NULL when none is. */
 BgProject *
 bg_project_lookup(const char *name, bool missing_ok)
 {
@@ -79,7 +79,9 @@ bg_project_lookup(const char *name, bool missing_ok)
 	{
 		bg_spi_exec("SELECT project_id, name, live_manifest_id FROM bg.project ORDER BY name",
 					SPI_OK_SELECT, 0, NULL, NULL, NULL);
-		if (SPI_processed == 0)
+		if (SPI_processed != 1 && missing_ok)
+			SPI_processed = 0;
+		else if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("no bluegreen project exists"),

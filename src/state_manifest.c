@@ -6,11 +6,17 @@
  * Writing goes column-wise: each batch of nodes becomes one INSERT ... SELECT FROM
  * unnest(array, array, ...), so registering ten thousand nodes is a handful of
  * statements, not ten thousand round trips through the executor.
+ *
+ * Every manifest is also kept whole as one value, its compact state (bg.manifest.state),
+ * written from the same field list: planning compares a new manifest with the live one,
+ * and reading some thirty columns of ten thousand rows back costs more than the rest of a
+ * plan. The rows stay what SQL reads and what a deploy reads compiled code from.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/array.h"
@@ -291,13 +297,252 @@ store_macros(BgManifest *m, int64 manifest_id)
 				SPI_OK_INSERT, 4, types, values, NULL);
 }
 
+/* ------------------------------------------------------------------------
+ * The compact state: nodes and macros as one bytea
+ *
+ * Strings are kept NUL-terminated inside it, so that loaded nodes point into it and
+ * nothing is copied; lengths are native int32s. Compiled code is left out. The header
+ * names the field list the value was written with: a value of another list (another
+ * version of bluegreen), or of the other byte order, is not recognised, and the rows are
+ * read instead.
+ * ------------------------------------------------------------------------
+ */
+#define STATE_MAGIC 0x42475331	/* "BGS1" */
+
+typedef struct StateHeader
+{
+	uint32		magic;
+	uint32		layout;
+	int32		n_nodes;
+	int32		n_macros;
+} StateHeader;
+
+static uint32
+state_layout(void)
+{
+	uint32		h = 0;
+
+	for (int k = 0; k < N_NODE_FIELDS; k++)
+	{
+		h = hash_combine(h, hash_bytes((const unsigned char *) node_fields[k].column,
+									   strlen(node_fields[k].column)));
+		h = hash_combine(h, (uint32) node_fields[k].kind | (node_fields[k].code ? 16 : 0));
+	}
+	return h;
+}
+
+static void
+put_int(StringInfo b, int32 v)
+{
+	appendBinaryStringInfo(b, (const char *) &v, sizeof(v));
+}
+
+static void
+put_text(StringInfo b, const char *s)
+{
+	int32		len = s ? (int32) strlen(s) : -1;
+
+	put_int(b, len);
+	if (s)
+		appendBinaryStringInfo(b, s, len + 1);
+}
+
+static void
+put_array(StringInfo b, char **items, int n)
+{
+	put_int(b, items ? n : -1);
+	for (int i = 0; items && i < n; i++)
+		put_text(b, items[i]);
+}
+
+static bytea *
+state_build(BgManifest *m)
+{
+	StringInfoData b;
+	StateHeader h = {STATE_MAGIC, state_layout(), m->n_nodes, m->n_macros};
+
+	initStringInfo(&b);
+	appendStringInfoSpaces(&b, VARHDRSZ);
+	appendBinaryStringInfo(&b, (const char *) &h, sizeof(h));
+	for (int i = 0; i < m->n_nodes; i++)
+	{
+		BgNode	   *x = m->nodes[i];
+
+		for (int k = 0; k < N_NODE_FIELDS; k++)
+		{
+			const NodeField *f = &node_fields[k];
+
+			if (f->code)
+				continue;
+			switch (f->kind)
+			{
+				case FIELD_TEXT:
+				case FIELD_JSON:
+					put_text(&b, *(char **) FIELD(x, f));
+					break;
+				case FIELD_TEXT_ARRAY:
+					put_array(&b, *(char ***) FIELD(x, f), *(int *) ((char *) x + f->count_offset));
+					break;
+				case FIELD_BOOL:
+					appendStringInfoChar(&b, *(bool *) FIELD(x, f) ? 1 : 0);
+					break;
+			}
+		}
+	}
+	for (int i = 0; i < m->n_macros; i++)
+	{
+		put_text(&b, m->macros[i]->unique_id);
+		put_text(&b, m->macros[i]->sql_digest);
+		put_array(&b, m->macros[i]->depends_macros, m->macros[i]->n_depends_macros);
+	}
+	SET_VARSIZE(b.data, b.len);
+	return (bytea *) b.data;
+}
+
+typedef struct StateReader
+{
+	const char *p;
+	const char *end;
+	int64		manifest_id;
+} StateReader;
+
+static pg_attribute_noreturn() void
+state_damaged(StateReader *s)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("the stored state of bluegreen manifest " INT64_FORMAT " is damaged",
+					s->manifest_id),
+			 errhint("UPDATE bg.manifest SET state = NULL WHERE manifest_id = " INT64_FORMAT
+					 " makes bluegreen read the manifest's rows instead.", s->manifest_id)));
+}
+
+static int32
+get_int(StateReader *s)
+{
+	int32		v;
+
+	if (s->end - s->p < (ptrdiff_t) sizeof(v))
+		state_damaged(s);
+	memcpy(&v, s->p, sizeof(v));
+	s->p += sizeof(v);
+	return v;
+}
+
+static char *
+get_str(StateReader *s)
+{
+	int32		len = get_int(s);
+	char	   *str = (char *) s->p;
+
+	if (len < 0)
+		return NULL;
+	if (s->end - s->p < (ptrdiff_t) len + 1 || str[len] != '\0')
+		state_damaged(s);
+	s->p += len + 1;
+	return str;
+}
+
+static char **
+get_array(StateReader *s, int *n)
+{
+	int32		count = get_int(s);
+	char	  **items;
+
+	*n = 0;
+	if (count < 0)
+		return NULL;
+	if (count > s->end - s->p)
+		state_damaged(s);
+	items = palloc(sizeof(char *) * Max(count, 1));
+	for (int i = 0; i < count; i++)
+		items[i] = get_str(s);
+	*n = count;
+	return items;
+}
+
+/*
+ * Fill m from its stored state, in m's context; false if the value is not one this
+ * build wrote (then nothing was added).
+ */
+static bool
+state_load(BgManifest *m, Datum value, int64 manifest_id)
+{
+	bytea	   *state;
+	StateReader s;
+	StateHeader h;
+
+	state = DatumGetByteaPCopy(value);
+	s.p = VARDATA(state);
+	s.end = s.p + VARSIZE(state) - VARHDRSZ;
+	s.manifest_id = manifest_id;
+	if (s.end - s.p < (ptrdiff_t) sizeof(h))
+		return false;
+	memcpy(&h, s.p, sizeof(h));
+	if (h.magic != STATE_MAGIC || h.layout != state_layout())
+	{
+		pfree(state);
+		return false;
+	}
+	s.p += sizeof(h);
+	if (h.n_nodes < 0 || h.n_macros < 0 || h.n_nodes > s.end - s.p)
+		state_damaged(&s);
+	for (int i = 0; i < h.n_nodes; i++)
+	{
+		/* a chunk of its own: config.c allocates in the node's context */
+		BgNode	   *x = palloc0(sizeof(BgNode));
+
+		for (int k = 0; k < N_NODE_FIELDS; k++)
+		{
+			const NodeField *f = &node_fields[k];
+
+			if (f->code)
+				continue;
+			switch (f->kind)
+			{
+				case FIELD_TEXT:
+				case FIELD_JSON:
+					*(char **) FIELD(x, f) = get_str(&s);
+					break;
+				case FIELD_TEXT_ARRAY:
+					*(char ***) FIELD(x, f) =
+						get_array(&s, (int *) ((char *) x + f->count_offset));
+					break;
+				case FIELD_BOOL:
+					if (s.p >= s.end)
+						state_damaged(&s);
+					*(bool *) FIELD(x, f) = *s.p++ != 0;
+					break;
+			}
+		}
+		if (x->unique_id == NULL)
+			state_damaged(&s);
+		bg_manifest_add_node(m, x);
+	}
+	for (int i = 0; i < h.n_macros; i++)
+	{
+		BgMacro    *x = palloc0(sizeof(BgMacro));
+
+		x->unique_id = get_str(&s);
+		x->sql_digest = get_str(&s);
+		x->depends_macros = get_array(&s, &x->n_depends_macros);
+		if (x->unique_id == NULL)
+			state_damaged(&s);
+		bg_manifest_add_macro(m, x);
+	}
+	if (s.p != s.end)
+		state_damaged(&s);
+	return true;
+}
+
 static int64
 manifest_store(BgManifest *m, int64 project_id)
 {
-	Datum		values[10];
-	Oid			types[10] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	INT8OID, INT4OID, INT4OID};
-	char		nulls[10];
+	Datum		values[11];
+	Oid			types[11] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	INT8OID, INT4OID, INT4OID, BYTEAOID};
+	char		nulls[11];
+	bytea	   *state = state_build(m);
 	int64		manifest_id;
 	bool		isnull;
 
@@ -315,10 +560,13 @@ manifest_store(BgManifest *m, int64 project_id)
 	values[7] = Int64GetDatum((int64) m->source_bytes);
 	values[8] = Int32GetDatum(m->n_nodes);
 	values[9] = Int32GetDatum(m->n_macros);
+	values[10] = PointerGetDatum(state);
 	bg_spi_exec("INSERT INTO bg.manifest (project_id, schema_version, dbt_version, project_name,"
-				"  adapter_type, invocation_id, generated_at, source_bytes, node_count, macro_count)"
-				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING manifest_id",
-				SPI_OK_INSERT_RETURNING, 10, types, values, nulls);
+				"  adapter_type, invocation_id, generated_at, source_bytes, node_count, macro_count,"
+				"  state)"
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING manifest_id",
+				SPI_OK_INSERT_RETURNING, 11, types, values, nulls);
+	pfree(state);
 	manifest_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 											  &isnull));
 
@@ -386,10 +634,12 @@ manifest_load(int64 manifest_id, bool with_code)
 	MemoryContext old;
 	Datum		values[2] = {Int64GetDatum(manifest_id), BoolGetDatum(with_code)};
 	Oid			types[2] = {INT8OID, BOOLOID};
+	bool		loaded;
 
 	bg_spi_exec("SELECT schema_version, dbt_version, project_name, adapter_type, invocation_id,"
-				"  generated_at, source_bytes FROM bg.manifest WHERE manifest_id OPERATOR(pg_catalog.=) $1",
-				SPI_OK_SELECT, 1, types, values, NULL);
+				"  generated_at, source_bytes, CASE WHEN NOT $2 THEN state END"
+				"  FROM bg.manifest WHERE manifest_id OPERATOR(pg_catalog.=) $1",
+				SPI_OK_SELECT, 2, types, values, NULL);
 	if (SPI_processed != 1)
 		elog(ERROR, "bluegreen manifest " INT64_FORMAT " does not exist", manifest_id);
 	old = MemoryContextSwitchTo(m->cxt);
@@ -404,8 +654,11 @@ manifest_load(int64 manifest_id, bool with_code)
 		m->invocation_id = get_text(&row, 5);
 		m->generated_at = get_text(&row, 6);
 		m->source_bytes = (Size) DatumGetInt64(row.values[6]);
+		loaded = !row.nulls[7] && state_load(m, row.values[7], manifest_id);
 	}
 	MemoryContextSwitchTo(old);
+	if (loaded)
+		return m;
 
 	make_node_sql();
 	bg_spi_exec(node_select_sql, SPI_OK_SELECT, 2, types, values, NULL);

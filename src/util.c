@@ -8,6 +8,8 @@
  */
 #include "postgres.h"
 
+#include <openssl/evp.h>
+
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
@@ -15,7 +17,6 @@
 #include "utils/builtins.h"
 
 #include "bluegreen.h"
-#include "compat.h"
 #include "util.h"
 
 /* ------------------------------------------------------------------------
@@ -70,13 +71,37 @@ bg_index_set(HTAB *index, const char *key, void *value)
 	e->value = value;
 }
 
+/*
+ * The md5 of data, in hex. Intake takes two of every node (tens of thousands per
+ * manifest), and pg_md5_hash sets up OpenSSL's digest afresh each time, which costs more
+ * than hashing a model's code: so the digest is fetched once per backend and its context
+ * reused. The same MD5 as pg_md5_hash's, so stored digests compare across versions.
+ */
 char *
 bg_md5(const char *data, Size len)
 {
+	static EVP_MD *md5 = NULL;
+	static EVP_MD_CTX *ctx = NULL;
+	unsigned char sum[EVP_MAX_MD_SIZE];
+	unsigned int sumlen = 0;
 	char	   *hex = palloc(33);
+	static const char digits[] = "0123456789abcdef";
 
-	if (!bg_md5_hex(data, len, hex))
+	if (md5 == NULL)
+		md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+	if (ctx == NULL)
+		ctx = EVP_MD_CTX_new();
+	if (md5 == NULL || ctx == NULL ||
+		EVP_DigestInit_ex(ctx, md5, NULL) != 1 ||
+		EVP_DigestUpdate(ctx, data, len) != 1 ||
+		EVP_DigestFinal_ex(ctx, sum, &sumlen) != 1 || sumlen != 16)
 		elog(ERROR, "could not compute MD5 digest");
+	for (int i = 0; i < 16; i++)
+	{
+		hex[2 * i] = digits[sum[i] >> 4];
+		hex[2 * i + 1] = digits[sum[i] & 15];
+	}
+	hex[32] = '\0';
 	return hex;
 }
 

@@ -273,3 +273,14 @@ COMMENT ON PROCEDURE bg.uninstall() IS
 'drop every shadow, previous and rollback schema and bluegreen''s state, keeping every live relation; then DROP EXTENSION bluegreen goes through';
 REVOKE ALL ON PROCEDURE bg.uninstall() FROM PUBLIC;
 REVOKE ALL ON FUNCTION bg._guard_drop() FROM PUBLIC;
+
+-- Each manifest's nodes and macros as one value, which plan and deploy read back in one
+-- fetch; manifests stored by 0.1.0 have none and are read from their rows.
+ALTER TABLE bg.manifest ADD COLUMN state bytea;
+DO $compression$
+BEGIN
+    ALTER TABLE bg.manifest ALTER COLUMN state SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    NULL;
+END
+$compression$;

@@ -98,9 +98,20 @@ CREATE TABLE bg.manifest (
     node_count      integer NOT NULL,
     macro_count     integer NOT NULL,
     registered_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    registered_by   name NOT NULL DEFAULT CURRENT_USER
+    registered_by   name NOT NULL DEFAULT CURRENT_USER,
+    -- the manifest's nodes and macros as one value, read back in one fetch by plan and
+    -- deploy (src/state_manifest.c); NULL reads the rows of bg.node and bg.macro instead
+    state           bytea
 );
 CREATE INDEX ON bg.manifest (project_id);
+-- lz4 where the server has it: several times faster to read back than pglz
+DO $compression$
+BEGIN
+    ALTER TABLE bg.manifest ALTER COLUMN state SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    NULL;
+END
+$compression$;
 
 -- bg.project.live_manifest_id names one of the project's manifests. It is no foreign
 -- key: manifest references project, and pg_dump restores the tables of an extension in

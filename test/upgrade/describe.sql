@@ -30,10 +30,10 @@ SELECT regexp_replace(line, '\s+', ' ', 'g') FROM (
                   obj_description(oid, 'pg_class'))
       FROM rel
     UNION ALL  -- columns, and their order
-    SELECT format('column %s.%s %s not null %s default %s identity %s generated %s acl %s comment %s',
+    SELECT format('column %s.%s %s not null %s default %s identity %s generated %s storage %s compression %s acl %s comment %s',
                   rel.oid::regclass, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                  pg_get_expr(ad.adbin, ad.adrelid), a.attidentity, a.attgenerated, a.attacl,
-                  col_description(rel.oid, a.attnum))
+                  pg_get_expr(ad.adbin, ad.adrelid), a.attidentity, a.attgenerated, a.attstorage,
+                  a.attcompression, a.attacl, col_description(rel.oid, a.attnum))
       FROM rel JOIN pg_attribute AS a ON a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped
       LEFT JOIN pg_attrdef AS ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
     UNION ALL

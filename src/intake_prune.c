@@ -1,0 +1,557 @@
+/*
+ * intake_prune.c
+ *		Objects of a manifest read key by key, as BgPrune says: what intake keeps built
+ *		into json-c values here (strings decoded as json-c decodes them, numbers parsed
+ *		by json-c), the rest checked by the scanner (intake_scan.c) and passed over.
+ */
+#include "postgres.h"
+
+#include "jsonc.h"
+
+#include "mb/pg_wchar.h"
+#include "utils/memutils.h"
+
+#include "intake_scan.h"
+
+typedef enum KeyKind
+{
+	KEY_KEEP,
+	KEY_SPAN,
+	KEY_DESCEND
+} KeyKind;
+
+typedef struct PruneKey
+{
+	const char *key;
+	KeyKind		kind;
+	int			index;			/* in spans (KEY_SPAN, KEY_DESCEND) and descend_as */
+} PruneKey;
+
+typedef struct PruneLookup
+{
+	int			n;
+	int			n_spans;
+	PruneKey	keys[FLEXIBLE_ARRAY_MEMBER];
+} PruneLookup;
+
+static void read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune,
+							 BgSpan *spans, json_object *o, int depth, bool *nul);
+
+/* ------------------------------------------------------------------------
+ * Keys and kept values
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * The object key at r->pos (not the ":" after it): *key and *len point into the document when it has no
+ * escapes; otherwise at a palloc'd copy decoded by json-c (*copied set), which a
+ * \u0000 cuts short, as json-c cuts its keys.
+ */
+static void
+scan_key(ManifestReader *r, const char *where, const char **key, size_t *len, bool *copied,
+		 bool *nul)
+{
+	size_t		start;
+	bool		escaped = false;
+
+	bg_reader_skip_ws(r);
+	if (r->pos >= r->len || r->buf[r->pos] != '"')
+		bg_scan_error(r, r->pos >= r->len ? json_tokener_error_parse_eof :
+				   json_tokener_error_parse_object_key_name, r->pos, where);
+	start = r->pos;
+	bg_scan_string(r, where, &escaped, nul);
+	*copied = escaped;
+	if (!escaped)
+	{
+		*key = r->buf + start + 1;
+		*len = r->pos - start - 2;
+	}
+	else
+	{
+		json_object *k;
+
+		r->pos = start;
+		k = bg_parse_json_c(r, where);
+		*key = pstrdup(json_object_get_string(k));
+		*len = strlen(*key);
+		json_object_put(k);
+	}
+}
+
+/* Read an object key; the result is palloc'd. */
+char *
+bg_reader_key(ManifestReader *r, const char *where)
+{
+	const char *key;
+	size_t		len;
+	bool		copied;
+	bool		nul = false;
+
+	bg_reader_drop_current(r);
+	bg_reader_skip_ws(r);
+	if (r->pos >= r->len || r->buf[r->pos] != '"')
+		bg_reader_syntax_error(r, "a quoted key", where);
+	scan_key(r, where, &key, &len, &copied, &nul);
+	if (nul)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("manifest key in %s contains a \\u0000 character", where)));
+	return copied ? (char *) key : pnstrdup(key, len);
+}
+
+static uint32
+hex4(const char *p)
+{
+	uint32		v = 0;
+
+	for (int i = 0; i < 4; i++)
+	{
+		char		c = p[i];
+
+		v = (v << 4) | (uint32) (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+	}
+	return v;
+}
+
+/*
+ * The string between start (its opening quote) and end (after its closing one), which
+ * scan_string has checked, decoded as json-c decodes it: a UTF-16 surrogate without its
+ * partner becomes U+FFFD, and \u0000 a NUL byte (which the caller refuses).
+ */
+static json_object *
+decoded_string(ManifestReader *r, size_t start, size_t end)
+{
+	StringInfo	out = &r->scratch;
+	const char *b = r->buf;
+	size_t		p = start + 1;
+	size_t		stop = end - 1;
+	json_object *s;
+
+	resetStringInfo(out);
+	while (p < stop)
+	{
+		const char *bs = memchr(b + p, '\\', stop - p);
+		size_t		run = bs ? (size_t) (bs - (b + p)) : stop - p;
+		char		c;
+
+		appendBinaryStringInfo(out, b + p, (int) run);
+		p += run;
+		if (p >= stop)
+			break;
+		c = b[p + 1];
+		p += 2;
+		switch (c)
+		{
+			case 'b':
+				c = '\b';
+				break;
+			case 'f':
+				c = '\f';
+				break;
+			case 'n':
+				c = '\n';
+				break;
+			case 'r':
+				c = '\r';
+				break;
+			case 't':
+				c = '\t';
+				break;
+			case 'u':
+				{
+					uint32		cp = hex4(b + p);
+					unsigned char utf8[4];
+
+					p += 4;
+					if (cp >= 0xD800 && cp <= 0xDBFF)
+					{
+						uint32		lo = (p + 6 <= stop && b[p] == '\\' && b[p + 1] == 'u') ?
+							hex4(b + p + 2) : 0;
+
+						if (lo >= 0xDC00 && lo <= 0xDFFF)
+						{
+							cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+							p += 6;
+						}
+						else
+							cp = 0xFFFD;
+					}
+					else if (cp >= 0xDC00 && cp <= 0xDFFF)
+						cp = 0xFFFD;
+					unicode_to_utf8(cp, utf8);
+					appendBinaryStringInfo(out, (char *) utf8, pg_utf_mblen(utf8));
+					continue;
+				}
+			default:
+				break;			/* " \ / stand for themselves */
+		}
+		appendStringInfoChar(out, c);
+	}
+	s = json_object_new_string_len(out->data, out->len);
+	if (s == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	return s;
+}
+
+static void
+attach(json_object *parent, const char *key, unsigned flags, json_object *v)
+{
+	if (json_object_is_type(parent, json_type_array))
+		json_object_array_add(parent, v);
+	else
+		json_object_object_add_ex(parent, key, v, flags);
+}
+
+/*
+ * A kept value, made a member of parent (named key, unless parent is an array): built
+ * here as json-c would build it -- strings decoded, containers filled after they are
+ * attached, so that an error anywhere leaves nothing unowned -- with json-c itself
+ * parsing only numbers, whose conversions are its own.
+ */
+static void
+keep_into(ManifestReader *r, const char *where, json_object *parent, const char *key,
+		  unsigned flags, int depth)
+{
+	json_object *v;
+
+	bg_reader_skip_ws(r);
+	if (r->pos >= r->len)
+		bg_scan_error(r, json_tokener_error_parse_eof, r->pos, where);
+	switch (r->buf[r->pos])
+	{
+		case '"':
+			{
+				size_t		start = r->pos;
+				bool		escaped = false;
+				bool		nul = false;
+
+				bg_scan_string(r, where, &escaped, &nul);
+				if (escaped)
+					v = decoded_string(r, start, r->pos);
+				else
+					v = json_object_new_string_len(r->buf + start + 1, (int) (r->pos - start - 2));
+				if (v == NULL)
+					ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+				attach(parent, key, flags, v);
+				return;
+			}
+		case '{':
+		case '[':
+			{
+				bool		object = r->buf[r->pos] == '{';
+				char		close = object ? '}' : ']';
+
+				if (depth >= BG_JSON_MAX_DEPTH)
+					bg_scan_error(r, json_tokener_error_depth, r->pos, where);
+				v = object ? json_object_new_object() : json_object_new_array();
+				if (v == NULL)
+					ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+				attach(parent, key, flags, v);
+				r->pos++;
+				if (bg_reader_accept(r, close))
+					return;
+				for (;;)
+				{
+					if (object)
+					{
+						const char *k;
+						size_t		len;
+						bool		copied;
+						bool		nul = false;
+						char	   *name;
+
+						scan_key(r, where, &k, &len, &copied, &nul);
+						if (!bg_reader_accept(r, ':'))
+							bg_scan_error(r, r->pos >= r->len ? json_tokener_error_parse_eof :
+									   json_tokener_error_parse_object_key_sep, r->pos, where);
+						name = copied ? (char *) k : pnstrdup(k, len);
+						keep_into(r, where, v, name, 0, depth + 1);
+						pfree(name);
+					}
+					else
+						keep_into(r, where, v, NULL, 0, depth + 1);
+					bg_reader_skip_ws(r);
+					if (r->pos >= r->len)
+						bg_scan_error(r, json_tokener_error_parse_eof, r->pos, where);
+					if (r->buf[r->pos] == ',')
+						r->pos++;
+					else if (r->buf[r->pos] == close)
+					{
+						r->pos++;
+						return;
+					}
+					else
+						bg_scan_error(r, object ? json_tokener_error_parse_object_value_sep :
+								   json_tokener_error_parse_array, r->pos, where);
+				}
+			}
+		case 't':
+		case 'f':
+			{
+				bool		b = r->buf[r->pos] == 't';
+
+				bg_scan_literal(r, b ? "true" : "false", json_tokener_error_parse_boolean, where);
+				attach(parent, key, flags, json_object_new_boolean(b));
+				return;
+			}
+		case 'n':
+			bg_scan_literal(r, "null", json_tokener_error_parse_null, where);
+			attach(parent, key, flags, NULL);
+			return;
+		default:
+			attach(parent, key, flags, bg_parse_json_c(r, where));
+			return;
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Pruned objects
+ * ------------------------------------------------------------------------
+ */
+static int
+prune_key_cmp(const void *a, const void *b)
+{
+	return strcmp(((const PruneKey *) a)->key, ((const PruneKey *) b)->key);
+}
+
+static PruneLookup *
+prune_lookup(BgPrune *prune)
+{
+	PruneLookup *lk;
+	int			n = 0;
+	int			k = 0;
+
+	if (prune->lookup)
+		return prune->lookup;
+	for (const char *const *s = prune->keep; s && *s; s++)
+		n++;
+	for (const char *const *s = prune->spans; s && *s; s++)
+		n++;
+	for (const char *const *s = prune->descend; s && *s; s++)
+		n++;
+	lk = MemoryContextAllocZero(TopMemoryContext, offsetof(PruneLookup, keys) + sizeof(PruneKey) * Max(n, 1));
+	for (int i = 0; prune->keep && prune->keep[i]; i++)
+		lk->keys[k++] = (PruneKey) {prune->keep[i], KEY_KEEP, i};
+	for (int i = 0; prune->spans && prune->spans[i]; i++)
+		lk->keys[k++] = (PruneKey) {prune->spans[i], KEY_SPAN, i};
+	for (const char *const *s = prune->spans; s && *s; s++)
+		lk->n_spans++;
+	for (int i = 0; prune->descend && prune->descend[i]; i++)
+		lk->keys[k++] = (PruneKey) {prune->descend[i], KEY_DESCEND, i};
+	lk->n = k;
+	qsort(lk->keys, k, sizeof(PruneKey), prune_key_cmp);
+	prune->lookup = lk;
+	return lk;
+}
+
+/* the entry for key (len bytes, not terminated), or NULL */
+static const PruneKey *
+prune_find(PruneLookup *lk, const char *key, size_t len)
+{
+	int			lo = 0;
+	int			hi = lk->n - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		const char *k = lk->keys[mid].key;
+		int			c = strncmp(k, key, len);
+
+		if (c == 0 && k[len] != '\0')
+			c = 1;
+		if (c == 0)
+			return &lk->keys[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+static json_object *
+new_object(void)
+{
+	json_object *o = json_object_new_object();
+
+	if (o == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	return o;
+}
+
+/* Read the value at r->pos by prune into a new member of o, named key. */
+static void
+read_member(ManifestReader *r, const char *where, BgPrune *prune, json_object *o,
+			const char *key, bool constant_key, int depth, bool *nul)
+{
+	unsigned	flags = constant_key ? JSON_C_OBJECT_ADD_CONSTANT_KEY : 0;
+
+	if (bg_reader_at(r, '{'))
+	{
+		json_object *child = new_object();
+
+		/* attached first: an error inside frees it with the whole tree */
+		json_object_object_add_ex(o, key, child, flags);
+		read_pruned_into(r, where, prune, NULL, child, depth + 1, nul);
+	}
+	else
+		json_object_object_add_ex(o, key, bg_parse_json_c(r, where), flags);
+}
+
+/* Read the object at r->pos (its "{" next) into o, keeping what prune says. */
+static void
+read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *spans,
+				 json_object *o, int depth, bool *nul)
+{
+	PruneLookup *lk = prune_lookup(prune);
+
+	if (depth > BG_JSON_MAX_DEPTH)
+		bg_scan_error(r, json_tokener_error_depth, r->pos, where);
+	bg_reader_accept(r, '{');
+	if (bg_reader_accept(r, '}'))
+		return;
+	for (;;)
+	{
+		const char *key;
+		size_t		len;
+		bool		copied;
+		const PruneKey *k;
+
+		scan_key(r, where, &key, &len, &copied, nul);
+		if (!bg_reader_accept(r, ':'))
+			bg_scan_error(r, r->pos >= r->len ? json_tokener_error_parse_eof :
+					   json_tokener_error_parse_object_key_sep, r->pos, where);
+		k = prune_find(lk, key, len);
+		if (k && k->kind == KEY_KEEP)
+			keep_into(r, where, o, k->key, JSON_C_OBJECT_ADD_CONSTANT_KEY, depth);
+		else if (k && k->kind == KEY_SPAN)
+		{
+			BgSpan		s = {0, 0, false};
+
+			bg_reader_skip_ws(r);
+			s.start = r->pos;
+			bg_scan_value(r, where, depth, &s.has_nul);
+			s.end = r->pos;
+			if (spans)
+				spans[k->index] = s;
+			*nul |= s.has_nul;
+		}
+		else if (k && k->kind == KEY_DESCEND)
+		{
+			BgSpan		s = {0, 0, false};
+
+			bg_reader_skip_ws(r);
+			s.start = r->pos;
+			read_member(r, where, (BgPrune *) prune->descend_as[k->index], o, k->key, true,
+						depth, &s.has_nul);
+			s.end = r->pos;
+			if (spans)
+				spans[lk->n_spans + k->index] = s;
+			*nul |= s.has_nul;
+		}
+		else if (prune->each)
+		{
+			char	   *name = copied ? (char *) key : pnstrdup(key, len);
+
+			read_member(r, where, (BgPrune *) prune->each, o, name, false, depth, nul);
+			pfree(name);
+		}
+		else
+			bg_scan_value(r, where, depth, nul);
+		if (copied)
+			pfree((char *) key);
+
+		bg_reader_skip_ws(r);
+		if (r->pos >= r->len)
+			bg_scan_error(r, json_tokener_error_parse_eof, r->pos, where);
+		if (r->buf[r->pos] == ',')
+			r->pos++;
+		else if (r->buf[r->pos] == '}')
+		{
+			r->pos++;
+			return;
+		}
+		else
+			bg_scan_error(r, json_tokener_error_parse_object_value_sep, r->pos, where);
+	}
+}
+
+/*
+ * The next value as r->current, an object pruned by prune: spans gets where the values
+ * of prune->spans and prune->descend lie (end 0 when absent). A value that is not an
+ * object is parsed whole.
+ */
+json_object *
+bg_reader_pruned(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *spans)
+{
+	PruneLookup *lk = prune_lookup(prune);
+	int			n_spans = 0;
+	bool		nul = false;
+
+	for (int i = 0; i < lk->n; i++)
+		if (lk->keys[i].kind != KEY_KEEP)
+			n_spans++;
+	if (spans)
+		memset(spans, 0, sizeof(BgSpan) * n_spans);
+	if (!bg_reader_at(r, '{'))
+		return bg_reader_value(r, where);
+	bg_reader_drop_current(r);
+	r->current = new_object();
+	read_pruned_into(r, where, prune, spans, r->current, 1, &nul);
+	return r->current;
+}
+
+/*
+ * The next value as r->current: an array whose objects are pruned by prune (the spans
+ * of their members are not kept). A value that is not an array is parsed whole.
+ */
+json_object *
+bg_reader_pruned_array(ManifestReader *r, const char *where, BgPrune *prune)
+{
+	json_object *a;
+	bool		nul = false;
+
+	if (!bg_reader_at(r, '['))
+		return bg_reader_value(r, where);
+	bg_reader_drop_current(r);
+	a = json_object_new_array();
+	if (a == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	r->current = a;
+	r->pos++;
+	if (bg_reader_accept(r, ']'))
+		return a;
+	for (;;)
+	{
+		if (bg_reader_at(r, '{'))
+		{
+			json_object *child = new_object();
+
+			json_object_array_add(a, child);
+			read_pruned_into(r, where, prune, NULL, child, 2, &nul);
+		}
+		else
+			json_object_array_add(a, bg_parse_json_c(r, where));
+		bg_reader_skip_ws(r);
+		if (r->pos >= r->len)
+			bg_scan_error(r, json_tokener_error_parse_eof, r->pos, where);
+		if (r->buf[r->pos] == ',')
+			r->pos++;
+		else if (r->buf[r->pos] == ']')
+		{
+			r->pos++;
+			return a;
+		}
+		else
+			bg_scan_error(r, json_tokener_error_parse_array, r->pos, where);
+	}
+}
+
+/* The text of a value as the document has it; NULL if absent. */
+char *
+bg_span_text(ManifestReader *r, const BgSpan *span)
+{
+	if (span->end == 0)
+		return NULL;
+	return pnstrdup(r->buf + span->start, span->end - span->start);
+}
