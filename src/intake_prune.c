@@ -23,6 +23,7 @@ typedef enum KeyKind
 typedef struct PruneKey
 {
 	const char *key;
+	size_t		len;
 	KeyKind		kind;
 	int			index;			/* in spans (KEY_SPAN, KEY_DESCEND) and descend_as */
 } PruneKey;
@@ -308,10 +309,16 @@ keep_into(ManifestReader *r, const char *where, json_object *parent, const char 
  * Pruned objects
  * ------------------------------------------------------------------------
  */
+/* by length, then bytes: a lookup compares lengths before it reads a byte */
 static int
 prune_key_cmp(const void *a, const void *b)
 {
-	return strcmp(((const PruneKey *) a)->key, ((const PruneKey *) b)->key);
+	const PruneKey *x = a;
+	const PruneKey *y = b;
+
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	return memcmp(x->key, y->key, x->len);
 }
 
 static PruneLookup *
@@ -331,13 +338,13 @@ prune_lookup(BgPrune *prune)
 		n++;
 	lk = MemoryContextAllocZero(TopMemoryContext, offsetof(PruneLookup, keys) + sizeof(PruneKey) * Max(n, 1));
 	for (int i = 0; prune->keep && prune->keep[i]; i++)
-		lk->keys[k++] = (PruneKey) {prune->keep[i], KEY_KEEP, i};
+		lk->keys[k++] = (PruneKey) {prune->keep[i], strlen(prune->keep[i]), KEY_KEEP, i};
 	for (int i = 0; prune->spans && prune->spans[i]; i++)
-		lk->keys[k++] = (PruneKey) {prune->spans[i], KEY_SPAN, i};
+		lk->keys[k++] = (PruneKey) {prune->spans[i], strlen(prune->spans[i]), KEY_SPAN, i};
 	for (const char *const *s = prune->spans; s && *s; s++)
 		lk->n_spans++;
 	for (int i = 0; prune->descend && prune->descend[i]; i++)
-		lk->keys[k++] = (PruneKey) {prune->descend[i], KEY_DESCEND, i};
+		lk->keys[k++] = (PruneKey) {prune->descend[i], strlen(prune->descend[i]), KEY_DESCEND, i};
 	lk->n = k;
 	qsort(lk->keys, k, sizeof(PruneKey), prune_key_cmp);
 	prune->lookup = lk;
@@ -354,13 +361,11 @@ prune_find(PruneLookup *lk, const char *key, size_t len)
 	while (lo <= hi)
 	{
 		int			mid = (lo + hi) / 2;
-		const char *k = lk->keys[mid].key;
-		int			c = strncmp(k, key, len);
+		const PruneKey *k = &lk->keys[mid];
+		int			c = k->len != len ? (k->len < len ? -1 : 1) : memcmp(k->key, key, len);
 
-		if (c == 0 && k[len] != '\0')
-			c = 1;
 		if (c == 0)
-			return &lk->keys[mid];
+			return k;
 		if (c < 0)
 			lo = mid + 1;
 		else

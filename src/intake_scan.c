@@ -87,17 +87,6 @@ bg_reader_syntax_error(ManifestReader *r, const char *expected, const char *wher
 					   r->pos, r->len)));
 }
 
-void
-bg_reader_skip_ws(ManifestReader *r)
-{
-	const char *b = r->buf;
-	size_t		p = r->pos;
-
-	while (p < r->len && (b[p] == ' ' || b[p] == '\n' || b[p] == '\r' || b[p] == '\t'))
-		p++;
-	r->pos = p;
-}
-
 /* Whether c comes next (after whitespace), without consuming it. */
 bool
 bg_reader_at(ManifestReader *r, char c)

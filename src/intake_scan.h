@@ -59,11 +59,22 @@ struct BgPrune
 	void	   *lookup;			/* the keys sorted, made at first use */
 };
 
+/* Step over whitespace: called between every two tokens, so inline. */
+static inline void
+bg_reader_skip_ws(ManifestReader *r)
+{
+	const char *b = r->buf;
+	size_t		p = r->pos;
+
+	while (p < r->len && (b[p] == ' ' || b[p] == '\n' || b[p] == '\r' || b[p] == '\t'))
+		p++;
+	r->pos = p;
+}
+
 extern void bg_reader_open(ManifestReader *r, const char *buf, size_t len);
 extern void bg_reader_close(ManifestReader *r);
 extern pg_attribute_noreturn() void bg_reader_syntax_error(ManifestReader *r, const char *expected,
 														   const char *where);
-extern void bg_reader_skip_ws(ManifestReader *r);
 extern bool bg_reader_accept(ManifestReader *r, char c);
 extern void bg_reader_expect(ManifestReader *r, char c, const char *expected, const char *where);
 extern bool bg_reader_at(ManifestReader *r, char c);

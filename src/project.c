@@ -148,6 +148,10 @@ reasons_array(BgPlanItem *item)
 static void
 emit_plan(ReturnSetInfo *rsinfo, BgPlan *plan)
 {
+	/* each row's values freed once the tuplestore has its copy */
+	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "bluegreen plan row",
+												  ALLOCSET_SMALL_SIZES);
+
 	for (int i = 0; i < plan->n_items; i++)
 	{
 		BgPlanItem *item = &plan->items[i];
@@ -157,6 +161,7 @@ emit_plan(ReturnSetInfo *rsinfo, BgPlan *plan)
 		char	   *selectors[BG_SEL_COUNT];
 		int			n_selectors = 0;
 		bool		relation = bg_node_has_relation(n) || bg_node_is(n, "source");
+		MemoryContext old = MemoryContextSwitchTo(row_cxt);
 
 		memset(nulls, 0, sizeof(nulls));
 		values[0] = CStringGetTextDatum(n->unique_id);
@@ -183,8 +188,11 @@ emit_plan(ReturnSetInfo *rsinfo, BgPlan *plan)
 			if (item->selectors & (1 << b))
 				selectors[n_selectors++] = (char *) bg_selector_name(1 << b);
 		values[9] = bg_text_array(selectors, n_selectors);
+		MemoryContextSwitchTo(old);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextReset(row_cxt);
 	}
+	MemoryContextDelete(row_cxt);
 }
 
 static void
