@@ -16,7 +16,7 @@
 -- refuses, naming the model, each column and both types. test/deploy_oracle holds the
 -- two side by side (scenario "contracts").
 --
--- This file works in a database of its own.
+-- This file works in a database of its own; 57_model_search_path.sql goes on in it.
 --
 SET client_min_messages = warning;
 DROP DATABASE IF EXISTS regress_bg_contracts;
@@ -179,7 +179,6 @@ CALL bg.deploy(ct(model('sales', 'select id, price::float8 as price from raw.ite
     "id": {"data_type": "integer"}, "price": {"data_type": "numeric(10,2)"}}')));
 CALL bg.deploy(ct(model('sales', 'select id, price::numeric(6,1) as price from raw.items', 'incremental', '{
     "id": {"data_type": "integer"}, "price": {"data_type": "numeric(10,2)"}}')));
+-- (version 1 live again for the next file)
 CALL bg.abandon();
-
-\c contrib_regression
-DROP DATABASE regress_bg_contracts;
+CALL bg.rollback();

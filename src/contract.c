@@ -25,6 +25,7 @@
 #include "config.h"
 #include "privilege.h"
 #include "redirect.h"
+#include "search_path.h"
 #include "spi.h"
 
 static void
@@ -313,10 +314,16 @@ contract_type(const char *what, BgNode *n, BgModelColumn *col, ContractColumn *c
 	Type		found = LookupTypeName(NULL, tn, NULL, false);
 
 	if (found == NULL)
+	{
+		char	   *hint = list_length(tn->names) == 1 ?
+			bg_search_path_hint(BG_PATH_TYPE, strVal(linitial(tn->names))) : NULL;
+
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("%s: contract column \"%s\" has data_type \"%s\": type \"%s\" does not exist",
-						what, col->name, col->data_type, TypeNameToString(tn))));
+						what, col->name, col->data_type, TypeNameToString(tn)),
+				 hint ? errhint("%s", hint) : 0));
+	}
 	ReleaseSysCache(found);
 	typenameTypeIdAndMod(NULL, tn, &cc->type, &cc->typmod);
 }
