@@ -156,6 +156,12 @@ read_config(BgModelConfig *c, json_object *config)
 	c->incremental_predicates = jstrings(jget(config, "incremental_predicates"), NULL);
 	c->merge_update_columns = jstrings(jget(config, "merge_update_columns"), NULL);
 	c->merge_exclude_columns = jstrings(jget(config, "merge_exclude_columns"), NULL);
+	{
+		bool		set;
+		bool		alias = jbool(jget(config, "contract"), "alias_types", &set);
+
+		c->contract_alias_types = set ? alias : true;
+	}
 
 	v = jget(config, "indexes");
 	if (v && json_object_is_type(v, json_type_array))
@@ -203,6 +209,7 @@ read_columns(BgModelConfig *c, json_object *columns)
 
 			col->name = pstrdup(name);
 			col->data_type = jstring(val, "data_type");
+			col->quote = jbool(val, "quote", NULL);
 			col->description = jstring(val, "description");
 			col->constraints = constraints_of(jget(val, "constraints"));
 			c->columns = lappend(c->columns, col);

@@ -41,6 +41,7 @@ typedef struct BgModelColumn
 {
 	char	   *name;
 	char	   *data_type;		/* NULL when not given */
+	bool		quote;			/* quote: true; else dbt writes the name into SQL as it is */
 	char	   *description;
 	List	   *constraints;	/* BgConstraint * */
 } BgModelColumn;
@@ -64,6 +65,7 @@ typedef struct BgModelConfig
 	List	   *incremental_predicates;	/* char * */
 	List	   *merge_update_columns;	/* char *, NIL when not set */
 	List	   *merge_exclude_columns;
+	bool		contract_alias_types;	/* contract.alias_types (default true) */
 	List	   *columns;		/* BgModelColumn *, dbt's order */
 	List	   *constraints;	/* BgConstraint *: model-level */
 	/* tests */

@@ -68,6 +68,7 @@
 #include "progress.h"
 #include "promote.h"
 #include "redirect.h"
+#include "search_path.h"
 #include "selection.h"
 #include "spi.h"
 #include "state.h"
@@ -307,6 +308,11 @@ run_step(Deployment *d, BgStep *s)
 		edata->message = psprintf("%s ran longer than bluegreen.statement_timeout (%d ms), and was cancelled",
 								  bg_node_label(s->node), bg_statement_timeout_ms);
 		edata->hint = pstrdup("A superuser may raise bluegreen.statement_timeout for it.");
+	}
+	if (edata)
+	{
+		/* a function or type the code names may live where the path does not reach */
+		bg_hint_search_path(edata);
 	}
 	if (edata)
 	{

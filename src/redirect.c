@@ -237,6 +237,45 @@ qualified_name_length(const char *s, int parts)
 	return i;
 }
 
+/*
+ * The name PostgreSQL reads from the identifier s starts with: a plain one folded to
+ * lower case, a "quoted" one as written, either cut to NAMEDATALEN - 1 bytes; NULL if s
+ * does not start with one. *len is its length in s, and *qualified whether a '.'
+ * follows it (it is then the first part of a qualified name).
+ */
+char *
+bg_identifier_at(const char *s, int *len, bool *qualified)
+{
+	int			n = identifier_length(s);
+	char	   *name;
+
+	if (n == 0)
+		return NULL;
+	if (s[0] == '"')
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		for (int i = 1; i < n - 1; i++)
+		{
+			appendStringInfoChar(&buf, s[i]);
+			if (s[i] == '"')
+				i++;			/* "" inside stands for one " */
+		}
+		if (buf.len == 0)
+			return NULL;		/* "" is no identifier */
+		name = buf.data;
+		truncate_identifier(name, buf.len, false);
+	}
+	else
+		name = downcase_truncate_identifier(s, n, false);
+	if (len)
+		*len = n;
+	if (qualified)
+		*qualified = s[skip_space(s, n)] == '.';
+	return name;
+}
+
 static int
 reference_cmp(const ListCell *a, const ListCell *b)
 {

@@ -20,6 +20,7 @@ extern char *bg_redirect_ddl(const char *what, const char *sql, HTAB *redirects,
 extern char *bg_render_hook(const char *what, const char *hook, const char *schema,
 							const char *name, const char *database);
 extern void bg_check_single_select(const char *what, const char *sql);
+extern char *bg_identifier_at(const char *s, int *len, bool *qualified);
 extern List *bg_raw_parse(const char *what, const char *sql, const char *whose);
 extern uint64 bg_run_checked(const char *what, const char *sql, NodeTag expected_tag,
 							 int expected_rc);

@@ -274,6 +274,8 @@ def run_scenario(s, out):
                 wanted |= {tuple(r) for r in after.values()}
             stage["relations"] = w.snapshot(sorted(wanted))
             stage["dbt_differs"] = st["dbt_differs"]
+            # what dbt's error for each model it must refuse says (sanity checks dbt's)
+            stage["refused"] = s["must"][i - 1].get("refused", {})
             full = [u for u, why in st["dbt_differs"].items() if isinstance(why, str)]
             if full:
                 # what bluegreen builds instead: dbt's own --full-refresh build
@@ -282,8 +284,14 @@ def run_scenario(s, out):
                 stage["relations_full_refresh"] = w.snapshot(
                     sorted(tuple(stage["dbt_run"][u]["relation"]) for u in full))
             expected["stages"].append(stage)
-            state = a_target
-            live_manifest = new_manifest
+            # bluegreen plans every deploy against what is live: a stage that does not
+            # promote leaves it as it was, so the next stage's dbt compares with the
+            # same state (dbt's database has moved on, which compiling the next
+            # version reads: a stage after an unpromoted one must not depend on what
+            # that one built, such as a new incremental model)
+            if st["promote"]:
+                state = a_target
+                live_manifest = new_manifest
 
         problems = sanity(s, expected)
         if problems:
@@ -302,9 +310,17 @@ def sanity(s, expected):
     problems = []
     for i, (must, stage) in enumerate(zip(s["must"], expected["stages"]), 1):
         ran = {u for u, r in stage["dbt_run"].items() if r["status"] == "success"}
-        bad = [u for u, r in stage["dbt_run"].items() if r["status"] != "success"]
+        refused = must.get("refused", {})
+        bad = [u for u, r in stage["dbt_run"].items()
+               if r["status"] != "success" and u not in refused]
         if bad:
             problems.append(f"stage {i}: dbt did not build {bad}")
+        # models dbt must refuse to build, each with an error saying so
+        for uid, says in refused.items():
+            r = stage["dbt_run"].get(uid)
+            if r is None or r["status"] != "error" or says not in (r["message"] or ""):
+                problems.append(f"stage {i}: {uid}: dbt did not refuse it with an error "
+                                f"about {says!r}: {r}")
         missing = sorted(set(must.get("ran", ())) - ran)
         if missing:
             problems.append(f"stage {i}: dbt did not run {missing}")

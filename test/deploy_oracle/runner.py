@@ -208,9 +208,19 @@ class Scenario:
                     problems.append(f"bluegreen: {step['message']}")
                 if model.get("message") and model["status"] != "success":
                     problems.append(f"dbt: {model['message']}")
+            says = stage.get("refused", {}).get(uid)
+            if says and step["status"] == "error" and says not in (step["message"] or ""):
+                problems.append(f"bluegreen refused it for another reason than dbt "
+                                f"(no {says!r}): {step['message']}")
             if step["relation"] != f"{schema}.{name}":
                 problems.append(f"relation {step['relation']}, dbt {schema}.{name}")
             r.check(f"{p} {uid} built", problems)
+            if not problems and model["status"] == "error":
+                # both refused it: say why, each in its own words
+                said = " ".join((model.get("message") or "").split())
+                print(f"# dbt: {said.split(' > in macro')[0].split(' compiled code at')[0]}",
+                      flush=True)
+                print(f"# bluegreen: {step['message']}", flush=True)
             why = stage.get("dbt_differs", {}).get(uid)
             # an increment kept in place: the live table, which stays, has the kind,
             # columns and config; the shadow view shows its rows after the increment

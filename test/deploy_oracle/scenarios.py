@@ -1006,6 +1006,146 @@ TWO_CYCLES = dict(
 
 
 # ---------------------------------------------------------------------------------------
+# "contracts": enforced contracts that dbt-postgres accepts although the code's types
+# are not the contract's (text for varchar, smallint for integer, numeric of another
+# precision, a domain for its base type, names in capitals), built by both; then, each
+# in a deploy of its own (bluegreen stops at a model's error, dbt goes on), contracts
+# dbt refuses, refused by both.
+
+CT_RAW = _d("""
+    SET client_min_messages = warning;
+    DROP SCHEMA IF EXISTS raw CASCADE;
+    CREATE SCHEMA raw;
+    CREATE DOMAIN raw.label AS text;
+    CREATE TABLE raw.items (
+        id integer PRIMARY KEY,
+        name text NOT NULL,
+        price numeric(10,2) NOT NULL,
+        sold_at timestamp NOT NULL
+    );
+    INSERT INTO raw.items
+    SELECT i, (ARRAY['pen', 'notebook', 'ruler', 'stapler'])[1 + i % 4] || i,
+           ((i * 37) % 1000) / 10.0, timestamp '2024-03-01' + i * interval '90 minutes'
+      FROM generate_series(1, 30) AS i;
+    """)
+
+CT_V1 = {
+    "dbt_project.yml": project_yml("ct"),
+    "profiles.yml": profile("ct"),
+    "models/staging/_sources.yml": _d("""
+        version: 2
+        sources:
+          - name: raw
+            schema: raw
+            tables:
+              - name: items
+        """),
+    "models/staging/stg_items.sql": "select id, name, price, sold_at from {{ source('raw', 'items') }}\n",
+    "models/marts/item_count.sql": "select count(*) as items from {{ ref('stg_items') }}\n",
+}
+
+
+def _contract(name, columns, alias_types=True):
+    """A model's YAML with an enforced contract; columns: [(name, data_type, extra)]."""
+    out = f"  - name: {name}\n    config:\n      contract:\n        enforced: true\n"
+    if not alias_types:
+        out += "        alias_types: false\n"
+    out += "    columns:\n"
+    for col, data_type, extra in columns:
+        out += f"      - name: {col}\n        data_type: {data_type}\n"
+        for key, value in extra.items():
+            out += f"        {key}: {value}\n"
+    return out
+
+
+# model: (code, materialized, [(column, data_type, extra YAML)]); all accepted by dbt
+CT_ACCEPTED = {
+    "text_as_varchar": ("select id, name from {{ ref('stg_items') }}", "table",
+                        [("id", "int", {}), ("name", "varchar", {})]),
+    "text_as_varchar_n": ("select id, name from {{ ref('stg_items') }}", "table",
+                          [("id", "int4", {}), ("name", "varchar(20)", {})]),
+    "varchar_as_text": ("select id::smallint as id, name::varchar(12) as name, "
+                        "name::char(12) as padded from {{ ref('stg_items') }}", "table",
+                        [("id", "integer", {}), ("name", "text", {}), ("padded", "text", {})]),
+    "numbers": ("select id::bigint as id, price, price::numeric(5,1) as rounded, "
+                "id::real as ratio from {{ ref('stg_items') }}", "table",
+                [("id", "int8", {}), ("price", "numeric(12,4)", {}),
+                 ("rounded", "decimal(20,6)", {}), ("ratio", "double precision", {})]),
+    "times": ("select id, sold_at, sold_at as sold_at_s, sold_at::date as sold_on "
+              "from {{ ref('stg_items') }}", "table",
+              [("id", "integer", {}), ("sold_at", "timestamp(0)", {}),
+               ("sold_at_s", "timestamp without time zone", {}), ("sold_on", "date", {})]),
+    # matched by name, in any order; unquoted names written in capitals are folded
+    "names": ("select name, id from {{ ref('stg_items') }}", "table",
+              [("ID", "integer", {}), ("Name", "text", {})]),
+    "domain_as_text": ("select id, name::raw.label as label from {{ ref('stg_items') }}", "table",
+                       [("id", "integer", {}), ("label", "text", {})]),
+    "other_types": ("select id, md5(name)::uuid as code, to_jsonb(name) as doc, "
+                    "array[name] as tags from {{ ref('stg_items') }}", "table",
+                    [("id", "integer", {}), ("code", "uuid", {}), ("doc", "jsonb", {}),
+                     ("tags", "varchar[]", {})]),
+    "view_varchar": ("select id, name from {{ ref('stg_items') }}", "view",
+                     [("id", "integer", {}), ("name", "varchar(5)", {})]),
+    # contract.alias_types (the default): dbt-postgres reads data_type string as text
+    "string_alias": ("select id, name from {{ ref('stg_items') }}", "table",
+                     [("id", "integer", {}), ("name", "string", {})]),
+}
+
+# model: (code, [(column, data_type, extra)], what dbt's error says); each refused by dbt
+CT_REFUSED = {
+    "integer_as_bigint": ("select id, name from {{ ref('stg_items') }}",
+                          [("id", "bigint", {}), ("name", "text", {})], "contract"),
+    "timestamptz_as_timestamp": ("select id, sold_at::timestamptz as sold_at from {{ ref('stg_items') }}",
+                                 [("id", "integer", {}), ("sold_at", "timestamp", {})], "contract"),
+    "missing_column": ("select id, name from {{ ref('stg_items') }}",
+                       [("id", "integer", {}), ("name", "text", {}), ("price", "numeric(10,2)", {})],
+                       "contract"),
+    "extra_column": ("select id, name, price from {{ ref('stg_items') }}",
+                     [("id", "integer", {}), ("name", "text", {})], "contract"),
+    "quoted_name": ("select id, name from {{ ref('stg_items') }}",
+                    [("id", "integer", {}), ("Name", "text", {"quote": "true"})], "contract"),
+    # the check passes (TEXT and TEXT); the insert into varchar(4) fails
+    "too_long_for_varchar": ("select id, name from {{ ref('stg_items') }}",
+                             [("id", "integer", {}), ("name", "varchar(4)", {})], "too long"),
+    # without alias_types, string is no PostgreSQL type
+    "string_unaliased": ("select id, name from {{ ref('stg_items') }}",
+                         [("id", "integer", {}), ("name", "string", {})],
+                         'type "string" does not exist'),
+}
+
+
+def ct_version(models):
+    """Version 1 with contracted models: {name: (code, materialized, columns)}; a model
+    named *_unaliased has contract.alias_types false."""
+    f = dict(CT_V1)
+    yml = "version: 2\nmodels:\n"
+    for name, (code, materialized, columns) in models.items():
+        f[f"models/marts/{name}.sql"] = f"{{{{ config(materialized='{materialized}') }}}}\n{code}\n"
+        yml += _contract(name, columns, alias_types=not name.endswith("_unaliased"))
+    f["models/marts/_contracts.yml"] = yml
+    return f
+
+
+def contracts():
+    versions = {"v1": CT_V1, "v2": ct_version(CT_ACCEPTED)}
+    stages = [dict(version="v2", kind="deploy")]
+    must = [dict(ran=_m(*CT_ACCEPTED, project="ct"), not_ran=_m("stg_items", "item_count", project="ct"))]
+    # each refused contract is deployed on its own, against version 1 (nothing above is
+    # promoted: the deploys are all planned against the same live version)
+    for i, (name, (code, columns, says)) in enumerate(CT_REFUSED.items(), 3):
+        versions[f"v{i}"] = ct_version({name: (code, "table", columns)})
+        stages.append(dict(version=f"v{i}", kind="deploy"))
+        must.append(dict(refused={f"model.ct.{name}": says}))
+    return dict(
+        name="contracts",
+        doc="enforced contracts dbt-postgres accepts with other types than the code's "
+            "(text/varchar, smallint/integer, numeric precision, domains, folded names), "
+            "and each kind it refuses (type, missing and extra column, quoted name, too long, "
+            "string without alias_types)",
+        versions=versions, raw=CT_RAW, stages=stages, must=must)
+
+
+# ---------------------------------------------------------------------------------------
 # The product demo: demo/shop, version 1 to version 2 (its v2/ laid over it), as demo/run
 # assembles them.
 
@@ -1046,7 +1186,7 @@ def demo():
 
 
 def all_scenarios():
-    out = [demo(), GEN, OUTCOMES, FULL_REFRESH, TWO_CYCLES]
+    out = [demo(), GEN, OUTCOMES, FULL_REFRESH, TWO_CYCLES, contracts()]
     for s in out:
         for st in s["stages"]:
             st.setdefault("between", "")
