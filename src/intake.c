@@ -445,7 +445,7 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 
 		initStringInfo(&buf);
 		bg_json_canon_append(&buf, unrendered, is_source ? NULL : (const char **) config_compare_excluded);
-		n->config_canon = buf.data;
+		n->config_canon = bg_string_finish(&buf);
 	}
 	if (!is_source)
 	{

@@ -239,6 +239,19 @@ bg_json_canon_append(StringInfo buf, json_object *v, const char **skip_keys)
 	}
 }
 
+/*
+ * The text built in buf, in an allocation of its own size: a StringInfo starts at 1 KB,
+ * and a node keeps several short canonical strings, tens of thousands of nodes at once.
+ */
+char *
+bg_string_finish(StringInfo buf)
+{
+	char	   *s = pnstrdup(buf->data, buf->len);
+
+	pfree(buf->data);
+	return s;
+}
+
 char *
 bg_json_canon(json_object *v)
 {
@@ -246,7 +259,7 @@ bg_json_canon(json_object *v)
 
 	initStringInfo(&buf);
 	bg_json_canon_append(&buf, v, NULL);
-	return buf.data;
+	return bg_string_finish(&buf);
 }
 
 /* canonical JSON array of the given fields of o, missing ones as null */
@@ -264,7 +277,7 @@ bg_json_canon_fields(json_object *o, const char *const *fields)
 		bg_json_canon_append(&buf, bg_json_get(o, fields[i]), NULL);
 	}
 	appendStringInfoChar(&buf, ']');
-	return buf.data;
+	return bg_string_finish(&buf);
 }
 
 /* canonical JSON object of those of the given keys that o has */
@@ -298,7 +311,7 @@ bg_json_canon_subset(json_object *o, const char *const *keys)
 	}
 	appendStringInfoChar(&buf, '}');
 	pfree(sorted);
-	return buf.data;
+	return bg_string_finish(&buf);
 }
 
 /*

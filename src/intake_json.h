@@ -31,6 +31,7 @@ extern bool bg_json_truthy(json_object *v);
 /* canonical JSON: equal strings exactly when Python's == says the values are equal */
 extern int	bg_cmp_cstring(const void *a, const void *b);
 extern void bg_json_canon_append(StringInfo buf, json_object *v, const char **skip_keys);
+extern char *bg_string_finish(StringInfo buf);
 extern char *bg_json_canon(json_object *v);
 extern char *bg_json_canon_fields(json_object *o, const char *const *fields);
 extern char *bg_json_canon_subset(json_object *o, const char *const *keys);

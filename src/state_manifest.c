@@ -331,39 +331,55 @@ state_layout(void)
 	return h;
 }
 
-static void
-put_int(StringInfo b, int32 v)
+/*
+ * Writes the value, or with data NULL only counts its bytes: it is built in one
+ * allocation of its exact size, as large as the manifest's compact state.
+ */
+typedef struct StateWriter
 {
-	appendBinaryStringInfo(b, (const char *) &v, sizeof(v));
+	char	   *data;
+	size_t		len;
+} StateWriter;
+
+static void
+put_bytes(StateWriter *w, const void *bytes, size_t n)
+{
+	if (w->data)
+		memcpy(w->data + w->len, bytes, n);
+	w->len += n;
 }
 
 static void
-put_text(StringInfo b, const char *s)
+put_int(StateWriter *w, int32 v)
+{
+	put_bytes(w, &v, sizeof(v));
+}
+
+static void
+put_text(StateWriter *w, const char *s)
 {
 	int32		len = s ? (int32) strlen(s) : -1;
 
-	put_int(b, len);
+	put_int(w, len);
 	if (s)
-		appendBinaryStringInfo(b, s, len + 1);
+		put_bytes(w, s, len + 1);
 }
 
 static void
-put_array(StringInfo b, char **items, int n)
+put_array(StateWriter *w, char **items, int n)
 {
-	put_int(b, items ? n : -1);
+	put_int(w, items ? n : -1);
 	for (int i = 0; items && i < n; i++)
-		put_text(b, items[i]);
+		put_text(w, items[i]);
 }
 
-static bytea *
-state_build(BgManifest *m)
+static void
+state_write(StateWriter *w, BgManifest *m)
 {
-	StringInfoData b;
 	StateHeader h = {STATE_MAGIC, state_layout(), m->n_nodes, m->n_macros};
 
-	initStringInfo(&b);
-	appendStringInfoSpaces(&b, VARHDRSZ);
-	appendBinaryStringInfo(&b, (const char *) &h, sizeof(h));
+	w->len = VARHDRSZ;
+	put_bytes(w, &h, sizeof(h));
 	for (int i = 0; i < m->n_nodes; i++)
 	{
 		BgNode	   *x = m->nodes[i];
@@ -371,6 +387,7 @@ state_build(BgManifest *m)
 		for (int k = 0; k < N_NODE_FIELDS; k++)
 		{
 			const NodeField *f = &node_fields[k];
+			char		b;
 
 			if (f->code)
 				continue;
@@ -378,25 +395,41 @@ state_build(BgManifest *m)
 			{
 				case FIELD_TEXT:
 				case FIELD_JSON:
-					put_text(&b, *(char **) FIELD(x, f));
+					put_text(w, *(char **) FIELD(x, f));
 					break;
 				case FIELD_TEXT_ARRAY:
-					put_array(&b, *(char ***) FIELD(x, f), *(int *) ((char *) x + f->count_offset));
+					put_array(w, *(char ***) FIELD(x, f), *(int *) ((char *) x + f->count_offset));
 					break;
 				case FIELD_BOOL:
-					appendStringInfoChar(&b, *(bool *) FIELD(x, f) ? 1 : 0);
+					b = *(bool *) FIELD(x, f) ? 1 : 0;
+					put_bytes(w, &b, 1);
 					break;
 			}
 		}
 	}
 	for (int i = 0; i < m->n_macros; i++)
 	{
-		put_text(&b, m->macros[i]->unique_id);
-		put_text(&b, m->macros[i]->sql_digest);
-		put_array(&b, m->macros[i]->depends_macros, m->macros[i]->n_depends_macros);
+		put_text(w, m->macros[i]->unique_id);
+		put_text(w, m->macros[i]->sql_digest);
+		put_array(w, m->macros[i]->depends_macros, m->macros[i]->n_depends_macros);
 	}
-	SET_VARSIZE(b.data, b.len);
-	return (bytea *) b.data;
+}
+
+static bytea *
+state_build(BgManifest *m)
+{
+	StateWriter w = {NULL, 0};
+
+	state_write(&w, m);
+	if (w.len > MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the compact state of this manifest is %zu bytes, more than one value can hold",
+						w.len)));
+	w.data = palloc(w.len);
+	state_write(&w, m);
+	SET_VARSIZE(w.data, w.len);
+	return (bytea *) w.data;
 }
 
 typedef struct StateReader
@@ -542,7 +575,7 @@ manifest_store(BgManifest *m, int64 project_id)
 	Oid			types[11] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	INT8OID, INT4OID, INT4OID, BYTEAOID};
 	char		nulls[11];
-	bytea	   *state = state_build(m);
+	bytea	   *state;
 	int64		manifest_id;
 	bool		isnull;
 
@@ -560,19 +593,28 @@ manifest_store(BgManifest *m, int64 project_id)
 	values[7] = Int64GetDatum((int64) m->source_bytes);
 	values[8] = Int32GetDatum(m->n_nodes);
 	values[9] = Int32GetDatum(m->n_macros);
-	values[10] = PointerGetDatum(state);
+	nulls[10] = 'n';			/* the compact state comes last, once the rows are in */
 	bg_spi_exec("INSERT INTO bg.manifest (project_id, schema_version, dbt_version, project_name,"
 				"  adapter_type, invocation_id, generated_at, source_bytes, node_count, macro_count,"
 				"  state)"
 				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING manifest_id",
 				SPI_OK_INSERT_RETURNING, 11, types, values, nulls);
-	pfree(state);
 	manifest_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 											  &isnull));
 
 	for (int from = 0; from < m->n_nodes; from += STORE_BATCH)
 		store_nodes(m, manifest_id, from, Min(from + STORE_BATCH, m->n_nodes));
 	store_macros(m, manifest_id);
+
+	/* built only now, so that it and the rows' batches are never in memory together */
+	state = state_build(m);
+	values[0] = PointerGetDatum(state);
+	values[1] = Int64GetDatum(manifest_id);
+	types[0] = BYTEAOID;
+	types[1] = INT8OID;
+	bg_spi_exec("UPDATE bg.manifest SET state = $1 WHERE manifest_id OPERATOR(pg_catalog.=) $2",
+				SPI_OK_UPDATE, 2, types, values, NULL);
+	pfree(state);
 	return manifest_id;
 }
 
