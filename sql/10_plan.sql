@@ -452,16 +452,16 @@ SELECT jsonb_pretty(n) AS node
 --
 
 -- The live manifest is read back from the compact state stored with it
--- (bg.manifest.state: its nodes and macros as one value); a manifest without one (stored
--- by 0.1.0) is read from its rows in bg.node and bg.macro. Both plan the same.
+-- (bg.manifest_state: its nodes and macros as one value, in parts); a manifest without
+-- one (stored by 0.1.0) is read from its rows in bg.node and bg.macro. Both plan the same.
 CREATE TEMP TABLE kept_state AS
-SELECT manifest_id, state FROM bg.manifest
+SELECT s.* FROM bg.manifest_state AS s
  WHERE manifest_id = (SELECT live_manifest_id FROM bg.project WHERE name = 'shop');
-SELECT state IS NOT NULL AS has_state, length(state) > 0 AS not_empty FROM kept_state;
+SELECT count(*) AS parts, sum(octet_length(data)) > 0 AS not_empty FROM kept_state;
 CREATE TEMP TABLE plan_from_state AS
 SELECT * FROM bg.plan(shop(nodes => edit('model.shop.stg_orders', '{"raw_code": "select 2"}'),
                            removed => '{model.shop.daily_revenue}'));
-UPDATE bg.manifest SET state = NULL WHERE manifest_id = (SELECT manifest_id FROM kept_state);
+DELETE FROM bg.manifest_state WHERE manifest_id = (SELECT DISTINCT manifest_id FROM kept_state);
 SELECT count(*) AS rows_planned,
        (SELECT count(*) FROM (
            (SELECT * FROM plan_from_state
@@ -476,11 +476,10 @@ SELECT count(*) AS rows_planned,
   FROM plan_from_state;
 
 -- A damaged state is refused, naming the manifest and the way out; it is never guessed at.
-UPDATE bg.manifest SET state = substr(k.state, 1, 200) FROM kept_state AS k
- WHERE bg.manifest.manifest_id = k.manifest_id;
+INSERT INTO bg.manifest_state SELECT manifest_id, part, substr(data, 1, 200) FROM kept_state;
 SELECT count(*) FROM bg.plan(shop());
-UPDATE bg.manifest SET state = k.state FROM kept_state AS k
- WHERE bg.manifest.manifest_id = k.manifest_id;
+DELETE FROM bg.manifest_state WHERE manifest_id = (SELECT DISTINCT manifest_id FROM kept_state);
+INSERT INTO bg.manifest_state SELECT * FROM kept_state;
 SELECT count(*) > 0 AS plans_again FROM bg.plan(shop());
 
 -- Planning changed nothing.

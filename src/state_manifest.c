@@ -332,21 +332,54 @@ state_layout(void)
 }
 
 /*
- * Writes the value, or with data NULL only counts its bytes: it is built in one
- * allocation of its exact size, as large as the manifest's compact state.
+ * Written in parts of STATE_PART bytes, each stored as it fills: the whole value is never
+ * in memory while it is written, nor a compressed copy of it.
  */
+#define STATE_PART (1024 * 1024)
+
 typedef struct StateWriter
 {
+	int64		manifest_id;
 	char	   *data;
 	size_t		len;
+	int			part;
 } StateWriter;
+
+static void
+state_flush(StateWriter *w)
+{
+	Datum		values[3];
+	Oid			types[3] = {INT8OID, INT4OID, BYTEAOID};
+	bytea	   *part = (bytea *) w->data;
+
+	if (w->len == VARHDRSZ)
+		return;
+	SET_VARSIZE(part, w->len);
+	values[0] = Int64GetDatum(w->manifest_id);
+	values[1] = Int32GetDatum(w->part++);
+	values[2] = PointerGetDatum(part);
+	bg_spi_exec("INSERT INTO bg.manifest_state (manifest_id, part, data) VALUES ($1, $2, $3)",
+				SPI_OK_INSERT, 3, types, values, NULL);
+	w->len = VARHDRSZ;
+}
 
 static void
 put_bytes(StateWriter *w, const void *bytes, size_t n)
 {
-	if (w->data)
-		memcpy(w->data + w->len, bytes, n);
-	w->len += n;
+	const char *b = bytes;
+
+	while (n > 0)
+	{
+		size_t		room = VARHDRSZ + STATE_PART - w->len;
+		size_t		k = Min(n, room);
+
+		memcpy(w->data + w->len, b, k);
+		w->len += k;
+		b += k;
+		n -= k;
+		if (w->len == VARHDRSZ + STATE_PART)
+			state_flush(w);
+	}
 }
 
 static void
@@ -373,13 +406,14 @@ put_array(StateWriter *w, char **items, int n)
 		put_text(w, items[i]);
 }
 
+/* Store the compact state of m, manifest_id, in bg.manifest_state. */
 static void
-state_write(StateWriter *w, BgManifest *m)
+state_store(BgManifest *m, int64 manifest_id)
 {
+	StateWriter w = {manifest_id, palloc(VARHDRSZ + STATE_PART), VARHDRSZ, 0};
 	StateHeader h = {STATE_MAGIC, state_layout(), m->n_nodes, m->n_macros};
 
-	w->len = VARHDRSZ;
-	put_bytes(w, &h, sizeof(h));
+	put_bytes(&w, &h, sizeof(h));
 	for (int i = 0; i < m->n_nodes; i++)
 	{
 		BgNode	   *x = m->nodes[i];
@@ -395,41 +429,26 @@ state_write(StateWriter *w, BgManifest *m)
 			{
 				case FIELD_TEXT:
 				case FIELD_JSON:
-					put_text(w, *(char **) FIELD(x, f));
+					put_text(&w, *(char **) FIELD(x, f));
 					break;
 				case FIELD_TEXT_ARRAY:
-					put_array(w, *(char ***) FIELD(x, f), *(int *) ((char *) x + f->count_offset));
+					put_array(&w, *(char ***) FIELD(x, f), *(int *) ((char *) x + f->count_offset));
 					break;
 				case FIELD_BOOL:
 					b = *(bool *) FIELD(x, f) ? 1 : 0;
-					put_bytes(w, &b, 1);
+					put_bytes(&w, &b, 1);
 					break;
 			}
 		}
 	}
 	for (int i = 0; i < m->n_macros; i++)
 	{
-		put_text(w, m->macros[i]->unique_id);
-		put_text(w, m->macros[i]->sql_digest);
-		put_array(w, m->macros[i]->depends_macros, m->macros[i]->n_depends_macros);
+		put_text(&w, m->macros[i]->unique_id);
+		put_text(&w, m->macros[i]->sql_digest);
+		put_array(&w, m->macros[i]->depends_macros, m->macros[i]->n_depends_macros);
 	}
-}
-
-static bytea *
-state_build(BgManifest *m)
-{
-	StateWriter w = {NULL, 0};
-
-	state_write(&w, m);
-	if (w.len > MaxAllocSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the compact state of this manifest is %zu bytes, more than one value can hold",
-						w.len)));
-	w.data = palloc(w.len);
-	state_write(&w, m);
-	SET_VARSIZE(w.data, w.len);
-	return (bytea *) w.data;
+	state_flush(&w);
+	pfree(w.data);
 }
 
 typedef struct StateReader
@@ -446,7 +465,7 @@ state_damaged(StateReader *s)
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("the stored state of bluegreen manifest " INT64_FORMAT " is damaged",
 					s->manifest_id),
-			 errhint("UPDATE bg.manifest SET state = NULL WHERE manifest_id = " INT64_FORMAT
+			 errhint("DELETE FROM bg.manifest_state WHERE manifest_id = " INT64_FORMAT
 					 " makes bluegreen read the manifest's rows instead.", s->manifest_id)));
 }
 
@@ -495,26 +514,62 @@ get_array(StateReader *s, int *n)
 }
 
 /*
- * Fill m from its stored state, in m's context; false if the value is not one this
- * build wrote (then nothing was added).
+ * The stored state of manifest_id, its parts put together in m's context, and its
+ * length; NULL if it has none.
+ */
+static char *
+state_fetch(int64 manifest_id, size_t *len)
+{
+	Datum		value = Int64GetDatum(manifest_id);
+	Oid			type = INT8OID;
+	char	   *buf;
+	size_t		total;
+	bool		isnull;
+
+	bg_spi_exec("SELECT data, pg_catalog.sum(pg_catalog.octet_length(data)) OVER ()::bigint"
+				"  FROM bg.manifest_state WHERE manifest_id OPERATOR(pg_catalog.=) $1 ORDER BY part",
+				SPI_OK_SELECT, 1, &type, &value, NULL);
+	if (SPI_processed == 0)
+		return NULL;
+	total = (size_t) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+												 &isnull));
+	buf = palloc_extended(Max(total, 1), MCXT_ALLOC_HUGE);
+	*len = 0;
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
+		bytea	   *part = DatumGetByteaPP(d);
+		size_t		n = VARSIZE_ANY_EXHDR(part);
+
+		if (*len + n > total)
+			elog(ERROR, "bluegreen manifest " INT64_FORMAT ": its state grew while read", manifest_id);
+		memcpy(buf + *len, VARDATA_ANY(part), n);
+		*len += n;
+		if ((Pointer) part != DatumGetPointer(d))
+			pfree(part);
+	}
+	return buf;
+}
+
+/*
+ * Fill m from its stored state (buf, len bytes, in m's context); false if the value is
+ * not one this build wrote (then nothing was added).
  */
 static bool
-state_load(BgManifest *m, Datum value, int64 manifest_id)
+state_load(BgManifest *m, char *buf, size_t len, int64 manifest_id)
 {
-	bytea	   *state;
 	StateReader s;
 	StateHeader h;
 
-	state = DatumGetByteaPCopy(value);
-	s.p = VARDATA(state);
-	s.end = s.p + VARSIZE(state) - VARHDRSZ;
+	s.p = buf;
+	s.end = buf + len;
 	s.manifest_id = manifest_id;
 	if (s.end - s.p < (ptrdiff_t) sizeof(h))
-		return false;
+		state_damaged(&s);
 	memcpy(&h, s.p, sizeof(h));
 	if (h.magic != STATE_MAGIC || h.layout != state_layout())
 	{
-		pfree(state);
+		pfree(buf);
 		return false;
 	}
 	s.p += sizeof(h);
@@ -571,11 +626,10 @@ state_load(BgManifest *m, Datum value, int64 manifest_id)
 static int64
 manifest_store(BgManifest *m, int64 project_id)
 {
-	Datum		values[11];
-	Oid			types[11] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	INT8OID, INT4OID, INT4OID, BYTEAOID};
-	char		nulls[11];
-	bytea	   *state;
+	Datum		values[10];
+	Oid			types[10] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	INT8OID, INT4OID, INT4OID};
+	char		nulls[10];
 	int64		manifest_id;
 	bool		isnull;
 
@@ -593,12 +647,10 @@ manifest_store(BgManifest *m, int64 project_id)
 	values[7] = Int64GetDatum((int64) m->source_bytes);
 	values[8] = Int32GetDatum(m->n_nodes);
 	values[9] = Int32GetDatum(m->n_macros);
-	nulls[10] = 'n';			/* the compact state comes last, once the rows are in */
 	bg_spi_exec("INSERT INTO bg.manifest (project_id, schema_version, dbt_version, project_name,"
-				"  adapter_type, invocation_id, generated_at, source_bytes, node_count, macro_count,"
-				"  state)"
-				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING manifest_id",
-				SPI_OK_INSERT_RETURNING, 11, types, values, nulls);
+				"  adapter_type, invocation_id, generated_at, source_bytes, node_count, macro_count)"
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING manifest_id",
+				SPI_OK_INSERT_RETURNING, 10, types, values, nulls);
 	manifest_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 											  &isnull));
 
@@ -606,15 +658,8 @@ manifest_store(BgManifest *m, int64 project_id)
 		store_nodes(m, manifest_id, from, Min(from + STORE_BATCH, m->n_nodes));
 	store_macros(m, manifest_id);
 
-	/* built only now, so that it and the rows' batches are never in memory together */
-	state = state_build(m);
-	values[0] = PointerGetDatum(state);
-	values[1] = Int64GetDatum(manifest_id);
-	types[0] = BYTEAOID;
-	types[1] = INT8OID;
-	bg_spi_exec("UPDATE bg.manifest SET state = $1 WHERE manifest_id OPERATOR(pg_catalog.=) $2",
-				SPI_OK_UPDATE, 2, types, values, NULL);
-	pfree(state);
+	/* last, so that its parts and the rows' batches are never in memory together */
+	state_store(m, manifest_id);
 	return manifest_id;
 }
 
@@ -679,9 +724,9 @@ manifest_load(int64 manifest_id, bool with_code)
 	bool		loaded;
 
 	bg_spi_exec("SELECT schema_version, dbt_version, project_name, adapter_type, invocation_id,"
-				"  generated_at, source_bytes, CASE WHEN NOT $2 THEN state END"
+				"  generated_at, source_bytes"
 				"  FROM bg.manifest WHERE manifest_id OPERATOR(pg_catalog.=) $1",
-				SPI_OK_SELECT, 2, types, values, NULL);
+				SPI_OK_SELECT, 1, types, values, NULL);
 	if (SPI_processed != 1)
 		elog(ERROR, "bluegreen manifest " INT64_FORMAT " does not exist", manifest_id);
 	old = MemoryContextSwitchTo(m->cxt);
@@ -696,11 +741,22 @@ manifest_load(int64 manifest_id, bool with_code)
 		m->invocation_id = get_text(&row, 5);
 		m->generated_at = get_text(&row, 6);
 		m->source_bytes = (Size) DatumGetInt64(row.values[6]);
-		loaded = !row.nulls[7] && state_load(m, row.values[7], manifest_id);
 	}
 	MemoryContextSwitchTo(old);
-	if (loaded)
-		return m;
+
+	/* the compact state when there is one and the code is not asked for; else the rows */
+	if (!with_code)
+	{
+		char	   *state;
+		size_t		len = 0;
+
+		old = MemoryContextSwitchTo(m->cxt);
+		state = state_fetch(manifest_id, &len);
+		loaded = state != NULL && state_load(m, state, len, manifest_id);
+		MemoryContextSwitchTo(old);
+		if (loaded)
+			return m;
+	}
 
 	make_node_sql();
 	bg_spi_exec(node_select_sql, SPI_OK_SELECT, 2, types, values, NULL);

@@ -274,13 +274,20 @@ COMMENT ON PROCEDURE bg.uninstall() IS
 REVOKE ALL ON PROCEDURE bg.uninstall() FROM PUBLIC;
 REVOKE ALL ON FUNCTION bg._guard_drop() FROM PUBLIC;
 
--- Each manifest's nodes and macros as one value, which plan and deploy read back in one
--- fetch; manifests stored by 0.1.0 have none and are read from their rows.
-ALTER TABLE bg.manifest ADD COLUMN state bytea;
+-- Each manifest's nodes and macros as one value, in parts, which plan and deploy read
+-- back in one fetch; manifests stored by 0.1.0 have none and are read from their rows.
+CREATE TABLE bg.manifest_state (
+    manifest_id  bigint NOT NULL REFERENCES bg.manifest ON DELETE CASCADE,
+    part         integer NOT NULL,
+    data         bytea NOT NULL,
+    PRIMARY KEY (manifest_id, part)
+);
 DO $compression$
 BEGIN
-    ALTER TABLE bg.manifest ALTER COLUMN state SET COMPRESSION lz4;
+    ALTER TABLE bg.manifest_state ALTER COLUMN data SET COMPRESSION lz4;
 EXCEPTION WHEN feature_not_supported THEN
     NULL;
 END
 $compression$;
+SELECT pg_catalog.pg_extension_config_dump('bg.manifest_state', '');
+REVOKE ALL ON bg.manifest_state FROM PUBLIC;

@@ -98,20 +98,9 @@ CREATE TABLE bg.manifest (
     node_count      integer NOT NULL,
     macro_count     integer NOT NULL,
     registered_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    registered_by   name NOT NULL DEFAULT CURRENT_USER,
-    -- the manifest's nodes and macros as one value, read back in one fetch by plan and
-    -- deploy (src/state_manifest.c); NULL reads the rows of bg.node and bg.macro instead
-    state           bytea
+    registered_by   name NOT NULL DEFAULT CURRENT_USER
 );
 CREATE INDEX ON bg.manifest (project_id);
--- lz4 where the server has it: several times faster to read back than pglz
-DO $compression$
-BEGIN
-    ALTER TABLE bg.manifest ALTER COLUMN state SET COMPRESSION lz4;
-EXCEPTION WHEN feature_not_supported THEN
-    NULL;
-END
-$compression$;
 
 -- bg.project.live_manifest_id names one of the project's manifests. It is no foreign
 -- key: manifest references project, and pg_dump restores the tables of an extension in
@@ -171,6 +160,24 @@ CREATE TABLE bg.macro (
     PRIMARY KEY (manifest_id, unique_id)
 );
 
+-- The manifest's nodes and macros as one value, its compact state, in parts of about a
+-- megabyte: plan and deploy read it back in one fetch (src/state_manifest.c). A manifest
+-- without one (stored by 0.1.0) is read from its rows in bg.node and bg.macro.
+CREATE TABLE bg.manifest_state (
+    manifest_id  bigint NOT NULL REFERENCES bg.manifest ON DELETE CASCADE,
+    part         integer NOT NULL,
+    data         bytea NOT NULL,
+    PRIMARY KEY (manifest_id, part)
+);
+-- lz4 where the server has it: several times faster to read back than pglz
+DO $compression$
+BEGIN
+    ALTER TABLE bg.manifest_state ALTER COLUMN data SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    NULL;
+END
+$compression$;
+
 -- pg_dump keeps bluegreen's history and state with the database, and where the
 -- identity sequences stand, so that the next row after a restore takes the next id.
 SELECT pg_catalog.pg_extension_config_dump('bg.project', '');
@@ -178,6 +185,7 @@ SELECT pg_catalog.pg_extension_config_dump('bg.project_project_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('bg.manifest', '');
 SELECT pg_catalog.pg_extension_config_dump('bg.manifest_manifest_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('bg.node', '');
+SELECT pg_catalog.pg_extension_config_dump('bg.manifest_state', '');
 SELECT pg_catalog.pg_extension_config_dump('bg.macro', '');
 
 REVOKE ALL ON ALL TABLES IN SCHEMA bg FROM PUBLIC;
