@@ -215,6 +215,26 @@ def time_plan(server, db, manifest, label, runs):
     return statistics.median(times), count, ids, peak, statistics.median(literal)
 
 
+def time_anchors(server, manifest, runs=3):
+    """The physical anchors beside bg.plan: reading the file, and PostgreSQL's own validation
+    of it as json (median seconds)."""
+    path = server.place(manifest)
+    conn = server.session()
+    cur = conn.cursor()
+    out = []
+    for q in ("SELECT pg_catalog.length(pg_catalog.pg_read_file(%s))",
+              "SELECT pg_catalog.pg_read_file(%s)::json IS NOT NULL"):
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            cur.execute(q, (path,))
+            cur.fetchone()
+            times.append(time.perf_counter() - t0)
+        out.append(statistics.median(times))
+    conn.close()
+    return out
+
+
 def time_dbt_ls(d, runs):
     """Median wall time of dbt ls state:modified+ on the new project, after one untimed run that
     leaves dbt's partial-parse cache warm (its best case)."""
@@ -267,6 +287,7 @@ def main():
             c_s, c_peak, db, c_pre = time_create_project(server, old, str(n), a.create_runs)
             log(f"{n} models: bg.plan ...")
             p_s, p_count, p_ids, p_peak, p_lit = time_plan(server, db, new, str(n), a.plan_runs)
+            read_s, json_s = time_anchors(server, new)
         except psycopg2.Error as e:
             failed = True
             rows.append([f"{n:,}", f"{size / MB:.1f}", "error", "", "", "", fmt(l_s, 2), "",
@@ -284,6 +305,8 @@ def main():
                      f"(called by {callers} model{'' if callers == 1 else 's'}); "
                      f"dbt parse (cold) {meta['old_parse_s']} s; "
                      f"plan with the manifest as a SQL literal {p_lit:.3f} s; "
+                     f"anchors: reading the new manifest {read_s:.3f} s, PostgreSQL's json "
+                     f"validation of it {json_s:.3f} s; "
                      f"session peak before create_project {c_pre / MB:.0f} MB; "
                      f"plan session peak {p_peak / MB:.0f} MB")
         if not same:

@@ -689,7 +689,8 @@ check_graph(BgManifest *m)
 		}
 		if (!bg_node_has_relation(n))
 			continue;
-		rel = bg_qualified_name(n->schema, n->alias);
+		/* names hold no control characters (bg_check_identifier): \x1f parts them */
+		rel = psprintf("%s\x1f%s", n->schema, n->alias);
 		e = hash_search(relations, &rel, HASH_ENTER, &found);
 		if (found)
 			ereport(ERROR,

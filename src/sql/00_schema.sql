@@ -173,6 +173,13 @@ CREATE TABLE bg.manifest_state (
 DO $compression$
 BEGIN
     ALTER TABLE bg.manifest_state ALTER COLUMN data SET COMPRESSION lz4;
+    -- the long values of a node's row too: written for every node of every manifest
+    ALTER TABLE bg.node ALTER COLUMN config SET COMPRESSION lz4,
+                        ALTER COLUMN columns SET COMPRESSION lz4,
+                        ALTER COLUMN constraints SET COMPRESSION lz4,
+                        ALTER COLUMN test_metadata SET COMPRESSION lz4,
+                        ALTER COLUMN compiled_code SET COMPRESSION lz4,
+                        ALTER COLUMN description SET COMPRESSION lz4;
 EXCEPTION WHEN feature_not_supported THEN
     NULL;
 END
