@@ -3,28 +3,29 @@
  *		A BgManifest written to and read back from bg.manifest, bg.node and bg.macro:
  *		the only code that reads or writes those tables.
  *
- * Writing goes column-wise: each batch of nodes becomes one INSERT ... SELECT FROM
- * unnest(array, array, ...), so registering ten thousand nodes is a handful of
- * statements, not ten thousand round trips through the executor.
+ * Each batch of nodes is written as one INSERT of an array of bg.node rows formed here,
+ * so registering ten thousand nodes is a handful of statements, not ten thousand round
+ * trips through the executor.
  *
- * Every manifest is also kept whole as one value, its compact state (bg.manifest.state),
- * written from the same field list: planning compares a new manifest with the live one,
- * and reading some thirty columns of ten thousand rows back costs more than the rest of a
- * plan. The rows stay what SQL reads and what a deploy reads compiled code from.
+ * Every manifest is also kept whole as one value, its compact state (state_compact.c),
+ * written from the same field list, which plan and deploy read back instead of the rows.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/typcache.h"
 
 #include "manifest.h"
+#include "state_compact.h"
 #include "privilege.h"
 #include "spi.h"
 #include "state.h"
@@ -54,13 +55,6 @@ column_text(Column *c, int i, const char *s)
 	c->values[i] = s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
-static void
-column_bool(Column *c, int i, bool b)
-{
-	c->nulls[i] = false;
-	c->values[i] = BoolGetDatum(b);
-}
-
 static Datum
 column_array(Column *c, int n)
 {
@@ -88,180 +82,145 @@ array_literal(char **items, int n)
 	return OidOutputFunctionCall(out, bg_text_array(items, n));
 }
 
-/*
- * The columns of bg.node, each with the BgNode field it holds: writing and reading both
- * go by this list, so a new field is one line here and one column in the table.
- */
-typedef enum FieldKind
-{
-	FIELD_TEXT,
-	FIELD_JSON,					/* JSON text, kept as json: verbatim, in dbt's key order */
-	FIELD_TEXT_ARRAY,			/* char ** with its count */
-	FIELD_BOOL
-} FieldKind;
 
-typedef struct NodeField
-{
-	const char *column;
-	FieldKind	kind;
-	size_t		offset;
-	size_t		count_offset;	/* FIELD_TEXT_ARRAY: the int that counts the items */
-	bool		code;			/* read only when the caller asks for compiled code */
-} NodeField;
-
-#define TEXT(c, f) {c, FIELD_TEXT, offsetof(BgNode, f), 0, false}
-#define JSON(c, f) {c, FIELD_JSON, offsetof(BgNode, f), 0, false}
-#define BOOL(c, f) {c, FIELD_BOOL, offsetof(BgNode, f), 0, false}
-#define ARRAY(c, f, n) {c, FIELD_TEXT_ARRAY, offsetof(BgNode, f), offsetof(BgNode, n), false}
-
-static const NodeField node_fields[] = {
-	TEXT("unique_id", unique_id),
-	TEXT("resource_type", resource_type),
-	TEXT("package_name", package_name),
-	TEXT("name", name),
-	TEXT("version", version),
-	BOOL("disabled", disabled),
-	BOOL("listed", listed),
-	BOOL("generic_test", generic_test),
-	TEXT("database_name", database),
-	TEXT("schema_name", schema),
-	TEXT("alias", alias),
-	TEXT("materialized", materialized),
-	TEXT("body_digest", body_digest),
-	TEXT("config_canon", config_canon),
-	TEXT("relation_canon", relation_canon),
-	TEXT("fqn_canon", fqn_canon),
-	TEXT("ref_canon", ref_canon),
-	TEXT("source_canon", source_canon),
-	BOOL("persist_relation_docs", persist_relation_docs),
-	BOOL("persist_column_docs", persist_column_docs),
-	TEXT("description_digest", description_digest),
-	TEXT("column_docs_digest", column_docs_digest),
-	BOOL("contract_enforced", contract_enforced),
-	TEXT("contract_checksum", contract_checksum),
-	ARRAY("depends_on_nodes", depends_nodes, n_depends_nodes),
-	ARRAY("depends_on_macros", depends_macros, n_depends_macros),
-	JSON("config", config_json),
-	JSON("columns", columns_json),
-	JSON("constraints", constraints_json),
-	JSON("test_metadata", test_metadata_json),
-	TEXT("attached_node", attached_node),
-	{"compiled_code", FIELD_TEXT, offsetof(BgNode, compiled_code), 0, true},
-	TEXT("original_file_path", original_file_path),
-	TEXT("description", description),
-};
-
-#define N_NODE_FIELDS lengthof(node_fields)
-
-#define FIELD(node, f) ((char *) (node) + (f)->offset)
-
-static char *node_insert_sql = NULL;
 static char *node_select_sql = NULL;
 
-/*
- * INSERT INTO bg.node (manifest_id, ordinal, <columns>)
- *   SELECT $1, $2 + u.ord, u.c1, u.c2::text[], u.c3::json, ...
- *     FROM ROWS FROM (unnest($3::text[]), unnest($4::bool[]), ...) WITH ORDINALITY AS u
- * and the SELECT that reads the same columns back in the same order; made once.
- */
+/* The SELECT that reads the columns of node_fields back in their order; made once. */
 static void
 make_node_sql(void)
 {
-	StringInfoData ins;
 	StringInfoData sel;
-	StringInfoData from;
 	MemoryContext old;
 
-	if (node_insert_sql != NULL)
+	if (node_select_sql != NULL)
 		return;
 	old = MemoryContextSwitchTo(TopMemoryContext);
-	initStringInfo(&ins);
 	initStringInfo(&sel);
-	initStringInfo(&from);
-	appendStringInfoString(&ins, "INSERT INTO bg.node (manifest_id, ordinal");
 	appendStringInfoString(&sel, "SELECT ");
 	for (int k = 0; k < N_NODE_FIELDS; k++)
 	{
 		const NodeField *f = &node_fields[k];
 
-		appendStringInfo(&ins, ", %s", f->column);
-		appendStringInfo(&from, "%spg_catalog.unnest($%d::%s[])", k ? ", " : "", k + 3,
-						 f->kind == FIELD_BOOL ? "bool" : "text");
 		appendStringInfo(&sel, "%s%s%s%s%s", k ? ", " : "",
 						 f->code ? "CASE WHEN $2 THEN " : "", f->column,
 						 f->kind == FIELD_JSON ? "::text" : "", f->code ? " END" : "");
 	}
-	appendStringInfoString(&ins, ") SELECT $1, $2 OPERATOR(pg_catalog.+) u.ord::integer");
-	for (int k = 0; k < N_NODE_FIELDS; k++)
-	{
-		const NodeField *f = &node_fields[k];
-
-		appendStringInfo(&ins, ", u.c%d%s", k + 1,
-						 f->kind == FIELD_JSON ? "::json" :
-						 f->kind == FIELD_TEXT_ARRAY ? "::text[]" : "");
-	}
-	appendStringInfo(&ins, " FROM ROWS FROM (%s) WITH ORDINALITY AS u(", from.data);
-	for (int k = 0; k < N_NODE_FIELDS; k++)
-		appendStringInfo(&ins, "c%d, ", k + 1);
-	appendStringInfoString(&ins, "ord)");
 	appendStringInfoString(&sel, " FROM bg.node WHERE manifest_id OPERATOR(pg_catalog.=) $1"
 						   " ORDER BY ordinal");
 	node_select_sql = sel.data;
-	node_insert_sql = ins.data;
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * Where each column of bg.node's row type is filled from: 0 manifest_id, 1 ordinal,
+ * 2 + k node_fields[k]. Found by name once per backend; every column must have a source.
+ */
+static int *node_row_source = NULL;
+static Oid	node_row_relid = InvalidOid;	/* the table node_row_source was made for */
+static Oid	node_row_type = InvalidOid;
+
+static TupleDesc
+node_row_desc(void)
+{
+	Oid			relid = get_relname_relid("node", get_namespace_oid("bg", false));
+	TupleDesc	desc;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "bluegreen's table bg.node does not exist");
+	node_row_type = get_rel_type_id(relid);
+	desc = lookup_rowtype_tupdesc_copy(node_row_type, -1);
+	/* made again for a table made again (the extension dropped and created) */
+	if (node_row_source == NULL || relid != node_row_relid)
+	{
+		int		   *source = MemoryContextAlloc(TopMemoryContext, sizeof(int) * desc->natts);
+
+		if (node_row_source)
+			pfree(node_row_source);
+		node_row_source = NULL;
+
+		for (int a = 0; a < desc->natts; a++)
+		{
+			const char *name = NameStr(TupleDescAttr(desc, a)->attname);
+
+			source[a] = -1;
+			if (TupleDescAttr(desc, a)->attisdropped)
+				continue;
+			if (strcmp(name, "manifest_id") == 0)
+				source[a] = 0;
+			else if (strcmp(name, "ordinal") == 0)
+				source[a] = 1;
+			for (int k = 0; k < N_NODE_FIELDS; k++)
+				if (strcmp(name, node_fields[k].column) == 0)
+					source[a] = 2 + k;
+			if (source[a] < 0)
+				elog(ERROR, "bluegreen's node_fields has no field for column bg.node.%s", name);
+		}
+		node_row_source = source;
+		node_row_relid = relid;
+	}
+	return desc;
+}
+
+/*
+ * Nodes from..to of m, as one INSERT of an array of bg.node rows: each row formed here,
+ * once, rather than thirty arrays of columns taken apart again by thirty unnests (and
+ * the JSON texts, checked at intake, not parsed again by json's input function).
+ */
 static void
 store_nodes(BgManifest *m, int64 manifest_id, int from, int to)
 {
 	int			n = to - from;
-	Column		col[N_NODE_FIELDS];
-	Datum		values[2 + N_NODE_FIELDS];
-	Oid			types[2 + N_NODE_FIELDS];
 	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "bluegreen store batch",
 												ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(batch);
-
-	make_node_sql();
-	for (int k = 0; k < N_NODE_FIELDS; k++)
-		column_init(&col[k], node_fields[k].kind == FIELD_BOOL ? BOOLOID : TEXTOID, n);
+	TupleDesc	desc = node_row_desc();
+	Datum	   *rows = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+	Datum		arg;
+	Oid			argtype = get_array_type(node_row_type);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
 
 	for (int i = 0; i < n; i++)
 	{
 		BgNode	   *x = m->nodes[from + i];
 
-		for (int k = 0; k < N_NODE_FIELDS; k++)
+		for (int a = 0; a < desc->natts; a++)
 		{
-			const NodeField *f = &node_fields[k];
+			int			src = node_row_source[a];
+			const NodeField *f = src >= 2 ? &node_fields[src - 2] : NULL;
 
-			switch (f->kind)
+			nulls[a] = false;
+			if (src < 0)
+				nulls[a] = true;
+			else if (src == 0)
+				values[a] = Int64GetDatum(manifest_id);
+			else if (src == 1)
+				values[a] = Int32GetDatum(from + i);
+			else if (f->kind == FIELD_BOOL)
+				values[a] = BoolGetDatum(*(bool *) FIELD(x, f));
+			else if (f->kind == FIELD_TEXT_ARRAY)	/* none: an empty array */
+				values[a] = bg_text_array(*(char ***) FIELD(x, f),
+										  *(char ***) FIELD(x, f) ? *(int *) ((char *) x + f->count_offset) : 0);
+			else
 			{
-				case FIELD_TEXT:
-				case FIELD_JSON:
-					column_text(&col[k], i, *(char **) FIELD(x, f));
-					break;
-				case FIELD_TEXT_ARRAY:
-					column_text(&col[k], i,
-								array_literal(*(char ***) FIELD(x, f),
-											  *(int *) ((char *) x + f->count_offset)));
-					break;
-				case FIELD_BOOL:
-					column_bool(&col[k], i, *(bool *) FIELD(x, f));
-					break;
+				char	   *text = *(char **) FIELD(x, f);
+
+				nulls[a] = text == NULL;
+				if (text)
+					values[a] = CStringGetTextDatum(text);
 			}
 		}
+		rows[i] = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
 	}
-
-	values[0] = Int64GetDatum(manifest_id);
-	types[0] = INT8OID;
-	values[1] = Int32GetDatum(from);
-	types[1] = INT4OID;
-	for (int k = 0; k < N_NODE_FIELDS; k++)
-	{
-		values[2 + k] = column_array(&col[k], n);
-		types[2 + k] = node_fields[k].kind == FIELD_BOOL ? BOOLARRAYOID : TEXTARRAYOID;
-	}
-	bg_spi_exec(node_insert_sql, SPI_OK_INSERT, 2 + N_NODE_FIELDS, types, values, NULL);
+	get_typlenbyvalalign(node_row_type, &typlen, &typbyval, &typalign);
+	arg = PointerGetDatum(construct_array(rows, n, node_row_type, typlen, typbyval, typalign));
+	/* not a kept plan: its parameter's type is bg.node's, made anew with the extension */
+	if (SPI_execute_with_args("INSERT INTO bg.node SELECT * FROM pg_catalog.unnest($1)",
+							  1, &argtype, &arg, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not store the nodes of bluegreen manifest " INT64_FORMAT, manifest_id);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(batch);
 }
@@ -295,332 +254,6 @@ store_macros(BgManifest *m, int64 manifest_id)
 				"   FROM ROWS FROM (pg_catalog.unnest($2::text[]), pg_catalog.unnest($3::text[]),"
 				"                  pg_catalog.unnest($4::text[])) AS u(id, digest, deps)",
 				SPI_OK_INSERT, 4, types, values, NULL);
-}
-
-/* ------------------------------------------------------------------------
- * The compact state: nodes and macros as one bytea
- *
- * Strings are kept NUL-terminated inside it, so that loaded nodes point into it and
- * nothing is copied; lengths are native int32s. Compiled code is left out. The header
- * names the field list the value was written with: a value of another list (another
- * version of bluegreen), or of the other byte order, is not recognised, and the rows are
- * read instead.
- * ------------------------------------------------------------------------
- */
-#define STATE_MAGIC 0x42475331	/* "BGS1" */
-
-typedef struct StateHeader
-{
-	uint32		magic;
-	uint32		layout;
-	int32		n_nodes;
-	int32		n_macros;
-} StateHeader;
-
-static uint32
-state_layout(void)
-{
-	uint32		h = 0;
-
-	for (int k = 0; k < N_NODE_FIELDS; k++)
-	{
-		h = hash_combine(h, hash_bytes((const unsigned char *) node_fields[k].column,
-									   strlen(node_fields[k].column)));
-		h = hash_combine(h, (uint32) node_fields[k].kind | (node_fields[k].code ? 16 : 0));
-	}
-	return h;
-}
-
-/*
- * Written in parts of STATE_PART bytes, each stored as it fills: the whole value is never
- * in memory while it is written, nor a compressed copy of it.
- */
-#define STATE_PART (1024 * 1024)
-
-typedef struct StateWriter
-{
-	int64		manifest_id;
-	char	   *data;
-	size_t		len;
-	int			part;
-} StateWriter;
-
-static void
-state_flush(StateWriter *w)
-{
-	Datum		values[3];
-	Oid			types[3] = {INT8OID, INT4OID, BYTEAOID};
-	bytea	   *part = (bytea *) w->data;
-
-	if (w->len == VARHDRSZ)
-		return;
-	SET_VARSIZE(part, w->len);
-	values[0] = Int64GetDatum(w->manifest_id);
-	values[1] = Int32GetDatum(w->part++);
-	values[2] = PointerGetDatum(part);
-	bg_spi_exec("INSERT INTO bg.manifest_state (manifest_id, part, data) VALUES ($1, $2, $3)",
-				SPI_OK_INSERT, 3, types, values, NULL);
-	w->len = VARHDRSZ;
-}
-
-static void
-put_bytes(StateWriter *w, const void *bytes, size_t n)
-{
-	const char *b = bytes;
-
-	while (n > 0)
-	{
-		size_t		room = VARHDRSZ + STATE_PART - w->len;
-		size_t		k = Min(n, room);
-
-		memcpy(w->data + w->len, b, k);
-		w->len += k;
-		b += k;
-		n -= k;
-		if (w->len == VARHDRSZ + STATE_PART)
-			state_flush(w);
-	}
-}
-
-static void
-put_int(StateWriter *w, int32 v)
-{
-	put_bytes(w, &v, sizeof(v));
-}
-
-static void
-put_text(StateWriter *w, const char *s)
-{
-	int32		len = s ? (int32) strlen(s) : -1;
-
-	put_int(w, len);
-	if (s)
-		put_bytes(w, s, len + 1);
-}
-
-static void
-put_array(StateWriter *w, char **items, int n)
-{
-	put_int(w, items ? n : -1);
-	for (int i = 0; items && i < n; i++)
-		put_text(w, items[i]);
-}
-
-/* Store the compact state of m, manifest_id, in bg.manifest_state. */
-static void
-state_store(BgManifest *m, int64 manifest_id)
-{
-	StateWriter w = {manifest_id, palloc(VARHDRSZ + STATE_PART), VARHDRSZ, 0};
-	StateHeader h = {STATE_MAGIC, state_layout(), m->n_nodes, m->n_macros};
-
-	put_bytes(&w, &h, sizeof(h));
-	for (int i = 0; i < m->n_nodes; i++)
-	{
-		BgNode	   *x = m->nodes[i];
-
-		for (int k = 0; k < N_NODE_FIELDS; k++)
-		{
-			const NodeField *f = &node_fields[k];
-			char		b;
-
-			if (f->code)
-				continue;
-			switch (f->kind)
-			{
-				case FIELD_TEXT:
-				case FIELD_JSON:
-					put_text(&w, *(char **) FIELD(x, f));
-					break;
-				case FIELD_TEXT_ARRAY:
-					put_array(&w, *(char ***) FIELD(x, f), *(int *) ((char *) x + f->count_offset));
-					break;
-				case FIELD_BOOL:
-					b = *(bool *) FIELD(x, f) ? 1 : 0;
-					put_bytes(&w, &b, 1);
-					break;
-			}
-		}
-	}
-	for (int i = 0; i < m->n_macros; i++)
-	{
-		put_text(&w, m->macros[i]->unique_id);
-		put_text(&w, m->macros[i]->sql_digest);
-		put_array(&w, m->macros[i]->depends_macros, m->macros[i]->n_depends_macros);
-	}
-	state_flush(&w);
-	pfree(w.data);
-}
-
-typedef struct StateReader
-{
-	const char *p;
-	const char *end;
-	int64		manifest_id;
-} StateReader;
-
-static pg_attribute_noreturn() void
-state_damaged(StateReader *s)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("the stored state of bluegreen manifest " INT64_FORMAT " is damaged",
-					s->manifest_id),
-			 errhint("DELETE FROM bg.manifest_state WHERE manifest_id = " INT64_FORMAT
-					 " makes bluegreen read the manifest's rows instead.", s->manifest_id)));
-}
-
-static int32
-get_int(StateReader *s)
-{
-	int32		v;
-
-	if (s->end - s->p < (ptrdiff_t) sizeof(v))
-		state_damaged(s);
-	memcpy(&v, s->p, sizeof(v));
-	s->p += sizeof(v);
-	return v;
-}
-
-static char *
-get_str(StateReader *s)
-{
-	int32		len = get_int(s);
-	char	   *str = (char *) s->p;
-
-	if (len < 0)
-		return NULL;
-	if (s->end - s->p < (ptrdiff_t) len + 1 || str[len] != '\0')
-		state_damaged(s);
-	s->p += len + 1;
-	return str;
-}
-
-static char **
-get_array(StateReader *s, int *n)
-{
-	int32		count = get_int(s);
-	char	  **items;
-
-	*n = 0;
-	if (count < 0)
-		return NULL;
-	if (count > s->end - s->p)
-		state_damaged(s);
-	items = palloc(sizeof(char *) * Max(count, 1));
-	for (int i = 0; i < count; i++)
-		items[i] = get_str(s);
-	*n = count;
-	return items;
-}
-
-/*
- * The stored state of manifest_id, its parts put together in m's context, and its
- * length; NULL if it has none.
- */
-static char *
-state_fetch(int64 manifest_id, size_t *len)
-{
-	Datum		value = Int64GetDatum(manifest_id);
-	Oid			type = INT8OID;
-	char	   *buf;
-	size_t		total;
-	bool		isnull;
-
-	bg_spi_exec("SELECT data, pg_catalog.sum(pg_catalog.octet_length(data)) OVER ()::bigint"
-				"  FROM bg.manifest_state WHERE manifest_id OPERATOR(pg_catalog.=) $1 ORDER BY part",
-				SPI_OK_SELECT, 1, &type, &value, NULL);
-	if (SPI_processed == 0)
-		return NULL;
-	total = (size_t) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
-												 &isnull));
-	buf = palloc_extended(Max(total, 1), MCXT_ALLOC_HUGE);
-	*len = 0;
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
-		bytea	   *part = DatumGetByteaPP(d);
-		size_t		n = VARSIZE_ANY_EXHDR(part);
-
-		if (*len + n > total)
-			elog(ERROR, "bluegreen manifest " INT64_FORMAT ": its state grew while read", manifest_id);
-		memcpy(buf + *len, VARDATA_ANY(part), n);
-		*len += n;
-		if ((Pointer) part != DatumGetPointer(d))
-			pfree(part);
-	}
-	return buf;
-}
-
-/*
- * Fill m from its stored state (buf, len bytes, in m's context); false if the value is
- * not one this build wrote (then nothing was added).
- */
-static bool
-state_load(BgManifest *m, char *buf, size_t len, int64 manifest_id)
-{
-	StateReader s;
-	StateHeader h;
-
-	s.p = buf;
-	s.end = buf + len;
-	s.manifest_id = manifest_id;
-	if (s.end - s.p < (ptrdiff_t) sizeof(h))
-		state_damaged(&s);
-	memcpy(&h, s.p, sizeof(h));
-	if (h.magic != STATE_MAGIC || h.layout != state_layout())
-	{
-		pfree(buf);
-		return false;
-	}
-	s.p += sizeof(h);
-	if (h.n_nodes < 0 || h.n_macros < 0 || h.n_nodes > s.end - s.p)
-		state_damaged(&s);
-	for (int i = 0; i < h.n_nodes; i++)
-	{
-		/* a chunk of its own: config.c allocates in the node's context */
-		BgNode	   *x = palloc0(sizeof(BgNode));
-
-		for (int k = 0; k < N_NODE_FIELDS; k++)
-		{
-			const NodeField *f = &node_fields[k];
-
-			if (f->code)
-				continue;
-			switch (f->kind)
-			{
-				case FIELD_TEXT:
-				case FIELD_JSON:
-					*(char **) FIELD(x, f) = get_str(&s);
-					break;
-				case FIELD_TEXT_ARRAY:
-					*(char ***) FIELD(x, f) =
-						get_array(&s, (int *) ((char *) x + f->count_offset));
-					break;
-				case FIELD_BOOL:
-					if (s.p >= s.end)
-						state_damaged(&s);
-					*(bool *) FIELD(x, f) = *s.p++ != 0;
-					break;
-			}
-		}
-		if (x->unique_id == NULL)
-			state_damaged(&s);
-		bg_manifest_add_node(m, x);
-	}
-	for (int i = 0; i < h.n_macros; i++)
-	{
-		BgMacro    *x = palloc0(sizeof(BgMacro));
-
-		x->unique_id = get_str(&s);
-		x->sql_digest = get_str(&s);
-		x->depends_macros = get_array(&s, &x->n_depends_macros);
-		if (x->unique_id == NULL)
-			state_damaged(&s);
-		bg_manifest_add_macro(m, x);
-	}
-	if (s.p != s.end)
-		state_damaged(&s);
-	return true;
 }
 
 static int64
@@ -659,7 +292,7 @@ manifest_store(BgManifest *m, int64 project_id)
 	store_macros(m, manifest_id);
 
 	/* last, so that its parts and the rows' batches are never in memory together */
-	state_store(m, manifest_id);
+	bg_state_store(m, manifest_id);
 	return manifest_id;
 }
 
@@ -721,7 +354,6 @@ manifest_load(int64 manifest_id, bool with_code)
 	MemoryContext old;
 	Datum		values[2] = {Int64GetDatum(manifest_id), BoolGetDatum(with_code)};
 	Oid			types[2] = {INT8OID, BOOLOID};
-	bool		loaded;
 
 	bg_spi_exec("SELECT schema_version, dbt_version, project_name, adapter_type, invocation_id,"
 				"  generated_at, source_bytes"
@@ -745,18 +377,8 @@ manifest_load(int64 manifest_id, bool with_code)
 	MemoryContextSwitchTo(old);
 
 	/* the compact state when there is one and the code is not asked for; else the rows */
-	if (!with_code)
-	{
-		char	   *state;
-		size_t		len = 0;
-
-		old = MemoryContextSwitchTo(m->cxt);
-		state = state_fetch(manifest_id, &len);
-		loaded = state != NULL && state_load(m, state, len, manifest_id);
-		MemoryContextSwitchTo(old);
-		if (loaded)
-			return m;
-	}
+	if (!with_code && bg_state_load(m, manifest_id))
+		return m;
 
 	make_node_sql();
 	bg_spi_exec(node_select_sql, SPI_OK_SELECT, 2, types, values, NULL);

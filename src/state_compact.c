@@ -1,0 +1,363 @@
+/*
+ * state_compact.c
+ *		A manifest's compact state: its nodes and macros as one value, stored in parts
+ *		(bg.manifest_state) and read back in one fetch; and the list of a node's fields
+ *		that it and the rows of bg.node (state_manifest.c) are both written from.
+ *
+ * Planning compares a new manifest with the live one, and reading some thirty columns of
+ * ten thousand rows back costs more than the rest of a plan: so every manifest is also
+ * kept whole, and plan and deploy read that instead of the rows.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "utils/memutils.h"
+
+#include "manifest.h"
+#include "spi.h"
+#include "state_compact.h"
+
+/* ------------------------------------------------------------------------
+ * The compact state: nodes and macros as one bytea
+ *
+ * Strings are kept NUL-terminated inside it, so that loaded nodes point into it and
+ * nothing is copied; lengths are native int32s. Compiled code is left out. The header
+ * names the field list the value was written with: a value of another list (another
+ * version of bluegreen), or of the other byte order, is not recognised, and the rows are
+ * read instead.
+ * ------------------------------------------------------------------------
+ */
+#define STATE_MAGIC 0x42475331	/* "BGS1" */
+
+typedef struct StateHeader
+{
+	uint32		magic;
+	uint32		layout;
+	int32		n_nodes;
+	int32		n_macros;
+} StateHeader;
+
+static uint32
+state_layout(void)
+{
+	uint32		h = 0;
+
+	for (int k = 0; k < N_NODE_FIELDS; k++)
+	{
+		h = hash_combine(h, hash_bytes((const unsigned char *) node_fields[k].column,
+									   strlen(node_fields[k].column)));
+		h = hash_combine(h, (uint32) node_fields[k].kind | (node_fields[k].code ? 16 : 0));
+	}
+	return h;
+}
+
+/*
+ * Written in parts of STATE_PART bytes, each stored as it fills: the whole value is never
+ * in memory while it is written, nor a compressed copy of it.
+ */
+#define STATE_PART (1024 * 1024)
+
+typedef struct StateWriter
+{
+	int64		manifest_id;
+	char	   *data;
+	size_t		len;
+	int			part;
+} StateWriter;
+
+static void
+state_flush(StateWriter *w)
+{
+	Datum		values[3];
+	Oid			types[3] = {INT8OID, INT4OID, BYTEAOID};
+	bytea	   *part = (bytea *) w->data;
+
+	if (w->len == VARHDRSZ)
+		return;
+	SET_VARSIZE(part, w->len);
+	values[0] = Int64GetDatum(w->manifest_id);
+	values[1] = Int32GetDatum(w->part++);
+	values[2] = PointerGetDatum(part);
+	bg_spi_exec("INSERT INTO bg.manifest_state (manifest_id, part, data) VALUES ($1, $2, $3)",
+				SPI_OK_INSERT, 3, types, values, NULL);
+	w->len = VARHDRSZ;
+}
+
+static void
+put_bytes(StateWriter *w, const void *bytes, size_t n)
+{
+	const char *b = bytes;
+
+	while (n > 0)
+	{
+		size_t		room = VARHDRSZ + STATE_PART - w->len;
+		size_t		k = Min(n, room);
+
+		memcpy(w->data + w->len, b, k);
+		w->len += k;
+		b += k;
+		n -= k;
+		if (w->len == VARHDRSZ + STATE_PART)
+			state_flush(w);
+	}
+}
+
+static void
+put_int(StateWriter *w, int32 v)
+{
+	put_bytes(w, &v, sizeof(v));
+}
+
+static void
+put_text(StateWriter *w, const char *s)
+{
+	int32		len = s ? (int32) strlen(s) : -1;
+
+	put_int(w, len);
+	if (s)
+		put_bytes(w, s, len + 1);
+}
+
+static void
+put_array(StateWriter *w, char **items, int n)
+{
+	put_int(w, items ? n : -1);
+	for (int i = 0; items && i < n; i++)
+		put_text(w, items[i]);
+}
+
+/* Store the compact state of m, manifest_id, in bg.manifest_state. */
+void
+bg_state_store(BgManifest *m, int64 manifest_id)
+{
+	StateWriter w = {manifest_id, palloc(VARHDRSZ + STATE_PART), VARHDRSZ, 0};
+	StateHeader h = {STATE_MAGIC, state_layout(), m->n_nodes, m->n_macros};
+
+	put_bytes(&w, &h, sizeof(h));
+	for (int i = 0; i < m->n_nodes; i++)
+	{
+		BgNode	   *x = m->nodes[i];
+
+		for (int k = 0; k < N_NODE_FIELDS; k++)
+		{
+			const NodeField *f = &node_fields[k];
+			char		b;
+
+			if (f->code)
+				continue;
+			switch (f->kind)
+			{
+				case FIELD_TEXT:
+				case FIELD_JSON:
+					put_text(&w, *(char **) FIELD(x, f));
+					break;
+				case FIELD_TEXT_ARRAY:
+					put_array(&w, *(char ***) FIELD(x, f), *(int *) ((char *) x + f->count_offset));
+					break;
+				case FIELD_BOOL:
+					b = *(bool *) FIELD(x, f) ? 1 : 0;
+					put_bytes(&w, &b, 1);
+					break;
+			}
+		}
+	}
+	for (int i = 0; i < m->n_macros; i++)
+	{
+		put_text(&w, m->macros[i]->unique_id);
+		put_text(&w, m->macros[i]->sql_digest);
+		put_array(&w, m->macros[i]->depends_macros, m->macros[i]->n_depends_macros);
+	}
+	state_flush(&w);
+	pfree(w.data);
+}
+
+typedef struct StateReader
+{
+	const char *p;
+	const char *end;
+	int64		manifest_id;
+} StateReader;
+
+static pg_attribute_noreturn() void
+state_damaged(StateReader *s)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("the stored state of bluegreen manifest " INT64_FORMAT " is damaged",
+					s->manifest_id),
+			 errhint("DELETE FROM bg.manifest_state WHERE manifest_id = " INT64_FORMAT
+					 " makes bluegreen read the manifest's rows instead.", s->manifest_id)));
+}
+
+static int32
+get_int(StateReader *s)
+{
+	int32		v;
+
+	if (s->end - s->p < (ptrdiff_t) sizeof(v))
+		state_damaged(s);
+	memcpy(&v, s->p, sizeof(v));
+	s->p += sizeof(v);
+	return v;
+}
+
+static char *
+get_str(StateReader *s)
+{
+	int32		len = get_int(s);
+	char	   *str = (char *) s->p;
+
+	if (len < 0)
+		return NULL;
+	if (s->end - s->p < (ptrdiff_t) len + 1 || str[len] != '\0')
+		state_damaged(s);
+	s->p += len + 1;
+	return str;
+}
+
+static char **
+get_array(StateReader *s, int *n)
+{
+	int32		count = get_int(s);
+	char	  **items;
+
+	*n = 0;
+	if (count < 0)
+		return NULL;
+	if (count > s->end - s->p)
+		state_damaged(s);
+	items = palloc(sizeof(char *) * Max(count, 1));
+	for (int i = 0; i < count; i++)
+		items[i] = get_str(s);
+	*n = count;
+	return items;
+}
+
+/*
+ * The stored state of manifest_id, its parts put together in m's context, and its
+ * length; NULL if it has none.
+ */
+static char *
+state_fetch(int64 manifest_id, size_t *len)
+{
+	Datum		value = Int64GetDatum(manifest_id);
+	Oid			type = INT8OID;
+	char	   *buf;
+	size_t		total;
+	bool		isnull;
+
+	bg_spi_exec("SELECT data, pg_catalog.sum(pg_catalog.octet_length(data)) OVER ()::bigint"
+				"  FROM bg.manifest_state WHERE manifest_id OPERATOR(pg_catalog.=) $1 ORDER BY part",
+				SPI_OK_SELECT, 1, &type, &value, NULL);
+	if (SPI_processed == 0)
+		return NULL;
+	total = (size_t) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
+												 &isnull));
+	buf = palloc_extended(Max(total, 1), MCXT_ALLOC_HUGE);
+	*len = 0;
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
+		bytea	   *part = DatumGetByteaPP(d);
+		size_t		n = VARSIZE_ANY_EXHDR(part);
+
+		if (*len + n > total)
+			elog(ERROR, "bluegreen manifest " INT64_FORMAT ": its state grew while read", manifest_id);
+		memcpy(buf + *len, VARDATA_ANY(part), n);
+		*len += n;
+		if ((Pointer) part != DatumGetPointer(d))
+			pfree(part);
+	}
+	return buf;
+}
+
+/*
+ * Fill m from its stored state (buf, len bytes, in m's context); false if the value is
+ * not one this build wrote (then nothing was added).
+ */
+static bool
+state_load(BgManifest *m, char *buf, size_t len, int64 manifest_id)
+{
+	StateReader s;
+	StateHeader h;
+
+	s.p = buf;
+	s.end = buf + len;
+	s.manifest_id = manifest_id;
+	if (s.end - s.p < (ptrdiff_t) sizeof(h))
+		state_damaged(&s);
+	memcpy(&h, s.p, sizeof(h));
+	if (h.magic != STATE_MAGIC || h.layout != state_layout())
+	{
+		pfree(buf);
+		return false;
+	}
+	s.p += sizeof(h);
+	if (h.n_nodes < 0 || h.n_macros < 0 || h.n_nodes > s.end - s.p)
+		state_damaged(&s);
+	for (int i = 0; i < h.n_nodes; i++)
+	{
+		/* a chunk of its own: config.c allocates in the node's context */
+		BgNode	   *x = palloc0(sizeof(BgNode));
+
+		for (int k = 0; k < N_NODE_FIELDS; k++)
+		{
+			const NodeField *f = &node_fields[k];
+
+			if (f->code)
+				continue;
+			switch (f->kind)
+			{
+				case FIELD_TEXT:
+				case FIELD_JSON:
+					*(char **) FIELD(x, f) = get_str(&s);
+					break;
+				case FIELD_TEXT_ARRAY:
+					*(char ***) FIELD(x, f) =
+						get_array(&s, (int *) ((char *) x + f->count_offset));
+					break;
+				case FIELD_BOOL:
+					if (s.p >= s.end)
+						state_damaged(&s);
+					*(bool *) FIELD(x, f) = *s.p++ != 0;
+					break;
+			}
+		}
+		if (x->unique_id == NULL)
+			state_damaged(&s);
+		bg_manifest_add_node(m, x);
+	}
+	for (int i = 0; i < h.n_macros; i++)
+	{
+		BgMacro    *x = palloc0(sizeof(BgMacro));
+
+		x->unique_id = get_str(&s);
+		x->sql_digest = get_str(&s);
+		x->depends_macros = get_array(&s, &x->n_depends_macros);
+		if (x->unique_id == NULL)
+			state_damaged(&s);
+		bg_manifest_add_macro(m, x);
+	}
+	if (s.p != s.end)
+		state_damaged(&s);
+	return true;
+}
+
+
+/*
+ * Fill m from the compact state of manifest_id (in m's context); false if it has none
+ * this build can read, and then nothing was added.
+ */
+bool
+bg_state_load(BgManifest *m, int64 manifest_id)
+{
+	MemoryContext old = MemoryContextSwitchTo(m->cxt);
+	size_t		len = 0;
+	char	   *state = state_fetch(manifest_id, &len);
+	bool		loaded = state != NULL && state_load(m, state, len, manifest_id);
+
+	MemoryContextSwitchTo(old);
+	return loaded;
+}
