@@ -238,6 +238,46 @@ CALL bg.abandon();
 SELECT status, count(*) FROM bg.deployments WHERE deployment_id > 100 GROUP BY 1 ORDER BY 1;
 SELECT production_untouched();
 
+--
+-- A live manifest without compiled code; hints for the dbt package
+--
+
+-- A refresh re-runs the code dbt compiled for the live version, and a live manifest can
+-- come without it: from dbt parse, or from dbt's graph through the dbt package
+-- (bg_create_project, a deployment dbt built). Here such a manifest of version 1 goes
+-- live: a deployment that selects nothing, promoted.
+CREATE FUNCTION uncompiled(manifest text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+SELECT jsonb_set(m, '{nodes}', (SELECT jsonb_object_agg(k, v - 'compiled_code' - 'compiled')
+                                  FROM jsonb_each(m -> 'nodes') AS e (k, v)))::text
+  FROM (SELECT manifest::jsonb AS m) AS s
+$$;
+SET client_min_messages = warning;
+CALL bg.deploy(uncompiled(jaffle()));
+CALL bg.promote() \g /dev/null
+RESET client_min_messages;
+-- The refresh is refused before anything is recorded, and says how to hand the code over ...
+CALL bg.deploy();
+-- ... or, to a user of the dbt package (which says so: bluegreen.interface = dbt), what
+-- to do from dbt instead, where bluegreen cannot be handed a manifest file.
+SET bluegreen.interface = dbt;
+CALL bg.deploy();
+-- Every hint that names a call then names the package's macro, or the dbt commands.
+CALL bg.deploy_finish();
+CALL bg.create_project(jaffle());
+CALL bg.deploy(project => 'jaffle_shop');
+RESET bluegreen.interface;
+SELECT * FROM recorded();
+-- From psql the code is handed over with the manifest of dbt compile of the live
+-- version, deployed (it selects nothing) and promoted; the refresh then builds.
+SET client_min_messages = warning;
+CALL bg.deploy(jaffle());
+CALL bg.promote() \g /dev/null
+CALL bg.deploy();
+RESET client_min_messages;
+SELECT kind, status, models_built > 0 AS built_models FROM latest;
+CALL bg.abandon();
+SELECT production_untouched();
+
 \c contrib_regression
 DROP DATABASE regress_bg_deploy;
 DROP ROLE regress_bg_deploy_ci, regress_bg_deploy_analyst;

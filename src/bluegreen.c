@@ -27,6 +27,13 @@ int			bg_statement_timeout_ms = 3600000;
 int			bg_temp_file_limit_kb = -1;
 bool		bg_incremental_in_place = true;
 double		bg_max_changed_share = -1;
+int			bg_interface = BG_INTERFACE_SQL;
+
+static const struct config_enum_entry interface_options[] = {
+	{"sql", BG_INTERFACE_SQL, false},
+	{"dbt", BG_INTERFACE_DBT, false},
+	{NULL, 0, false}
+};
 
 void		_PG_init(void);
 
@@ -82,5 +89,12 @@ _PG_init(void)
 							 "Read from the diff recorded when the deployment was built (bg.deployment_diffs); a model's "
 							 "meta.bluegreen.max_changed_share takes its place for that model.",
 							 &bg_max_changed_share, -1, -1, 1, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("bluegreen.interface",
+							 "How this session calls bluegreen: sql (CALL bg....) or dbt (the dbt package's run-operation macros).",
+							 "Hints name the next thing to do in that form: a user of dbt run-operation cannot CALL a "
+							 "procedure or hand over a manifest file. The dbt package sets dbt for its calls; nothing "
+							 "but the wording of hints depends on it.",
+							 &bg_interface, BG_INTERFACE_SQL, interface_options, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("bluegreen");
 }

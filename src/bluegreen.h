@@ -22,4 +22,12 @@ extern int	bg_temp_file_limit_kb;
 extern bool bg_incremental_in_place;
 extern double bg_max_changed_share;
 
+/* bluegreen.interface: how the session calls bluegreen, which hints speak (util.c) */
+typedef enum BgInterface
+{
+	BG_INTERFACE_SQL,			/* CALL bg.promote(...) */
+	BG_INTERFACE_DBT			/* dbt run-operation bg_promote, the dbt package's macros */
+} BgInterface;
+extern int	bg_interface;
+
 #endif							/* BLUEGREEN_H */

@@ -348,7 +348,8 @@ bg_cleanup(PG_FUNCTION_ARGS)
 				(errmsg("project \"%s\": %d previous relation%s or schema%s could not be dropped",
 						project->name, failed, failed == 1 ? "" : "s", failed == 1 ? "" : "s"),
 				 errdetail_internal("%s", failures.data + 1),
-				 errhint("They are kept; drop what reads them, then CALL bg.cleanup() again.")));
+				 errhint("They are kept; drop what reads them, then %s again.",
+						 bg_call_hint("cleanup", NULL, NULL))));
 	ereport(NOTICE,
 			(errmsg("project \"%s\": dropped %d previous relation%s of %d deployment%s%s",
 					project->name, dropped, dropped == 1 ? "" : "s", deployments,

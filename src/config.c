@@ -320,7 +320,8 @@ bg_check_buildable(BgNode *n)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s: materialization \"%s\" is not one bluegreen builds",
 						bg_node_label(n), n->materialized),
-				 errhint("bluegreen builds view, table, incremental, materialized_view and ephemeral models; build others with dbt (see the README).")));
+				 errhint("bluegreen builds view, table, incremental, materialized_view and ephemeral models; build others with dbt%s.",
+						 bg_with_dbt())));
 	if (strcmp(n->materialized, "incremental") == 0)
 		(void) bg_incremental_strategy(n);
 	/* dbt puts it before the model's statement, in the same call; bluegreen runs the
@@ -330,7 +331,7 @@ bg_check_buildable(BgNode *n)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s: config sql_header is not something bluegreen runs", bg_node_label(n)),
 				 errdetail("sql_header: %s", bg_printable(bg_node_config(n)->sql_header)),
-				 errhint("Move what it does into a pre-hook, or build this model with dbt (see the README).")));
+				 errhint("Move what it does into a pre-hook, or build this model with dbt%s.", bg_with_dbt())));
 }
 
 /* The incremental strategy of model n, with dbt-postgres's default resolved. */
@@ -347,6 +348,7 @@ bg_incremental_strategy(BgNode *n)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s: incremental_strategy \"%s\" is not one bluegreen builds",
 						bg_node_label(n), s),
-				 errhint("bluegreen builds append, delete+insert and merge; build this model with dbt (see the README).")));
+				 errhint("bluegreen builds append, delete+insert and merge; build this model with dbt%s.",
+						 bg_with_dbt())));
 	return s;
 }

@@ -327,6 +327,19 @@ run_step(Deployment *d, BgStep *s)
 	return edata;
 }
 
+/* What to do with a built deployment: look at the switch and make it, or force it. */
+static char *
+built_hint(bool breaking)
+{
+	if (breaking)
+		return psprintf("%s to switch it live anyway, or %s.",
+						bg_call_hint("promote", "force => true", "force: true"),
+						bg_call_hint("abandon", NULL, NULL));
+	return psprintf("%s to see the switch, %s to make it.",
+					bg_call_hint("promote", "dry_run => true", "dry_run: true"),
+					bg_call_hint("promote", NULL, NULL));
+}
+
 /* ------------------------------------------------------------------------
  * The refresh plan: every model of the live manifest, every test
  * ------------------------------------------------------------------------
@@ -460,7 +473,8 @@ begin_external(Deployment *d)
 			(errmsg("deployment " INT64_FORMAT " of project \"%s\" is ready for dbt: %d model%s to build into shadow",
 					d->deployment_id, d->project->name, d->n_build, d->n_build == 1 ? "" : "s"),
 			 errdetail_internal("Models: %s", models.len ? models.data : "none"),
-			 errhint("dbt build --select state:modified+ --defer --state <live artifacts> --vars '{bluegreen_shadow: true}', then CALL bg.deploy_finish().")));
+			 errhint("%s, then %s.", bg_dbt_shadow_build(d->refresh),
+					 bg_call_hint("deploy_finish", NULL, NULL))));
 }
 
 /* ------------------------------------------------------------------------
@@ -525,7 +539,9 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("a deployment dbt builds cannot keep its shadow tables out of a FOR ALL TABLES publication"),
 					 errdetail("dbt creates them logged, so the publication would send their rows to subscribers that have no such tables, and their replication would stop."),
-					 errhint("CALL bg.deploy(manifest): bluegreen builds shadow tables unlogged under FOR ALL TABLES.")));
+					 errhint("%s", bg_hints_for_dbt() ?
+							 "Let bluegreen build it, which builds shadow tables unlogged under FOR ALL TABLES: dbt run-operation bg_deploy for the live version; for a new one, dbt compile, then bg.deploy(manifest) from psql with its target/manifest.json." :
+							 "CALL bg.deploy(manifest): bluegreen builds shadow tables unlogged under FOR ALL TABLES.")));
 		for (int i = 0; i < d->n_steps; i++)
 			if (d->steps[i].kind == BG_STEP_BUILD)
 				bg_redirect_map_add(d->ctx.redirects, d->steps[i].node->schema,
@@ -630,7 +646,8 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 					(errmsg("deployment " INT64_FORMAT " failed%s: %d model%s built, %d test%s passed, %d warned, %d failed; production is untouched",
 							d->deployment_id, bg_timing(bg_seconds_since(started)), t.built, t.built == 1 ? "" : "s",
 							t.passed, t.passed == 1 ? "" : "s", t.warned, t.failed_tests),
-					 errdetail("What was built stays in shadow for inspection until CALL bg.abandon() or the next deploy.")));
+					 errdetail("What was built stays in shadow for inspection until %s or the next deploy.",
+							   bg_call_hint("abandon", NULL, NULL))));
 			if (error)
 				ereport(ERROR,
 						(errcode(error->sqlerrcode),
@@ -648,7 +665,8 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 							d->deployment_id, t.failed_tests, t.failed_tests == 1 ? "" : "s",
 							bg_printable(failed->node->unique_id), bg_thousands(failed->failures),
 							failed->failures == 1 ? "" : "s"),
-					 errhint("Query bg.deployment_steps for every test result.")));
+					 errhint("%s", bg_hints_for_dbt() ? "dbt run-operation bg_status lists every test result." :
+							 "Query bg.deployment_steps for every test result.")));
 		}
 		breaking_built = t.breaking;
 		ereport(NOTICE,
@@ -657,9 +675,7 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 						t.passed, t.passed == 1 ? "" : "s", t.warned,
 						t.breaking ? "BREAKING changes (see below)" : "compatible with live"),
 				 t.breaking ? errdetail_internal("Breaking:%s", breaks.data) : 0,
-				 promote ? 0 : errhint("%s", t.breaking ?
-									   "CALL bg.promote(force => true) to switch it live anyway, or CALL bg.abandon()." :
-									   "CALL bg.promote(dry_run => true) to see the switch, CALL bg.promote() to make it.")));
+				 promote ? 0 : errhint("%s", built_hint(t.breaking))));
 	}
 done:
 		;
@@ -674,7 +690,8 @@ done:
 		ereport(WARNING,
 				(errmsg("deployment " INT64_FORMAT " is not promoted: it has breaking changes",
 						d->deployment_id),
-				 errhint("Look at it, then CALL bg.promote(force => true) or CALL bg.abandon().")));
+				 errhint("Look at it, then %s or %s.", bg_call_hint("promote", "force => true", "force: true"),
+						 bg_call_hint("abandon", NULL, NULL))));
 	else if (promote)
 		(void) bg_switch_deployment(d->project->name, false, false, false, d->nonatomic);
 	SPI_finish();
@@ -736,7 +753,9 @@ bg_deploy_finish(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("project \"%s\" has no deployment waiting for dbt", d->project->name),
-					 errhint("CALL bg.deploy_begin(manifest) first, then let dbt build.")));
+					 errhint("%s first, then let dbt build.",
+							 bg_hints_for_dbt() ? "dbt run-operation bg_deploy_begin" :
+							 "CALL bg.deploy_begin(manifest)")));
 		d->deployment_id = row->id;
 		d->steps = bg_deployment_steps(d->deployment_id, true, &d->n_steps);
 		for (int i = 0; i < d->n_steps; i++)
@@ -788,14 +807,13 @@ bg_deploy_finish(PG_FUNCTION_ARGS)
 				 errmsg("deployment " INT64_FORMAT " is not complete: %d selected model%s not in shadow",
 						d->deployment_id, missing, missing == 1 ? " is" : "s are"),
 				 errdetail_internal("Missing:%s", absent.data),
-				 errhint("Let dbt build them (--vars '{bluegreen_shadow: true}'), then CALL bg.deploy_finish() again; or CALL bg.abandon().")));
+				 errhint("Let dbt build them (--vars '{bluegreen_shadow: true}'), then %s again; or %s.",
+						 bg_call_hint("deploy_finish", NULL, NULL), bg_call_hint("abandon", NULL, NULL))));
 	ereport(NOTICE,
 			(errmsg("deployment " INT64_FORMAT " built by dbt: %d model%s in shadow; %s",
 					d->deployment_id, d->n_steps, d->n_steps == 1 ? "" : "s",
 					breaking ? "BREAKING changes (see below)" : "compatible with live"),
 			 breaking ? errdetail_internal("Breaking:%s", breaks.data) : 0,
-			 errhint("%s", breaking ?
-					 "CALL bg.promote(force => true) to switch it live anyway, or CALL bg.abandon()." :
-					 "CALL bg.promote(dry_run => true) to see the switch, CALL bg.promote() to make it.")));
+			 errhint("%s", built_hint(breaking))));
 	PG_RETURN_VOID();
 }

@@ -118,11 +118,51 @@ is_relation_of(BgNode *o, BgNode *n)
 		strcmp(o->alias, n->alias) == 0;
 }
 
+/*
+ * Models and tests bluegreen is to run must come with dbt's compiled code. A new
+ * manifest without it is the wrong file (dbt parse's); a live manifest without it, which
+ * a refresh re-runs, was registered from a manifest that has none: dbt parse's, or dbt's
+ * graph through the dbt package, which compiles nothing (bg_create_project, a deployment
+ * dbt built). Then the way out depends on how the caller reaches bluegreen.
+ */
+static void
+check_compiled(Deployment *d)
+{
+	BgNode	   *first = NULL;
+	int			missing = 0;
+	int			total = 0;
+
+	if (d->external)
+		return;					/* dbt builds and tests */
+	for (int i = 0; i < d->n_steps; i++)
+		if (d->steps[i].kind == BG_STEP_BUILD || d->steps[i].kind == BG_STEP_TEST)
+		{
+			total++;
+			if (d->steps[i].node->compiled_code == NULL && missing++ == 0)
+				first = d->steps[i].node;
+		}
+	if (missing == 0)
+		return;
+	if (!d->refresh)
+		(void) bg_node_code(first);	/* raises: the manifest of dbt parse */
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("project \"%s\" cannot be refreshed: its live manifest has no compiled code for %d of the %d models and tests a refresh runs, %s among them",
+					d->project->name, missing, total, bg_node_label(first)),
+			 errdetail("A refresh re-runs the code dbt compiled for the live version. This live manifest came without it: from dbt parse, or from dbt's graph through the dbt package (bg_create_project, a deployment dbt built), which compiles nothing."),
+			 bg_hints_for_dbt() ?
+			 errhint("Let dbt rebuild it into shadow instead: %s, then dbt run-operation bg_promote. (The on-run-end hook registers a project with its compiled code when dbt first builds it live.)",
+					 bg_dbt_deployment(true)) :
+			 errhint("Hand bluegreen the code: CALL bg.deploy(manifest) with the target/manifest.json of dbt compile of the live version (it selects nothing), then CALL bg.promote().")));
+}
+
 void
 bg_deploy_check(Deployment *d)
 {
 	const char *database = get_database_name(MyDatabaseId);
 	Oid			owner = bg_owner_role();
+
+	check_compiled(d);
 
 	for (int i = 0; i < d->n_steps; i++)
 	{
@@ -177,7 +217,8 @@ bg_deploy_check(Deployment *d)
 						(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 						 errmsg("%s is incremental, but live %s is not a table to start from",
 								what, bg_qualified_name(n->schema, n->alias)),
-						 errhint("Deploy with full_refresh => true to build it in full.")));
+						 errhint("Deploy with %s to build it in full.",
+								 bg_hints_for_dbt() ? "--args '{full_refresh: true}'" : "full_refresh => true")));
 
 			/*
 			 * Built in full, an incremental model needs its full query: code that reads
@@ -202,9 +243,12 @@ bg_deploy_check(Deployment *d)
 									c->full_refresh ? "full_refresh: true in its config" :
 									"full_refresh => true",
 									bg_qualified_name(n->schema, n->alias)),
-							 errhint("%s", s->live_exists ?
-									 "Give the manifest of dbt compile --full-refresh for a full refresh." :
-									 "Compile against the database where it is to be built: dbt compiles a new incremental model to its full query.")));
+							 !s->live_exists ?
+							 errhint("Compile against the database where it is to be built: dbt compiles a new incremental model to its full query.") :
+							 bg_hints_for_dbt() ?
+							 errhint("A refresh runs the code dbt compiled for the live version, and here that is the incremental branch: let dbt build the full refresh, dbt run-operation bg_deploy_begin --args '{refresh: true, full_refresh: true}', then %s --full-refresh, then dbt run-operation bg_deploy_finish.",
+									 bg_dbt_shadow_build(true)) :
+							 errhint("Give the manifest of dbt compile --full-refresh for a full refresh.")));
 			}
 
 			/* the live schema and relation: inside the managed scope */

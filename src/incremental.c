@@ -26,6 +26,7 @@
 #include "config.h"
 #include "redirect.h"
 #include "spi.h"
+#include "util.h"
 
 static void build_on_copy(const char *what, BgBuildContext *ctx, BgNode *n,
 						  const char *select_sql, const char *shadow_schema, int step,
@@ -130,7 +131,8 @@ reconcile_columns(const char *what, BgModelConfig *c, const char *target,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("%s: the increment lacks column%s %s of the table, and on_schema_change is \"ignore\"",
 							what, list_length(removed) == 1 ? "" : "s", bg_column_list(removed, NULL)),
-					 errhint("Set on_schema_change to append_new_columns (the column stays, empty in new rows) or sync_all_columns (it is dropped), or deploy with full_refresh => true.")));
+					 errhint("Set on_schema_change to append_new_columns (the column stays, empty in new rows) or sync_all_columns (it is dropped), or deploy with %s.",
+							 bg_hints_for_dbt() ? "--args '{full_refresh: true}'" : "full_refresh => true")));
 		return dest;
 	}
 	if (added == NIL && removed == NIL && retyped == NIL)

@@ -46,6 +46,32 @@
 PG_FUNCTION_INFO_V1(bg_promote);
 PG_FUNCTION_INFO_V1(bg_rollback);
 
+/* A refused promote: force it, or drop the deployment. */
+static char *
+force_hint(void)
+{
+	return psprintf("%s to promote it anyway, or %s.",
+					bg_call_hint("promote", "force => true", "force: true"),
+					bg_call_hint("abandon", NULL, NULL));
+}
+
+/*
+ * How to deploy (again), in the caller's interface: from dbt, the live version again is
+ * bg_deploy, and a new version is a deployment dbt builds.
+ */
+static char *
+deploy_hint(const char *kind)
+{
+	if (!bg_hints_for_dbt())
+		return "CALL bg.deploy(manifest)";
+	if (kind && strcmp(kind, "refresh") == 0)
+		return "run dbt run-operation bg_deploy";
+	if (kind)
+		return psprintf("deploy with %s", bg_dbt_deployment(false));
+	return psprintf("Deploy first: %s (a new version), or dbt run-operation bg_deploy (the live one again)",
+					bg_dbt_deployment(false));
+}
+
 /* ------------------------------------------------------------------------
  * Loading what to switch
  * ------------------------------------------------------------------------
@@ -493,7 +519,7 @@ plan_body(void *arg)
 							call->deployment_id, list_length(breaking),
 							list_length(breaking) == 1 ? "" : "s"),
 					 errdetail_internal("%s", detail.data + 1),
-					 errhint("CALL bg.promote(force => true) to promote it anyway, or CALL bg.abandon().")));
+					 errhint("%s", force_hint())));
 		}
 	}
 	bg_switch_plan(call->sw, call->force);
@@ -543,9 +569,11 @@ hold_to_bounds(int64 deployment_id, bool dry_run, bool force)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("cannot promote deployment " INT64_FORMAT ": %s", deployment_id, over),
+				 bg_hints_for_dbt() ?
+				 errdetail("dbt run-operation bg_promote --args '{dry_run: true}' shows what changes.") :
 				 errdetail("SELECT * FROM bg.deployment_diffs WHERE deployment_id = " INT64_FORMAT " shows what changes.",
 						   deployment_id),
-				 errhint("CALL bg.promote(force => true) to promote it anyway, or CALL bg.abandon().")));
+				 errhint("%s", force_hint())));
 	if (over)
 		ereport(NOTICE, (errmsg("promoted past its bound by force: %s", over)));
 }
@@ -623,7 +651,8 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 									d->id, project->name, d->failed_node ? " at " : "",
 									d->failed_node ? d->failed_node : "",
 									d->error ? psprintf(": %s", d->error) : ""),
-							 errhint("Fix it and CALL bg.deploy(manifest) again; production is as it was.")));
+							 errhint("Fix it and %s again; production is as it was.",
+									 deploy_hint(d->kind))));
 				if (d && strcmp(d->status, "promoted") == 0)
 					ereport(ERROR,
 							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -632,7 +661,7 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("cannot promote: project \"%s\" has no built deployment", project->name),
-						 errhint("CALL bg.deploy(manifest) first.")));
+						 errhint(bg_hints_for_dbt() ? "%s." : "%s first.", deploy_hint(NULL))));
 			}
 			if (d->base_manifest_id != project->live_manifest_id)
 				ereport(ERROR,
@@ -745,8 +774,9 @@ bg_switch_deployment(const char *project_name, bool rollback, bool dry_run_arg, 
 							rollback ? "rolled back" : "promoted", d->id, project->name,
 							list_length(sw->moves), list_length(sw->moves) == 1 ? "" : "s",
 							bg_show_timing ? psprintf(" in %.3fs", bg_seconds_since(started)) : ""),
-					 errhint(rollback ? "What it replaced is live again." :
-							 "CALL bg.rollback() switches back; CALL bg.cleanup() drops what it replaced.")));
+					 rollback ? errhint("What it replaced is live again.") :
+					 errhint("%s switches back; %s drops what it replaced.",
+							 bg_call_hint("rollback", NULL, NULL), bg_call_hint("cleanup", NULL, NULL))));
 			if (sw->after != NIL && nonatomic)
 			{
 				/* foreign keys were added NOT VALID inside the switch; validate them now */

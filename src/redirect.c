@@ -413,7 +413,8 @@ bg_render_hook(const char *what, const char *hook, const char *schema, const cha
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("%s: a hook holds a Jinja statement bluegreen cannot render", what),
 					 errdetail("Hook: %s", hook),
-					 errhint("Hooks may use {{ this }}, {{ this.schema }}, {{ this.identifier }}; build such a model with dbt (see the README).")));
+					 errhint("Hooks may use {{ this }}, {{ this.schema }}, {{ this.identifier }}; build such a model with dbt%s.",
+							 bg_with_dbt())));
 		if (!open)
 		{
 			appendStringInfoString(&out, p);
@@ -445,7 +446,8 @@ bg_render_hook(const char *what, const char *hook, const char *schema, const cha
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("%s: a hook uses {{ %s }}, which bluegreen cannot render", what, expr),
 					 errdetail("Hook: %s", hook),
-					 errhint("Hooks may use {{ this }}, {{ this.schema }}, {{ this.identifier }}; build such a model with dbt (see the README).")));
+					 errhint("Hooks may use {{ this }}, {{ this.schema }}, {{ this.identifier }}; build such a model with dbt%s.",
+							 bg_with_dbt())));
 		p = close + 2;
 	}
 	return out.data;

@@ -49,6 +49,14 @@ reserved_schema(const char *schema)
 		strcmp(schema, "bg") == 0 || bg_schema_is_side(schema);
 }
 
+/* Handing schema over to the owner role, as the caller would (a YAML string from dbt). */
+static char *
+transfer_hint(const char *schema)
+{
+	return bg_call_hint("transfer_ownership", quote_literal_cstr(schema),
+						psprintf("schema: \"%s\"", schema));
+}
+
 /*
  * ERROR unless bluegreen may act on relation schema.name for node "what" (see the
  * file's comment).
@@ -73,8 +81,7 @@ bg_scope_check(const char *what, const char *schema, const char *name)
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("%s names %s, but schema \"%s\" does not exist and bluegreen.create_schemas is off",
 							what, bg_qualified_name(schema, name), schema),
-					 errhint("CREATE SCHEMA %s, then CALL bg.transfer_ownership(%s).",
-							 quote_identifier(schema), quote_literal_cstr(schema))));
+					 errhint("CREATE SCHEMA %s, then %s.", quote_identifier(schema), transfer_hint(schema))));
 		return;
 	}
 	if (bg_namespace_owner(nsp) != owner)
@@ -84,16 +91,14 @@ bg_scope_check(const char *what, const char *schema, const char *name)
 						what, bg_qualified_name(schema, name), schema),
 				 errdetail("A managed schema is owned by the owner role \"%s\"; this one is not.",
 						   BG_OWNER_ROLE),
-				 errhint("If it is the project's, hand it over: CALL bg.transfer_ownership(%s).",
-						 quote_literal_cstr(schema))));
+				 errhint("If it is the project's, hand it over: %s.", transfer_hint(schema))));
 	if (bg_relation_exists(schema, name, &relid, NULL) && bg_relation_owner(relid) != owner)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("%s names %s, which exists and is not owned by the owner role \"%s\"",
 						what, bg_qualified_name(schema, name), BG_OWNER_ROLE),
 				 errdetail("bluegreen acts only on the relations the owner role owns."),
-				 errhint("If it is the project's, hand it over: CALL bg.transfer_ownership(%s).",
-						 quote_literal_cstr(schema))));
+				 errhint("If it is the project's, hand it over: %s.", transfer_hint(schema))));
 }
 
 /*

@@ -73,7 +73,8 @@ bg_project_lookup(const char *name, bool missing_ok)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("bluegreen project \"%s\" does not exist", name),
-					 errhint("Register it with CALL bg.create_project(manifest).")));
+					 errhint("Register it with %s.", bg_hints_for_dbt() ? "dbt run-operation bg_create_project" :
+							 "CALL bg.create_project(manifest)")));
 	}
 	else
 	{
@@ -85,7 +86,8 @@ bg_project_lookup(const char *name, bool missing_ok)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("no bluegreen project exists"),
-					 errhint("Register one with CALL bg.create_project(manifest).")));
+					 errhint("Register one with %s.", bg_hints_for_dbt() ? "dbt run-operation bg_create_project" :
+							 "CALL bg.create_project(manifest)")));
 		if (SPI_processed > 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
@@ -119,6 +121,8 @@ bg_project_create(const char *name, BgManifest *baseline)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("bluegreen project \"%s\" already exists", name),
+				 bg_hints_for_dbt() ?
+				 errhint("Deploy a new version with %s.", bg_dbt_deployment(false)) :
 				 errhint("Deploy a new manifest with CALL bg.deploy(manifest).")));
 	bg_check_unclaimed(0, baseline);
 	bg_become_extension_owner(&sw);
@@ -253,7 +257,8 @@ bg_lock_project(BgProject *project, const char *operation)
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("cannot %s project \"%s\": %s is deploying or promoting it",
 						operation, project->name, holder),
-				 errhint("Wait for it to finish; see bg.deployments.")));
+				 errhint("Wait for it to finish; see %s.",
+						 bg_hints_for_dbt() ? "dbt run-operation bg_status" : "bg.deployments")));
 	}
 	/* a project restored from a dump finds its relations again (state_restore.c) */
 	bg_project_relink_if_restored(project->project_id, project->name);

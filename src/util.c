@@ -1,8 +1,8 @@
 /*
  * util.c
  *		Small helpers every part of bluegreen uses: string lookups keyed by name,
- *		digests, the names of the schemas beside a live one, procedure arguments, and
- *		the numbers and durations of progress lines.
+ *		digests, the names of the schemas beside a live one, procedure arguments, the
+ *		calls hints name, and the numbers and durations of progress lines.
  *
  * Nothing here reads a catalog or runs SQL.
  */
@@ -210,6 +210,69 @@ bg_call_is_nonatomic(FunctionCallInfo fcinfo)
 {
 	return fcinfo->context != NULL && IsA(fcinfo->context, CallContext) &&
 		!castNode(CallContext, fcinfo->context)->atomic;
+}
+
+/* ------------------------------------------------------------------------
+ * Hints: what to do next, in the form the caller can do it
+ *
+ * A hint names the call that helps. From psql that is a CALL; a user of the dbt
+ * package cannot CALL a procedure from dbt, nor hand bluegreen a manifest file, so for
+ * a session that says it is the package (bluegreen.interface = dbt, which the package
+ * sets for its calls) a hint names the package's macro instead: bg_<procedure>, whose
+ * arguments are the procedure's, given as YAML in --args.
+ * ------------------------------------------------------------------------
+ */
+bool
+bg_hints_for_dbt(void)
+{
+	return bg_interface == BG_INTERFACE_DBT;
+}
+
+/*
+ * "CALL bg.promote(force => true)", or "dbt run-operation bg_promote --args '{force:
+ * true}'": sql_args as the procedure takes them, dbt_args as the macro's YAML (NULL:
+ * none).
+ */
+char *
+bg_call_hint(const char *procedure, const char *sql_args, const char *dbt_args)
+{
+	if (!bg_hints_for_dbt())
+		return psprintf("CALL bg.%s(%s)", procedure, sql_args ? sql_args : "");
+	if (dbt_args)
+		return psprintf("dbt run-operation bg_%s --args '{%s}'", procedure, dbt_args);
+	return psprintf("dbt run-operation bg_%s", procedure);
+}
+
+/*
+ * The dbt command that builds a deployment into the shadow schemas, between
+ * bg.deploy_begin and bg.deploy_finish: what state:modified+ selects, with everything
+ * else read live (--defer); or, for a refresh, every model and test, seeds and snapshots
+ * still read live.
+ */
+char *
+bg_dbt_shadow_build(bool refresh)
+{
+	return psprintf("dbt build %s --defer --state <live artifacts> --vars '{bluegreen_shadow: true}'",
+					refresh ? "--resource-type model test" : "--select state:modified+");
+}
+
+/* The three dbt commands of a deployment dbt builds (see bg_dbt_shadow_build). */
+char *
+bg_dbt_deployment(bool refresh)
+{
+	return psprintf("dbt run-operation bg_deploy_begin%s, then %s, then dbt run-operation bg_deploy_finish",
+					refresh ? " --args '{refresh: true}'" : "", bg_dbt_shadow_build(refresh));
+}
+
+/*
+ * How to have dbt build what bluegreen cannot, ending "build it with dbt": from psql,
+ * see the README; from dbt, where bluegreen builds only to re-run the live project
+ * (bg_deploy), the refresh that dbt builds.
+ */
+char *
+bg_with_dbt(void)
+{
+	return bg_hints_for_dbt() ? psprintf(": %s", bg_dbt_deployment(true)) : " (see the README)";
 }
 
 /* ------------------------------------------------------------------------

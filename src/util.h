@@ -1,7 +1,7 @@
 /*
  * util.h
  *		Small helpers every part of bluegreen uses: names, string lookups, digests,
- *		procedure arguments and the formatting of progress lines (util.c).
+ *		procedure arguments, hints and the formatting of progress lines (util.c).
  */
 #ifndef BLUEGREEN_UTIL_H
 #define BLUEGREEN_UTIL_H
@@ -44,6 +44,13 @@ extern char *bg_rollback_schema_name(const char *live_schema, int64 deployment_i
 extern char *bg_arg_text(FunctionCallInfo fcinfo, int n);
 extern bool bg_arg_bool(FunctionCallInfo fcinfo, int n);
 extern bool bg_call_is_nonatomic(FunctionCallInfo fcinfo);
+
+/* hints: the next call, in the caller's interface (bluegreen.interface) */
+extern bool bg_hints_for_dbt(void);
+extern char *bg_call_hint(const char *procedure, const char *sql_args, const char *dbt_args);
+extern char *bg_dbt_shadow_build(bool refresh);
+extern char *bg_dbt_deployment(bool refresh);
+extern char *bg_with_dbt(void);
 
 /* progress lines */
 extern char *bg_thousands(int64 v);

@@ -19,6 +19,11 @@
     returns) and log that too, so a deployment of any size is reported. When bluegreen
     raises an ERROR, dbt stops the operation with it (exit code 1); what was recorded
     before the error stays in bg.deployments (see bg_status).
+
+    What to do next. bluegreen's errors and notices end with a hint naming the next call.
+    A dbt user cannot CALL a procedure or hand bluegreen a manifest file, so _run tells
+    bluegreen that its caller is this package (bluegreen.interface = dbt, set for the
+    connection): the hints then name this package's macros and dbt commands instead.
 -#}
 
 {#-
@@ -51,10 +56,14 @@
     {{ return(connection_cursor[1].fetchall()) }}
 {% endmacro %}
 
-{#- commit what the connection has open, so a procedure runs outside a transaction block -#}
+{#-
+    commit what the connection has open, so a procedure runs outside a transaction block;
+    and say that hints are for a dbt user (set for the connection, and kept by the commit)
+-#}
 {% macro _leave_transaction() %}
     {%- set connection_cursor = adapter.add_query(
-            'select pg_catalog.now() operator(pg_catalog.=) pg_catalog.statement_timestamp()',
+            "select pg_catalog.now() operator(pg_catalog.=) pg_catalog.statement_timestamp(),"
+            "       pg_catalog.set_config('bluegreen.interface', 'dbt', false)",
             false, none, true) -%}
     {%- set cursor = connection_cursor[1] -%}
     {%- if not cursor.fetchall()[0][0] -%}

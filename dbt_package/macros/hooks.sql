@@ -16,8 +16,12 @@
         dbt build --vars '{bluegreen_create_project: true}'
 
     Without that var the hook does nothing. The registration is refused when a node of the
-    run failed or was skipped. Models the command did not run have no compiled code, and
-    a refresh refuses them: register after a run of the whole project.
+    run did not succeed, by dbt's own measure: the statuses `dbt retry` runs again (error,
+    fail, runtime error, partial success, and skipped, which dbt reports for the nodes
+    downstream of a failure). A `no-op` is no failure: it is what dbt reports for the
+    nodes it has nothing to run for (saved queries, exposures). Models the command did
+    not run have no compiled code, and a refresh refuses them: register after a run of
+    the whole project.
 -#}
 {% macro on_run_end(results) %}
     {%- if execute and bluegreen._truthy(var('bluegreen_create_project', false)) -%}
@@ -26,7 +30,7 @@
         {%- set failed = [] -%}
         {%- for result in results -%}
             {%- set status = result.status | string | lower -%}
-            {%- if status not in ['success', 'pass', 'warn'] -%}
+            {%- if status in ['error', 'fail', 'runtime error', 'partial success', 'skipped'] -%}
                 {%- do failed.append(result.node.unique_id ~ ' (' ~ status ~ ')') -%}
             {%- endif -%}
             {%- if result.node.compiled_code is string and result.node.compiled_code -%}

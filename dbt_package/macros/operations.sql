@@ -5,6 +5,7 @@
         dbt run-operation bg_plan                                what deploying this project would do
         dbt run-operation bg_deploy --args '{promote: true}'     re-run the live project (a refresh)
         dbt run-operation bg_deploy_begin                        start a deployment that dbt builds
+        dbt run-operation bg_deploy_begin --args '{refresh: true}'   ... a refresh that dbt builds
         dbt run-operation bg_deploy_finish                       ... after dbt built it into shadow
         dbt run-operation bg_promote --args '{dry_run: true}'    the switch, printed; nothing changes
         dbt run-operation bg_promote                             switch the built deployment live
@@ -62,22 +63,14 @@
     when it built, passed and breaks nothing. A dbt macro cannot give bluegreen compiled
     code for new code (see README.md), so this refuses when the project in this directory
     differs from live: deploy a new version with bg_deploy_begin, dbt build, bg_deploy_finish.
+    bluegreen holds compiled code only when dbt handed it over (the on-run-end hook, or
+    psql); without it bluegreen refuses the refresh and names the one dbt builds instead
+    (bg_deploy_begin with refresh: true).
 -#}
 {% macro bg_deploy(project=none, full_refresh=false, promote=false) %}
     {%- do bluegreen._refuse_shadow('bg_deploy') -%}
     {%- set project = bluegreen._project(project) -%}
-    {%- set changed = bluegreen._query(
-            "select pg_catalog.count(*), pg_catalog.string_agg(p.unique_id, ', ' order by p.unique_id)"
-            "  from bg.plan(%s::text, %s) as p where p.selected and p.action in ('build', 'remove')",
-            [bluegreen.manifest_json(), project])[0] -%}
-    {%- if changed[0] > 0 -%}
-        {{ exceptions.raise_compiler_error(
-            'bluegreen: the dbt project here differs from live project "' ~ project ~ '" (' ~ changed[0]
-            ~ ' model(s) to build or remove: ' ~ changed[1] ~ '). bg_deploy only re-runs what is live: '
-            ~ 'a dbt macro cannot hand bluegreen compiled code. Deploy this version with '
-            ~ 'bg_deploy_begin, dbt build --vars \'{bluegreen_shadow: true}\', bg_deploy_finish; '
-            ~ 'or with psql and target/manifest.json.') }}
-    {%- endif -%}
+    {%- do bluegreen._refuse_changed(project, 'bg_deploy') -%}
     {%- do log('bluegreen: deploying project ' ~ project ~ ': a refresh of the live project'
                ~ (', full refresh' if full_refresh else '') ~ (', promoted when it passes' if promote else ''), info=true) -%}
     {%- set before = bluegreen._latest_deployment_id(project) -%}
@@ -85,16 +78,46 @@
     {%- do bluegreen._log_deployment(project, after=before) -%}
 {% endmacro %}
 
-{#- start a deployment that dbt builds: plan, record, prepare the shadow schemas -#}
-{% macro bg_deploy_begin(project=none, full_refresh=false) %}
+{#-
+    start a deployment that dbt builds: plan, record, prepare the shadow schemas. With
+    refresh: true, a refresh of the live project that dbt builds (every model and test, as
+    bg_deploy would, but built by dbt: it needs no compiled code in bluegreen)
+-#}
+{% macro bg_deploy_begin(project=none, full_refresh=false, refresh=false) %}
     {%- do bluegreen._refuse_shadow('bg_deploy_begin') -%}
     {%- set project = bluegreen._project(project) -%}
+    {%- set refresh = bluegreen._truthy(refresh) -%}
+    {%- if refresh -%}
+        {%- do bluegreen._refuse_changed(project, 'bg_deploy_begin with refresh: true') -%}
+    {%- endif -%}
     {%- set before = bluegreen._latest_deployment_id(project) -%}
     {%- do bluegreen._run('call bg.deploy_begin(%s::text, %s, %s)',
-                          [bluegreen.manifest_json(), project, full_refresh]) -%}
+                          [none if refresh else bluegreen.manifest_json(), project, full_refresh]) -%}
     {%- do bluegreen._log_deployment(project, after=before, steps='build') -%}
-    {%- do log('bluegreen: next: dbt build --select state:modified+ --defer --state <live artifacts> '
-               ~ '--vars \'{bluegreen_shadow: true}\', then dbt run-operation bg_deploy_finish', info=true) -%}
+    {%- do log('bluegreen: next: dbt build '
+               ~ ('--resource-type model test' if refresh else '--select state:modified+')
+               ~ (' --full-refresh' if full_refresh else '')
+               ~ ' --defer --state <live artifacts> --vars \'{bluegreen_shadow: true}\', then dbt run-operation bg_deploy_finish',
+               info=true) -%}
+{% endmacro %}
+
+{#-
+    refuse an operation that re-runs the live project when the project in this directory
+    differs from it: dbt would build this directory's version, bluegreen would record the
+    live one
+-#}
+{% macro _refuse_changed(project, operation) %}
+    {%- set changed = bluegreen._query(
+            "select pg_catalog.count(*), pg_catalog.string_agg(p.unique_id, ', ' order by p.unique_id)"
+            "  from bg.plan(%s::text, %s) as p where p.selected and p.action in ('build', 'remove')",
+            [bluegreen.manifest_json(), project])[0] -%}
+    {%- if changed[0] > 0 -%}
+        {{ exceptions.raise_compiler_error(
+            'bluegreen: the dbt project here differs from live project "' ~ project ~ '" (' ~ changed[0]
+            ~ ' model(s) to build or remove: ' ~ changed[1] ~ '). ' ~ operation ~ ' only re-runs what is live. '
+            ~ 'Deploy this version with dbt run-operation bg_deploy_begin, then dbt build --select state:modified+ '
+            ~ '--defer --state <live artifacts> --vars \'{bluegreen_shadow: true}\', then dbt run-operation bg_deploy_finish.') }}
+    {%- endif -%}
 {% endmacro %}
 
 {#- after dbt built the selection into shadow: check, compare with live, mark built -#}

@@ -2,7 +2,7 @@
 """Let dbt do every scenario, and keep what bluegreen will be held to.
 
 For each scenario of scenarios.py, in a database named like the one bluegreen will use
-(bgdo_<scenario>), dbt:
+(bgdo_<scenario>), dbt (after `dbt deps` for a version with a packages.yml):
   1. builds version 1: the raw data, `dbt seed`, `dbt run`, `dbt test`, then `dbt compile`
      (the manifest bluegreen registers as live); the database is dumped here (b_v1.sql):
      bluegreen's database starts as exactly this build of dbt's;
@@ -151,8 +151,24 @@ class Work:
 
     def parse(self, version):
         if version not in self.parsed:
+            self.deps(version)
             res = self.dbt(version, "parse", f"parse_{version}", ["--no-partial-parse"])
             self.parsed[version] = res.result
+
+    def deps(self, version):
+        """`dbt deps` for a version with a packages.yml, as a user installs its packages."""
+        from dbt.cli.main import dbtRunner
+        proj = os.path.join(self.out, "projects", version)
+        if not os.path.exists(os.path.join(proj, "packages.yml")):
+            return
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            res = dbtRunner().invoke(["deps", "--project-dir", proj, "--profiles-dir", proj,
+                                      "--log-path", os.path.join(self.out, "logs"),
+                                      "--no-use-colors", "--quiet"])
+        if not res.success:
+            raise DbtFailed(f"dbt deps ({version}) failed: {res.exception}\n{out.getvalue()}\n"
+                            f"{self.log_tail()}")
 
     def target_file(self, target, name):
         return os.path.join(self.out, "targets", target, name)

@@ -1185,8 +1185,167 @@ def demo():
     )
 
 
+# ---------------------------------------------------------------------------------------
+# "packages": a project that uses a package, as real projects use dbt_utils.  bg_utils
+# (test/packages/bg_utils, in dbt_utils's style) is installed from packages.yml with a
+# local: path to a copy inside the project, so that a version can change the package too,
+# then `dbt deps` (gen.py).  Models call its surrogate key, star and date spine (each
+# dispatching to default__<name>), one through a macro of the project's; an incremental
+# model merges on a surrogate key; tests are the package's generic tests.  v2 changes the
+# package's surrogate key (what it hashes), the arguments of a package test, and
+# overrides the package's date spine (dispatch config and a default__date_spine of the
+# project's own); v3 changes the project's wrapper of a package macro, a model's call to
+# one, and a package generic test.
+
+PACKAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "packages",
+                           "bg_utils")
+PACKAGE_PATH = "local_packages/bg_utils"
+PKG = PACKAGE_PATH + "/macros"
+
+PKG_V1 = {
+    "dbt_project.yml": project_yml("pkg"),
+    "profiles.yml": profile("pkg"),
+    "packages.yml": f"packages:\n  - local: {PACKAGE_PATH}\n",
+    "macros/keys.sql": _d("""
+        {#- the project's own key for users, made with the package's macro -#}
+        {% macro user_key(column) -%}
+            {{ bg_utils.generate_surrogate_key(["'user'", column]) }}
+        {%- endmacro %}
+        """),
+    "models/staging/_sources.yml": GEN_V1["models/staging/_sources.yml"],
+    # star is spelled out when dbt compiles, from the columns raw.events has then
+    "models/staging/stg_events.sql": _d("""
+        select {{ bg_utils.generate_surrogate_key(['id', 'user_id']) }} as event_key,
+               {{ bg_utils.star(source('raw', 'events'), except=['batch']) }}
+        from {{ source('raw', 'events') }}
+        """),
+    "models/marts/users.sql": _d("""
+        select {{ user_key('id') }} as user_key, id as user_id, name
+        from {{ source('raw', 'users') }}
+        """),
+    "models/marts/calendar.sql": _d("""
+        {{ bg_utils.date_spine('day', "'2024-03-01'", "'2024-03-15'") }}
+        """),
+    "models/marts/daily_events.sql": _d("""
+        select c.date_day, count(e.id) as events, coalesce(sum(e.amount), 0) as amount
+        from {{ ref('calendar') }} as c
+        left join {{ ref('stg_events') }} as e on e.updated_at::date = c.date_day
+        group by c.date_day
+        """),
+    # merged on the surrogate key: a changed key definition leaves the old keys' rows in
+    # place and adds the increment's under new keys, as dbt run does
+    "models/marts/inc_events.sql": _d("""
+        {{ config(materialized='incremental', incremental_strategy='merge',
+                  unique_key='event_key') }}
+        select event_key, user_id, amount, updated_at
+        from {{ ref('stg_events') }}
+        {% if is_incremental() %}
+        where updated_at > (select max(updated_at) from {{ this }})
+        {% endif %}
+        """),
+    "models/marts/_marts.yml": _d("""
+        version: 2
+        models:
+          - name: users
+            columns:
+              - name: user_key
+                data_tests: [unique, not_null]
+          - name: daily_events
+            data_tests:
+              - bg_utils.expression_is_true:
+                  arguments:
+                    expression: "amount >= 0"
+          - name: inc_events
+            columns:
+              - name: event_key
+                data_tests: [unique]
+        """),
+    "models/staging/_staging.yml": _d("""
+        version: 2
+        models:
+          - name: stg_events
+            columns:
+              - name: event_key
+                data_tests: [unique]
+              - name: amount
+                data_tests:
+                  - bg_utils.accepted_range:
+                      arguments:
+                        min_value: 0
+                      config:
+                        severity: warn
+                  - bg_utils.accepted_range:
+                      name: event_amount_below_limit
+                      arguments:
+                        max_value: 110
+                        inclusive: false
+                      config:
+                        severity: warn
+        """),
+}
+PKG_V1.update({os.path.join(PACKAGE_PATH, path): text
+               for path, text in read_tree(PACKAGE_DIR).items()})
+
+
+def pkg_v2():
+    f = dict(PKG_V1)
+    # the package's surrogate key: every key it makes changes
+    replace(f, f"{PKG}/generate_surrogate_key.sql", """fields.append("'-'")""",
+            """fields.append("'|'")""")
+    # a package test's arguments: another test, which warns
+    replace(f, "models/staging/_staging.yml", "min_value: 0", "min_value: 10")
+    # the project overrides the package's date spine, end date included
+    f["dbt_project.yml"] += _d("""
+
+        dispatch:
+          - macro_namespace: bg_utils
+            search_order: [pkg, bg_utils]
+        """)
+    f["macros/date_spine.sql"] = _d("""
+        {% macro default__date_spine(datepart, start_date, end_date) -%}
+        select cast(d as date) as date_{{ datepart }}
+        from generate_series(cast({{ start_date }} as timestamp), cast({{ end_date }} as timestamp),
+                             interval '1 {{ datepart }}') as d
+        {%- endmacro %}
+        """)
+    return f
+
+
+def pkg_v3():
+    f = pkg_v2()
+    # the project's wrapper of a package macro, a model's call to one, a package test
+    replace(f, "macros/keys.sql", """["'user'", column]""", """["'u'", column, "'v3'"]""")
+    replace(f, "models/staging/stg_events.sql", "generate_surrogate_key(['id', 'user_id'])",
+            "generate_surrogate_key(['id'])")
+    replace(f, f"{PKG}/generic_tests/accepted_range.sql",
+            "{{ '<=' if inclusive else '<' }} {{ max_value }}",
+            "{{ '<=' if inclusive else '<' }} {{ max_value }} - 20")  # 90: it warns
+    return f
+
+
+PACKAGES = dict(
+    name="packages",
+    doc="a project that uses a package (bg_utils, local: in packages.yml, dbt deps): the "
+        "package's surrogate key changed, a package test's arguments, the project "
+        "overriding a package macro; then the project's wrapper of a package macro, a "
+        "model's call to one, a package generic test",
+    versions={"v1": PKG_V1, "v2": pkg_v2(), "v3": pkg_v3()},
+    raw=EVENTS_RAW,
+    stages=[dict(version="v2", kind="deploy", promote=True,
+                 between=events_batch(2, 301, 360, 291, 300)),
+            dict(version="v3", kind="deploy", promote=True,
+                 between=events_batch(3, 361, 420, 351, 360))],
+    must=[dict(ran=_m("stg_events", "users", "calendar", "daily_events", "inc_events",
+                      project="pkg"),
+               tests={"test.pkg.bg_utils_accepted_range_stg_events_amount__10.": "warn"}),
+          dict(ran=_m("stg_events", "users", "daily_events", "inc_events", project="pkg"),
+               not_ran=_m("calendar", project="pkg"),
+               tests={"test.pkg.event_amount_below_limit.": "warn"})],
+)
+
+
 def all_scenarios():
-    out = [demo(), GEN, OUTCOMES, FULL_REFRESH, TWO_CYCLES, contracts()]
+    out = [demo(), GEN, OUTCOMES, FULL_REFRESH, TWO_CYCLES, contracts(), PACKAGES]
     for s in out:
         for st in s["stages"]:
             st.setdefault("between", "")

@@ -7,6 +7,8 @@ manifests are the ones a user would hand to bluegreen, compiled code included), 
 `dbt ls --state <old target>` on the new project once per state selector.  The answers go
 to WORK/index.json, which runner.py compares with bg.plan.
 
+A project with a packages.yml gets its packages first, as a user's does (`dbt deps`).
+
 dbt is slow to start and slow to parse, so:
   * dbt runs in-process (dbtRunner), in at most --jobs worker processes;
   * a project is compiled once however many scenarios share it (most share the base), and
@@ -129,8 +131,26 @@ def scratch_dir(build):
     return os.path.join(build, f"scratch.{os.getpid()}")
 
 
+def install_packages(build):
+    """`dbt deps` for a project with a packages.yml, as a user installs its packages (the
+    scenarios' are local: paths); once per build.  Returns an error or None."""
+    proj = os.path.join(build, "project")
+    done = os.path.join(proj, ".bg_deps_done")
+    if not os.path.exists(os.path.join(proj, "packages.yml")) or os.path.exists(done):
+        return None
+    res, out = _dbt(["deps", "--project-dir", proj, "--profiles-dir", proj,
+                     "--log-path", os.path.join(build, "logs"), "--no-use-colors", "--quiet"])
+    if not res.success:
+        return f"dbt deps failed: {res.exception}\n{out}\n{log_tail(build)}"
+    open(done, "w").close()
+    return None
+
+
 def compile_project(build):
     """Parse and compile one project; return (manifest object, error)."""
+    err = install_packages(build)
+    if err:
+        return None, err
     # Parsing first and handing the result to `compile` costs one parse for both; the
     # manifest.json written is the one a plain `dbt compile` writes.
     res, out = _dbt(["parse", "--no-partial-parse"] + _args(build, target=scratch_dir(build)))

@@ -328,10 +328,13 @@ def move(files, old, new):
 SCENARIOS = []
 
 
-def scenario(name, doc, must=None, must_not=None, nothing=False, old=None, fresh=False):
+def scenario(name, doc, must=None, must_not=None, nothing=False, old=None, fresh=False,
+             base=None):
+    """base: the project both versions start from (default BASE)."""
     def register(new):
         SCENARIOS.append(dict(name=name, doc=doc, new=new, old=old, must=must or {},
-                              must_not=must_not or {}, nothing=nothing, fresh=fresh))
+                              must_not=must_not or {}, nothing=nothing, fresh=fresh,
+                              base=base))
         return new
     return register
 
@@ -854,14 +857,197 @@ DEMO_SCENARIO = dict(name="demo_shop_v1_to_v2", doc="the product demo, version 1
                      nothing=False, fresh=False)
 
 
+# ---------------------------------------------------------------------------------------
+# A project that uses a package.  Real projects depend on packages such as dbt_utils;
+# "ledger" depends on bg_utils (test/packages/bg_utils), a package of the tests' own in
+# dbt_utils's style, installed as a user installs one: packages.yml with a local: path
+# (here a copy inside the project, so that a scenario can change the package too), then
+# dbt deps (gen.py).  Its models call the package's macros directly (a surrogate key, a
+# star, a date spine; each dispatches to default__<name>, dbt_utils's way) and through a
+# macro of the project's own, and its tests are the package's generic tests.
+
+PACKAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "packages",
+                           "bg_utils")
+PACKAGE_PATH = "local_packages/bg_utils"
+
+LEDGER = {
+    "dbt_project.yml": _d("""
+        name: ledger
+        version: "1.0.0"
+        profile: ledger
+        config-version: 2
+
+        models:
+          ledger:
+            +materialized: view
+        """),
+    "profiles.yml": BASE["profiles.yml"].replace("acme:", "ledger:", 1),
+    "packages.yml": f"packages:\n  - local: {PACKAGE_PATH}\n",
+    "macros/keys.sql": _d("""
+        {#- the project's own key for customers, made with the package's macro -#}
+        {% macro customer_key(column) -%}
+            {{ bg_utils.generate_surrogate_key(["'customer'", column]) }}
+        {%- endmacro %}
+        """),
+    "models/_sources.yml": _d("""
+        version: 2
+        sources:
+          - name: raw
+            schema: raw
+            tables:
+              - name: customers
+              - name: orders
+              - name: payments
+        """),
+    "models/stg_orders.sql": _d("""
+        select {{ bg_utils.generate_surrogate_key(['id', 'customer_id']) }} as order_key,
+               id as order_id, customer_id, ordered_at::date as order_date, status
+        from {{ source('raw', 'orders') }}
+        """),
+    "models/stg_payments.sql": _d("""
+        select {{ bg_utils.star(source('raw', 'payments'), except=['method']) }}
+        from {{ source('raw', 'payments') }}
+        """),
+    "models/customers.sql": _d("""
+        select {{ customer_key('id') }} as customer_key, id as customer_id, name
+        from {{ source('raw', 'customers') }}
+        """),
+    "models/calendar.sql": _d("""
+        {{ bg_utils.date_spine('day', "'2024-01-01'", "'2024-03-01'") }}
+        """),
+    "models/daily_orders.sql": _d("""
+        select c.date_day, count(o.order_id) as orders
+        from {{ ref('calendar') }} as c
+        left join {{ ref('stg_orders') }} as o on o.order_date = c.date_day
+        group by c.date_day
+        """),
+    "models/_models.yml": _d("""
+        version: 2
+        models:
+          - name: stg_orders
+            columns:
+              - name: order_key
+                data_tests: [unique]
+          - name: stg_payments
+            columns:
+              - name: amount_cents
+                data_tests:
+                  - bg_utils.accepted_range:
+                      arguments:
+                        min_value: 0
+                  - bg_utils.accepted_range:
+                      name: payment_amount_below_limit
+                      arguments:
+                        max_value: 100000
+          - name: daily_orders
+            data_tests:
+              - bg_utils.expression_is_true:
+                  arguments:
+                    expression: "orders >= 0"
+        """),
+}
+LEDGER.update({os.path.join(PACKAGE_PATH, path): text
+               for path, text in read_tree(PACKAGE_DIR).items()})
+PKG = os.path.join(PACKAGE_PATH, "macros")
+
+
+def _override_date_spine(f):
+    """The project overrides the package's date_spine, dbt_utils's way: a dispatch config
+    that searches the project first, and a default__date_spine of its own."""
+    f["dbt_project.yml"] += _d("""
+
+        dispatch:
+          - macro_namespace: bg_utils
+            search_order: [ledger, bg_utils]
+        """)
+    f["macros/date_spine.sql"] = _d("""
+        {% macro default__date_spine(datepart, start_date, end_date) -%}
+        select cast(d as date) as date_{{ datepart }}
+        from generate_series(cast({{ start_date }} as date), cast({{ end_date }} as date) - 1, interval '1 day') as d
+        {%- endmacro %}
+        """)
+
+
+@scenario("pkg_macro", "a package macro that some models call (one through a macro of the "
+          "project's) changes",
+          base=LEDGER,
+          must={"modified.macros": ["stg_orders", "customers"],
+                "modified+": ["daily_orders", "test.ledger.unique_stg_orders_order_key"]},
+          must_not={"modified+": ["calendar", "stg_payments"]})
+def _(f):
+    replace(f, f"{PKG}/generate_surrogate_key.sql", """fields.append("'-'")""",
+            """fields.append("'|'")""")
+
+
+@scenario("pkg_wrapper", "the project's macro that wraps a package macro changes",
+          base=LEDGER,
+          must={"modified.macros": ["customers"]},
+          must_not={"modified+": ["stg_orders"]})
+def _(f):
+    replace(f, "macros/keys.sql", """["'customer'", column]""", """["'cust'", column]""")
+
+
+@scenario("pkg_call", "a model's call to a package macro changes",
+          base=LEDGER,
+          must={"modified.body": ["stg_orders"], "modified+": ["daily_orders"]},
+          must_not={"modified.macros": ["stg_orders"], "modified+": ["customers"]})
+def _(f):
+    replace(f, "models/stg_orders.sql", "generate_surrogate_key(['id', 'customer_id'])",
+            "generate_surrogate_key(['id'])")
+
+
+@scenario("pkg_override_added", "the project overrides a package macro (dispatch config and "
+          "a default__ macro of its own)",
+          base=LEDGER, must={"modified+": ["calendar"]})
+def _(f):
+    _override_date_spine(f)
+
+
+@scenario("pkg_override_changed", "the project's override of a package macro changes",
+          base=LEDGER, old=_override_date_spine,
+          must={"modified.macros": ["calendar"], "modified+": ["daily_orders"]},
+          must_not={"modified+": ["stg_orders"]})
+def _(f):
+    _override_date_spine(f)
+    replace(f, "macros/date_spine.sql", "cast(d as date) as", "d::date as")
+
+
+@scenario("pkg_overridden_macro", "a package macro the project overrides changes: dispatch "
+          "finds the project's, so nothing is modified", base=LEDGER, old=_override_date_spine,
+          nothing=True)
+def _(f):
+    _override_date_spine(f)
+    replace(f, f"{PKG}/date_spine.sql", "select cast(spine.d as date)", "select spine.d::date")
+
+
+@scenario("pkg_test_arguments", "the arguments of package generic tests change: each is "
+          "another test, new, and the old one removed (a test's unique_id holds its "
+          "arguments: in its name, or for a named test in the hash after it)",
+          base=LEDGER,
+          must={"new": ["test.ledger.bg_utils_accepted_range_stg_payments_amount_cents__1",
+                        "test.ledger.payment_amount_below_limit"]},
+          must_not={"modified+": ["stg_payments"]})
+def _(f):
+    replace(f, "models/_models.yml", "min_value: 0", "min_value: 1")
+    replace(f, "models/_models.yml", "max_value: 100000", "max_value: 50000")
+
+
+@scenario("pkg_test_macro", "a package generic test's definition changes",
+          base=LEDGER,
+          must={"modified.macros": ["test.ledger.payment_amount_below_limit"]},
+          must_not={"modified+": ["stg_payments", "daily_orders"]})
+def _(f):
+    replace(f, f"{PKG}/generic_tests/accepted_range.sql", "where not (true", "where not (1 = 1")
+
+
 def build_all():
     """Return [(scenario, old_files, new_files)] for every scenario."""
     out = []
     for s in SCENARIOS:
-        old = dict(BASE)
+        old = dict(s["base"] or BASE)
         if s["old"]:
             s["old"](old)
-        new = dict(BASE)
+        new = dict(s["base"] or BASE)
         s["new"](new)
         out.append((s, old, new))
     v1, v2 = demo_pair()
