@@ -27,6 +27,7 @@ int			bg_statement_timeout_ms = 3600000;
 int			bg_temp_file_limit_kb = -1;
 bool		bg_incremental_in_place = true;
 double		bg_max_changed_share = -1;
+bool		bg_strict_compatibility = false;
 
 void		_PG_init(void);
 
@@ -82,5 +83,12 @@ _PG_init(void)
 							 "Read from the diff recorded when the deployment was built (bg.deployment_diffs); a model's "
 							 "meta.bluegreen.max_changed_share takes its place for that model.",
 							 &bg_max_changed_share, -1, -1, 1, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("bluegreen.strict_compatibility",
+							 "Whether every change to a live relation's columns is breaking: a column added, widened or moved as well as one dropped or retyped.",
+							 "Off, only what can break something is breaking (verdict.c): a column dropped, a type "
+							 "change that is not a widening, a reader outside the project that could not follow the "
+							 "change. Superusers only, so that a deployer cannot loosen what a DBA set; force still "
+							 "promotes what it refuses.",
+							 &bg_strict_compatibility, false, PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("bluegreen");
 }

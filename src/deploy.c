@@ -16,7 +16,8 @@
  *	4. build each selected model into the shadow of its live schema, in dependency order,
  *	   as the owner role, each in a subtransaction of its own (build.c);
  *	5. run the selected tests against the shadow build (audit.c);
- *	6. compare every relation that would be replaced with its live version (audit.c).
+ *	6. judge every relation that would be replaced or removed against its live version
+ *	   (deploy_check.c, by verdict.c's rules).
  *
  * Production is never written: models are created in shadow schemas only, and the model
  * code is checked to be a plain SELECT. A failure at any model or error-severity test
@@ -72,6 +73,7 @@
 #include "spi.h"
 #include "state.h"
 #include "util.h"
+#include "verdict.h"
 
 PG_FUNCTION_INFO_V1(bg_deploy_text);
 PG_FUNCTION_INFO_V1(bg_deploy_jsonb);
@@ -349,67 +351,6 @@ refresh_plan(BgManifest *live)
 	return plan;
 }
 
-/*
- * Compare every relation the deployment would replace or remove with its live version
- * (audit.c), record the verdicts, and list the breaking ones in "breaks".
- */
-static bool
-compare_with_live(Deployment *d, StringInfo breaks)
-{
-	Oid		   *managed = palloc(sizeof(Oid) * (d->n_steps + 1));
-	int			n_managed = 0;
-	bool		breaking = false;
-	BgUserSwitch sw;
-
-	for (int i = 0; i < d->n_steps; i++)
-		if ((d->steps[i].kind == BG_STEP_BUILD || d->steps[i].kind == BG_STEP_REMOVE) &&
-			d->steps[i].live_exists)
-			managed[n_managed++] = d->steps[i].live_oid;
-	/* as the extension owner, search_path pinned: type and object names come out alike */
-	bg_become_extension_owner(&sw);
-	for (int i = 0; i < d->n_steps; i++)
-	{
-		BgStep	   *s = &d->steps[i];
-		char	   *summary = NULL;
-		Oid			shadow;
-
-		if (!s->live_exists)
-			continue;
-		if (s->kind == BG_STEP_BUILD && s->in_place)
-			/* the live table stays, columns and all: only rows change */
-			s->compatibility = bg_in_place_relation_report();
-		else if (s->kind == BG_STEP_BUILD &&
-			bg_relation_exists(s->shadow_schema, s->node->alias, &shadow, NULL))
-			s->compatibility = bg_compare_relations(s->live_oid, shadow, managed,
-													n_managed, &s->breaking, &summary);
-		else if (s->kind == BG_STEP_REMOVE)
-		{
-			s->compatibility = bg_removed_relation_report(s->live_oid, managed, n_managed,
-														  &s->breaking, &summary);
-			bg_report_step(s, d->n_steps);
-		}
-		else
-			continue;
-		s->diff = bg_diff_step(d->next, s);
-		if (s->diff)
-		{
-			BgStepDiff	sd = {s->node->unique_id, bg_qualified_name(s->node->schema, s->node->alias), s->diff};
-
-			ereport(NOTICE, (errmsg("diff of %s", bg_diff_line(&sd))));
-		}
-		if (s->breaking)
-		{
-			breaking = true;
-			appendStringInfo(breaks, "\n  %s: %s",
-							 bg_qualified_name(s->node->schema, s->node->alias),
-							 summary ? summary : "breaking");
-		}
-		bg_step_update(d->deployment_id, s, GetCurrentTimestamp());
-	}
-	bg_restore_user(&sw);
-	return breaking;
-}
-
 /* ------------------------------------------------------------------------
  * Deployments that dbt builds: bg.deploy_begin, then dbt, then bg.deploy_finish
  *
@@ -494,6 +435,8 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 		BgStep	   *failed = NULL;
 		ErrorData  *error = NULL;
 		StringInfoData breaks;
+		StringInfoData compatible;
+		char	   *detail;
 
 		d->live = bg_manifest_load(d->project->live_manifest_id, d->refresh);
 		if (d->refresh)
@@ -604,8 +547,9 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 
 		/* compatibility of every relation that would be replaced or removed */
 		initStringInfo(&breaks);
+		initStringInfo(&compatible);
 		if (error == NULL && failed == NULL)
-			t.breaking = compare_with_live(d, &breaks);
+			t.breaking = bg_deploy_verdicts(d, &breaks, &compatible);
 
 		bg_deployment_finish(d->deployment_id, failed ? "failed" : "built",
 							 failed ? failed->node->unique_id : NULL,
@@ -645,12 +589,13 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 					 errhint("Query bg.deployment_steps for every test result.")));
 		}
 		breaking_built = t.breaking;
+		detail = bg_deploy_verdict_detail(&breaks, &compatible);
 		ereport(NOTICE,
 				(errmsg("deployment " INT64_FORMAT " built%s: %d model%s, %d test%s passed, %d warned, 0 failed; %s",
 						d->deployment_id, bg_timing(bg_seconds_since(started)), t.built, t.built == 1 ? "" : "s",
 						t.passed, t.passed == 1 ? "" : "s", t.warned,
 						t.breaking ? "BREAKING changes (see below)" : "compatible with live"),
-				 t.breaking ? errdetail_internal("Breaking:%s", breaks.data) : 0,
+				 detail ? errdetail_internal("%s", detail) : 0,
 				 promote ? 0 : errhint("%s", t.breaking ?
 									   "CALL bg.promote(force => true) to switch it live anyway, or CALL bg.abandon()." :
 									   "CALL bg.promote(dry_run => true) to see the switch, CALL bg.promote() to make it.")));
@@ -713,9 +658,12 @@ bg_deploy_finish(PG_FUNCTION_ARGS)
 	volatile int missing = 0;
 	volatile bool breaking = false;
 	StringInfoData breaks;
+	StringInfoData compatible;
 	StringInfoData absent;
+	char	   *detail;
 
 	initStringInfo(&breaks);
+	initStringInfo(&compatible);
 	initStringInfo(&absent);
 	d->external = true;
 	SPI_connect();
@@ -766,7 +714,7 @@ bg_deploy_finish(PG_FUNCTION_ARGS)
 		/* incomplete: the error below undoes this call; dbt may still be building */
 		if (missing == 0)
 		{
-			breaking = t.breaking = compare_with_live(d, &breaks);
+			breaking = t.breaking = bg_deploy_verdicts(d, &breaks, &compatible);
 			bg_deployment_finish(d->deployment_id, "built", NULL, NULL, &t);
 		}
 	}
@@ -783,11 +731,12 @@ bg_deploy_finish(PG_FUNCTION_ARGS)
 						d->deployment_id, missing, missing == 1 ? " is" : "s are"),
 				 errdetail_internal("Missing:%s", absent.data),
 				 errhint("Let dbt build them (--vars '{bluegreen_shadow: true}'), then CALL bg.deploy_finish() again; or CALL bg.abandon().")));
+	detail = bg_deploy_verdict_detail(&breaks, &compatible);
 	ereport(NOTICE,
 			(errmsg("deployment " INT64_FORMAT " built by dbt: %d model%s in shadow; %s",
 					d->deployment_id, d->n_steps, d->n_steps == 1 ? "" : "s",
 					breaking ? "BREAKING changes (see below)" : "compatible with live"),
-			 breaking ? errdetail_internal("Breaking:%s", breaks.data) : 0,
+			 detail ? errdetail_internal("%s", detail) : 0,
 			 errhint("%s", breaking ?
 					 "CALL bg.promote(force => true) to switch it live anyway, or CALL bg.abandon()." :
 					 "CALL bg.promote(dry_run => true) to see the switch, CALL bg.promote() to make it.")));

@@ -297,10 +297,10 @@ bg_deployment_insert(BgProject *project, int64 manifest_id, const char *kind,
 	for (int i = 0; i < n_steps; i++)
 	{
 		BgStep	   *s = &steps[i];
-		Datum		v[10];
-		Oid			t[10] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, OIDOID};
-		char		nulls[10] = "          ";
+		Datum		v[11];
+		Oid			t[11] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, OIDOID, TEXTOID};
+		char		nulls[11] = "           ";
 		bool		rel = s->kind == BG_STEP_BUILD || s->kind == BG_STEP_REMOVE ||
 			(s->kind == BG_STEP_CARRY && bg_node_has_relation(s->node));
 
@@ -317,11 +317,13 @@ bg_deployment_insert(BgProject *project, int64 manifest_id, const char *kind,
 		v[9] = ObjectIdGetDatum(s->live_oid);
 		if (!s->live_exists)
 			nulls[9] = 'n';
+		/* what a removal is for ("the model is removed"), from the start */
+		v[10] = text_or_null(s->message, &nulls[10]);
 		bg_spi_exec("INSERT INTO bg.deployment_step (deployment_id, step, unique_id, resource_type,"
 					"  action, materialization, live_schema, live_name, shadow_schema, live_oid,"
-					"  status)"
-					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending')",
-					SPI_OK_INSERT, 10, t, v, nulls);
+					"  message, status)"
+					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')",
+					SPI_OK_INSERT, 11, t, v, nulls);
 	}
 	bg_restore_user(&sw);
 	return deployment_id;
@@ -454,9 +456,9 @@ bg_deployment_latest(BgProject *project, const char *status)
 
 /*
  * The recorded steps of a deployment, in order, each with a node that has only its
- * identity and relation (unique_id, resource_type, schema, alias, materialization). With
- * relations_only, just the models built or removed, which is what promote and
- * bg.deploy_finish act on.
+ * identity and relation (unique_id, resource_type, schema, alias, materialization), and
+ * its message (a removal's reason). With relations_only, just the models built or
+ * removed, which is what promote and bg.deploy_finish act on.
  */
 BgStep *
 bg_deployment_steps(int64 deployment_id, bool relations_only, int *n)
@@ -470,11 +472,11 @@ bg_deployment_steps(int64 deployment_id, bool relations_only, int *n)
 	bg_spi_exec(relations_only ?
 				"SELECT step, unique_id, resource_type, action, materialization, live_schema,"
 				"  live_name, shadow_schema, live_oid, previous_schema, status, relkind, promoted_oid,"
-				"  in_place FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
+				"  in_place, message FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
 				"   AND action OPERATOR(pg_catalog.=) ANY ('{build,remove}') ORDER BY step" :
 				"SELECT step, unique_id, resource_type, action, materialization, live_schema,"
 				"  live_name, shadow_schema, live_oid, previous_schema, status, relkind, promoted_oid,"
-				"  in_place FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
+				"  in_place, message FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
 				" ORDER BY step",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);
 	*n = (int) SPI_processed;
@@ -511,6 +513,7 @@ bg_deployment_steps(int64 deployment_id, bool relations_only, int *n)
 		v = SPI_getbinval(tup, desc, 13, &isnull);
 		s->promoted_oid = isnull ? InvalidOid : DatumGetObjectId(v);
 		s->in_place = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull));
+		s->message = SPI_getvalue(tup, desc, 15);
 		s->node = node;
 	}
 	bg_restore_user(&sw);
