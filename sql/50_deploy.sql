@@ -827,7 +827,7 @@ SELECT step, unique_id, action, relation, status, breaking, compatibility
 
 -- stg_customers builds, then customers fails (a division by zero on one row). The
 -- deployment is recorded failed with the model and the error; the CALL ends with an
--- ERROR naming them; the test that was not reached stays pending.
+-- ERROR naming them; the test that was not reached is skipped, and says why.
 CALL bg.deploy(jaffle(
     edit('stg_customers', code => $$select id as customer_id, name, left(name, 1) as initial
 from {{ source('raw', 'customers') }}$$)

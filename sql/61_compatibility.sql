@@ -7,7 +7,9 @@
 -- (by OID and content), every schema, every view's definition and every row of
 -- bluegreen's history with what save() recorded just before, and lists what differs.
 --
--- Then: a model that moves (a new alias or schema) is a removal plus an addition.
+-- Then: a model that moves (a new alias or schema) is a removal plus an addition; and
+-- every step of every deployment ends in a final status, with its counts, after
+-- promote, rollback, and a deployment that dbt builds.
 --
 -- This file works in a database of its own, with one project.
 --
@@ -246,10 +248,12 @@ SELECT c.relname, c.relkind, checksum(c.oid::regclass::text) = w.checksum AS as_
   FROM pg_class AS c JOIN was_v1 AS w ON w.name = c.relname
  WHERE c.relnamespace = 'analytics__bg_p2'::regnamespace
  ORDER BY 1;
+-- Every step ended: built, tested, removed (where to, and why).
+SELECT * FROM steps(2);
 SELECT * FROM history;
 
 -- Rollback brings version 1 back, relation for relation (the same OIDs, the same
--- rows); what version 2 added goes.
+-- rows); what version 2 added goes. The steps stay as they ended.
 SET ROLE regress_bg_verdict_ci;
 CALL bg.rollback() \gset
 RESET ROLE;
@@ -258,6 +262,7 @@ SELECT w.name, l.kind = w.kind AS same_kind, l.oid = w.oid AS same_relation,
   FROM was_v1 AS w LEFT JOIN live() AS l USING (name)
  ORDER BY w.name;
 SELECT name FROM live() EXCEPT SELECT name FROM was_v1;
+SELECT count(*) AS steps_not_final FROM bg.deployment_steps WHERE status = 'pending';
 SELECT * FROM history;
 
 --
@@ -457,6 +462,8 @@ CALL bg.deploy(:'moved');
 CALL bg.promote() \gset
 RESET ROLE;
 SELECT to_regclass('analytics.item_prices') AS old_live, to_regclass('analytics.price_list') AS new_live;
+SELECT step, action, relation, status, message FROM steps((SELECT max(deployment_id) FROM bg.deployments))
+ WHERE relation LIKE '%price%';
 SET ROLE regress_bg_verdict_ci;
 CALL bg.rollback() \gset
 RESET ROLE;
@@ -465,6 +472,44 @@ SELECT to_regclass('analytics.price_list') AS new_live,
   FROM live() AS l JOIN was_moved AS w USING (name)
  WHERE name = 'item_prices';
 
+--
+-- Steps and counts, final after a deployment that dbt builds
+--
+-- dbt builds into shadow between bg.deploy_begin and bg.deploy_finish (here, the
+-- statements dbt would run, made by hand, as the builder role: a dbt profile's
+-- "role"). The deployment changes items, rebuilds item_prices downstream, runs a
+-- test, and removes legacy2, new in the live manifest.
+SELECT manifest(v2() || model('legacy2', 'select id from raw.items')) AS with_legacy \gset
+SET ROLE regress_bg_verdict_ci;
+CALL bg.deploy(:'with_legacy', promote => true);
+RESET ROLE;
+SELECT manifest(v2() || model('items', 'select id::numeric(20,0) as id, name, price::numeric(16,4) as price,
+                              qty::integer as qty, weight::double precision as weight,
+                              code::text as code, qty > 0 as in_stock
+                         from raw.items where id < 4', 'table')) AS by_dbt \gset
+SET ROLE regress_bg_verdict_ci;
+CALL bg.deploy_begin(:'by_dbt');
+SET ROLE bluegreen_builder;
+CREATE TABLE analytics__bg_shadow.items AS
+    SELECT id::numeric(20,0) AS id, name, price::numeric(16,4) AS price, qty::integer AS qty,
+           weight::double precision AS weight, code::text AS code, qty > 0 AS in_stock
+      FROM raw.items WHERE id < 4;
+CREATE VIEW analytics__bg_shadow.item_prices AS SELECT id, price FROM analytics__bg_shadow.items;
+SET ROLE regress_bg_verdict_ci;
+CALL bg.deploy_finish();
+RESET ROLE;
+-- The table's rows are counted, the view has none; dbt ran the test, so bluegreen
+-- records no result of it, and says so; the removal waits for promote.
+SELECT * FROM steps((SELECT max(deployment_id) FROM bg.deployments));
+SET ROLE regress_bg_verdict_ci;
+CALL bg.promote() \gset
+RESET ROLE;
+SELECT * FROM steps((SELECT max(deployment_id) FROM bg.deployments));
+SET ROLE regress_bg_verdict_ci;
+CALL bg.rollback() \gset
+RESET ROLE;
+-- After every promote and rollback of this file, no step is left pending.
+SELECT count(*) AS steps_not_final FROM bg.deployment_steps WHERE status = 'pending';
 SELECT * FROM history;
 
 \c :regress_database

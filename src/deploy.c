@@ -550,6 +550,10 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 		initStringInfo(&compatible);
 		if (error == NULL && failed == NULL)
 			t.breaking = bg_deploy_verdicts(d, &breaks, &compatible);
+		else
+			bg_deployment_skip_pending(d->deployment_id, NULL,
+									   psprintf("not run: the deployment failed at %s",
+												bg_printable(failed->node->unique_id)));
 
 		bg_deployment_finish(d->deployment_id, failed ? "failed" : "built",
 							 failed ? failed->node->unique_id : NULL,
@@ -651,11 +655,44 @@ bg_deploy_begin_jsonb(PG_FUNCTION_ARGS)
  * bg.deploy_finish
  * ------------------------------------------------------------------------
  */
+typedef struct RowCount
+{
+	Oid			relid;
+	int64		rows;
+} RowCount;
+
+static void
+count_rows(void *arg)
+{
+	RowCount   *rc = (RowCount *) arg;
+
+	rc->rows = bg_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM %s", bg_relation_name(rc->relid)));
+}
+
+/*
+ * The rows of a table or materialized view dbt built in shadow, counted as the caller
+ * (who ran dbt, and may read what dbt built: a superuser would read it past its row
+ * security); -1 where the caller may not read it, and for a view, which has none.
+ */
+static int64
+shadow_rows(Oid relid, char relkind)
+{
+	RowCount	rc = {relid, -1};
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
+		relkind != RELKIND_MATVIEW)
+		return -1;
+	if (bg_in_subxact(count_rows, &rc) != NULL)
+		return -1;
+	return rc.rows;
+}
+
 Datum
 bg_deploy_finish(PG_FUNCTION_ARGS)
 {
 	Deployment *d = palloc0(sizeof(Deployment));
 	volatile int missing = 0;
+	volatile int built = 0;
 	volatile bool breaking = false;
 	StringInfoData breaks;
 	StringInfoData compatible;
@@ -680,13 +717,14 @@ bg_deploy_finish(PG_FUNCTION_ARGS)
 					 errmsg("project \"%s\" has no deployment waiting for dbt", d->project->name),
 					 errhint("CALL bg.deploy_begin(manifest) first, then let dbt build.")));
 		d->deployment_id = row->id;
-		d->steps = bg_deployment_steps(d->deployment_id, true, &d->n_steps);
+		/* every step, so that each is numbered "n of" all of them */
+		d->steps = bg_deployment_steps(d->deployment_id, false, &d->n_steps);
 		for (int i = 0; i < d->n_steps; i++)
 		{
 			BgStep	   *s = &d->steps[i];
 
-			s->live_exists = s->live_exists &&
-				bg_relation_exists(s->node->schema, s->node->alias, NULL, NULL);
+			s->live_exists = (s->kind == BG_STEP_BUILD || s->kind == BG_STEP_REMOVE) &&
+				s->live_exists && bg_relation_exists(s->node->schema, s->node->alias, NULL, NULL);
 		}
 		for (int i = 0; i < d->n_steps; i++)
 		{
@@ -699,6 +737,7 @@ bg_deploy_finish(PG_FUNCTION_ARGS)
 			{
 				s->status = "ok";
 				s->message = pstrdup("built by dbt");
+				s->rows = shadow_rows(relid, s->relkind);
 				t.built++;
 			}
 			else
@@ -715,8 +754,14 @@ bg_deploy_finish(PG_FUNCTION_ARGS)
 		if (missing == 0)
 		{
 			breaking = t.breaking = bg_deploy_verdicts(d, &breaks, &compatible);
+			/* dbt ran the tests: their results are dbt's (run_results.json), not ours */
+			bg_deployment_skip_pending(d->deployment_id, "test",
+									   "run by dbt, whose result bluegreen does not record");
+			bg_deployment_skip_pending(d->deployment_id, "carry",
+									   "carried from live: bluegreen promotes models only");
 			bg_deployment_finish(d->deployment_id, "built", NULL, NULL, &t);
 		}
+		built = t.built;
 	}
 	PG_FINALLY();
 	{
@@ -734,7 +779,7 @@ bg_deploy_finish(PG_FUNCTION_ARGS)
 	detail = bg_deploy_verdict_detail(&breaks, &compatible);
 	ereport(NOTICE,
 			(errmsg("deployment " INT64_FORMAT " built by dbt: %d model%s in shadow; %s",
-					d->deployment_id, d->n_steps, d->n_steps == 1 ? "" : "s",
+					d->deployment_id, built, built == 1 ? "" : "s",
 					breaking ? "BREAKING changes (see below)" : "compatible with live"),
 			 detail ? errdetail_internal("%s", detail) : 0,
 			 errhint("%s", breaking ?

@@ -343,8 +343,9 @@ bg_step_update(int64 deployment_id, BgStep *s, TimestampTz started)
 	v[1] = Int32GetDatum(s->number);
 	v[2] = CStringGetTextDatum(s->status);
 	v[3] = Int64GetDatum(s->rows);
-	/* rows: of a table or materialized view built; a view has none */
-	if (s->kind != BG_STEP_BUILD || strcmp(s->status, "ok") != 0 || s->relkind == RELKIND_VIEW)
+	/* rows: of a table or materialized view built (negative: not known); a view has none */
+	if (s->kind != BG_STEP_BUILD || strcmp(s->status, "ok") != 0 || s->relkind == RELKIND_VIEW ||
+		s->rows < 0)
 		nulls[3] = 'n';
 	v[4] = Int64GetDatum(s->failures);
 	if (s->kind != BG_STEP_TEST)
@@ -370,6 +371,31 @@ bg_step_update(int64 deployment_id, BgStep *s, TimestampTz started)
 				"  diff = $14::jsonb"
 				" WHERE deployment_id OPERATOR(pg_catalog.=) $1 AND step OPERATOR(pg_catalog.=) $2",
 				SPI_OK_UPDATE, 14, t, v, nulls);
+	bg_restore_user(&sw);
+}
+
+/*
+ * Steps of a deployment still pending that will not run (of one action, or all with
+ * action NULL): skipped, and why. Every step ends in a final status.
+ */
+void
+bg_deployment_skip_pending(int64 deployment_id, const char *action, const char *why)
+{
+	Datum		v[3] = {Int64GetDatum(deployment_id), (Datum) 0, CStringGetTextDatum(why)};
+	Oid			t[3] = {INT8OID, TEXTOID, TEXTOID};
+	char		nulls[3] = "   ";
+	BgUserSwitch sw;
+
+	if (action)
+		v[1] = CStringGetTextDatum(action);
+	else
+		nulls[1] = 'n';
+	bg_become_extension_owner(&sw);
+	bg_spi_exec("UPDATE bg.deployment_step SET status = 'skipped',"
+				"  message = pg_catalog.concat_ws('; ', message, $3)"
+				" WHERE deployment_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'pending'"
+				"   AND ($2 IS NULL OR action OPERATOR(pg_catalog.=) $2)",
+				SPI_OK_UPDATE, 3, t, v, nulls);
 	bg_restore_user(&sw);
 }
 
@@ -588,6 +614,20 @@ bg_deployment_switched(BgProject *project, int64 deployment_id, bool rollback,
 					" WHERE deployment_id OPERATOR(pg_catalog.=) $1 AND step OPERATOR(pg_catalog.=) $2",
 					SPI_OK_UPDATE, 4, t, v, nulls);
 	}
+	/*
+	 * A removal is done when promote commits: ok where a relation moved out (and where
+	 * to), skipped where none was live. Rollback undoes the promote, recorded as the
+	 * deployment's status; its steps stay as they ended.
+	 */
+	if (!rollback)
+		bg_spi_exec("UPDATE bg.deployment_step SET"
+					"  status = CASE WHEN previous_schema IS NULL THEN 'skipped' ELSE 'ok' END,"
+					"  message = pg_catalog.concat_ws('; ', message, CASE WHEN previous_schema IS NULL"
+					"    THEN 'nothing live to remove'"
+					"    ELSE pg_catalog.format('moved to %I at promote, kept for rollback', previous_schema) END)"
+					" WHERE deployment_id OPERATOR(pg_catalog.=) $1 AND action OPERATOR(pg_catalog.=) 'remove'"
+					"   AND status OPERATOR(pg_catalog.=) 'pending'",
+					SPI_OK_UPDATE, 1, types, args, NULL);
 	bg_spi_exec(rollback ?
 				"UPDATE bg.deployment SET status = 'rolled_back', rolled_back_at = pg_catalog.clock_timestamp()"
 				" WHERE deployment_id OPERATOR(pg_catalog.=) $1" :
@@ -704,6 +744,17 @@ bg_unpromoted_dropped(BgProject *project, const char *new_status, const char *wh
 				"   AND s.action OPERATOR(pg_catalog.=) 'build'"
 				"   AND (s.status OPERATOR(pg_catalog.=) 'ok' OR (d.kind OPERATOR(pg_catalog.=) 'dbt'"
 				"        AND s.status OPERATOR(pg_catalog.=) ANY ('{pending,error}')))",
+				SPI_OK_UPDATE, 1, &type, &arg, NULL);
+	/* what such a deployment had still to do (a removal, a test dbt was to run) never will */
+	bg_spi_exec("UPDATE bg.deployment_step AS s SET status = 'skipped',"
+				"  message = pg_catalog.concat_ws('; ', s.message, CASE s.action"
+				"    WHEN 'remove' THEN 'not removed: the deployment was not promoted'"
+				"    ELSE 'not run: the deployment ended before it' END)"
+				"  FROM bg.deployment AS d"
+				" WHERE d.deployment_id OPERATOR(pg_catalog.=) s.deployment_id"
+				"   AND d.project_id OPERATOR(pg_catalog.=) $1"
+				"   AND d.status OPERATOR(pg_catalog.=) ANY ('{abandoned,failed}')"
+				"   AND s.status OPERATOR(pg_catalog.=) 'pending'",
 				SPI_OK_UPDATE, 1, &type, &arg, NULL);
 	bg_restore_user(&sw);
 }
