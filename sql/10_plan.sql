@@ -493,9 +493,25 @@ SELECT (SELECT count(*) FROM bg.project) = projects AS same_projects,
 -- A second project
 --
 
--- A project name other than the manifest's, with the jsonb overload.
+-- analysis(): an analysis of project crm (analyses/*.sql): compiled by dbt, built by
+-- nobody.
+CREATE FUNCTION analysis(name text) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+SELECT jsonb_build_object('analysis.crm.' || name, jsonb_build_object(
+    'unique_id', 'analysis.crm.' || name, 'resource_type', 'analysis', 'package_name', 'crm',
+    'name', name, 'path', 'analysis/' || name || '.sql',
+    'original_file_path', 'analyses/' || name || '.sql', 'fqn', jsonb_build_array('crm', 'analysis', name),
+    'database', 'contrib_regression', 'schema', 'marketing', 'alias', name,
+    'checksum', jsonb_build_object('name', 'sha256', 'checksum', md5(name)),
+    'config', '{"enabled": true, "materialized": "view"}'::jsonb, 'unrendered_config', '{}'::jsonb,
+    'raw_code', 'select * from {{ ref(''leads'') }}',
+    'depends_on', '{"macros": [], "nodes": ["model.crm.leads"]}'::jsonb))
+$$;
+
+-- A project name other than the manifest's, with the jsonb overload. The notice counts
+-- what the project has, analyses too.
 CALL bg.create_project(manifest(
-         model('leads', 'select 1 as lead_id', schema => 'marketing', project => 'crm'),
+         model('leads', 'select 1 as lead_id', schema => 'marketing', project => 'crm')
+      || analysis('lead_funnel') || analysis('lead_sources'),
          project_name => 'crm')::jsonb,
      name => 'crm_marketing');
 SELECT project, manifest_schema_version, node_count, models FROM bg.projects ORDER BY project;
@@ -505,7 +521,8 @@ SELECT unique_id, action, reasons, live_relation, compatibility
   FROM bg.plan(manifest(
          model('leads', 'select 1 as lead_id', schema => 'marketing', project => 'crm')
       || model('lead_scores', 'select lead_id, 0 as score from {{ ref(''leads'') }}',
-               schema => 'marketing', depends_on => '{model.crm.leads}', project => 'crm'),
+               schema => 'marketing', depends_on => '{model.crm.leads}', project => 'crm')
+      || analysis('lead_funnel') || analysis('lead_sources'),
          project_name => 'crm'), project => 'crm_marketing')
  ORDER BY unique_id;
 

@@ -51,8 +51,10 @@ describe_nodes(BgManifest *m)
 			if (!m->nodes[i]->disabled && strcmp(m->nodes[i]->resource_type, kinds[k]) == 0)
 				count++;
 		if (count > 0)
-			appendStringInfo(&buf, "%s%d %s%s", buf.len ? ", " : "", count, kinds[k],
-							 count == 1 ? "" : (strcmp(kinds[k], "analysis") == 0 ? "es" : "s"));
+			appendStringInfo(&buf, "%s%d %s", buf.len ? ", " : "", count,
+							 count == 1 ? kinds[k] :
+							 strcmp(kinds[k], "analysis") == 0 ? "analyses" :
+							 psprintf("%ss", kinds[k]));
 	}
 	if (buf.len == 0)
 		appendStringInfoString(&buf, "no nodes");
