@@ -370,6 +370,34 @@ SELECT model('items', 'select id::numeric(20,0) as id, name, price::numeric(16,4
                          from raw.items', 'table')
 $$;
 
+-- Readers that cannot follow any change: a materialized view, and a rule (here on a
+-- table outside the project), which promote could point at the new items only by
+-- dropping them. A change that is compatible in itself (items keeps its columns) is
+-- breaking for them.
+CREATE MATERIALIZED VIEW reporting.item_count AS SELECT count(*) AS items FROM analytics.items;
+CREATE TABLE reporting.orders (item_id numeric, qty integer);
+CREATE TABLE reporting.order_log (item_id numeric, name text);
+CREATE RULE log_name AS ON INSERT TO reporting.orders DO ALSO
+    INSERT INTO reporting.order_log SELECT i.id, i.name FROM analytics.items AS i WHERE i.id = NEW.item_id;
+SELECT manifest(v2() || model('items', 'select id::numeric(20,0) as id, name, price::numeric(16,4) as price,
+                              qty::integer as qty, weight::double precision as weight,
+                              code::text as code, qty > 0 as in_stock
+                         from raw.items where id > 0', 'table')) AS variant \gset
+SET ROLE regress_bg_verdict_ci;
+CALL bg.deploy(:'variant');
+RESET ROLE;
+SELECT * FROM verdicts WHERE breaking;
+SELECT save();
+SET ROLE regress_bg_verdict_ci;
+CALL bg.promote();
+RESET ROLE;
+SELECT * FROM changed();
+DROP MATERIALIZED VIEW reporting.item_count;
+DROP TABLE reporting.orders, reporting.order_log;
+SET ROLE regress_bg_verdict_ci;
+CALL bg.abandon();
+RESET ROLE;
+
 -- A removal that something outside reads: reporting.price_report reads item_prices.
 -- The plan says so before anything is built, as the deploy and promote do.
 CREATE VIEW reporting.price_report AS SELECT id, price FROM analytics.item_prices;
