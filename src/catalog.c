@@ -127,6 +127,17 @@ bg_relkind_name(char relkind)
 	return "relation";
 }
 
+/*
+ * Whether row-level security and its policies carry to a relation of this kind when it
+ * replaces a table that has them: a plain table only (carry.c carries them; verdict.c
+ * calls a replacement of another kind breaking, as its readers would see every row).
+ */
+bool
+bg_kind_carries_row_security(char relkind)
+{
+	return relkind == RELKIND_RELATION;
+}
+
 /* ------------------------------------------------------------------------
  * Columns
  * ------------------------------------------------------------------------

@@ -670,13 +670,14 @@ bg_verdict_replace(Oid live, Oid shadow, List *managed, bool *breaking, char **s
 		appendStringInfo(&buf, ",\"kind\":{\"from\":\"%s\",\"to\":\"%s\"}",
 						 live_kind, bg_relkind_name(shadow_kind));
 		appendStringInfo(&line, "%s becomes a %s", live_kind, bg_relkind_name(shadow_kind));
-		/* row security and its policies carry to tables only (carry.c) */
-		if (shadow_kind != RELKIND_RELATION && shadow_kind != RELKIND_PARTITIONED_TABLE &&
-			has_row_security(live))
-		{
-			appendStringInfo(&line, ", to which its row-level security cannot carry: its readers would see every row");
-			*breaking = true;
-		}
+	}
+	/* row security and its policies do not carry to every kind (catalog.c) */
+	if (!bg_kind_carries_row_security(shadow_kind) && has_row_security(live))
+	{
+		next_part(&line);
+		appendStringInfo(&line, "its row-level security cannot carry to the new %s: its readers would see every row",
+						 bg_relkind_name(shadow_kind));
+		*breaking = true;
 	}
 	describe_columns(&ch, shadow_attrs, &line, breaking);
 
