@@ -480,6 +480,14 @@ SET ROLE regress_bg_verdict_ci;
 CALL bg.promote();
 RESET ROLE;
 SELECT * FROM changed();
+-- The old relation must be bluegreen's to take away: once someone else owns it, the
+-- plan refuses the move, as the deploy does.
+ALTER VIEW analytics.item_prices OWNER TO regress_bg_verdict_reader;
+SELECT * FROM plan(:'moved') WHERE unique_id = 'model.shop.prices';
+SET ROLE regress_bg_verdict_ci;
+CALL bg.deploy(:'moved');
+RESET ROLE;
+ALTER VIEW analytics.item_prices OWNER TO bluegreen;
 -- Once nothing reads it, the move is compatible: the old relation leaves at promote,
 -- and comes back with rollback.
 DROP VIEW reporting.price_report;

@@ -365,14 +365,22 @@ plan(FunctionCallInfo fcinfo, bool is_jsonb)
 
 	bg_check_unclaimed(project->project_id, next);
 	plan = bg_plan_compute(live, next);
-	/* what the plan would build or remove must be bluegreen's to act on */
+	/*
+	 * What the plan would build or remove must be bluegreen's to act on: the old
+	 * relation of a model that moves or becomes ephemeral too, as deploy checks it.
+	 */
 	for (int i = 0; i < plan->n_items; i++)
 	{
 		BgPlanItem *item = &plan->items[i];
+		char	   *reason;
+		char	   *moved_to;
+		BgNode	   *gone = bg_plan_item_removes(plan, item, &reason, &moved_to);
 
 		if ((item->action == BG_ACTION_BUILD || item->action == BG_ACTION_REMOVE) &&
 			bg_node_has_relation(item->node))
 			bg_scope_check(bg_node_label(item->node), item->node->schema, item->node->alias);
+		if (gone && gone != item->node)
+			bg_scope_check(bg_node_label(gone), gone->schema, gone->alias);
 	}
 	/* the verdicts, as deploy and promote will judge them (verdict.c) */
 	bg_become_extension_owner(&sw);
