@@ -5,7 +5,7 @@
  * Each question has one answer here, asked alike by the stages that need it: whether a
  * relation exists and what it is, its columns, what reads it from outside (views,
  * foreign keys, publications), and whether a table can back a foreign key. The
- * compatibility report (audit.c) and the switch (switch.c) must never disagree on
+ * compatibility verdict (verdict.c) and the switch (switch.c) must never disagree on
  * those, so neither has a copy of its own.
  *
  * Catalog queries run with whatever search_path the caller pinned; every operator is
