@@ -482,12 +482,14 @@ RESET ROLE;
 SELECT * FROM changed();
 -- The old relation must be bluegreen's to take away: once someone else owns it, the
 -- plan refuses the move, as the deploy does.
+SELECT save();
 ALTER VIEW analytics.item_prices OWNER TO regress_bg_verdict_reader;
 SELECT * FROM plan(:'moved') WHERE unique_id = 'model.shop.prices';
 SET ROLE regress_bg_verdict_ci;
 CALL bg.deploy(:'moved');
 RESET ROLE;
 ALTER VIEW analytics.item_prices OWNER TO bluegreen;
+SELECT * FROM changed();
 -- Once nothing reads it, the move is compatible: the old relation leaves at promote,
 -- and comes back with rollback.
 DROP VIEW reporting.price_report;

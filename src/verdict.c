@@ -13,8 +13,8 @@
  *	  REPLACE VIEW would refuse it), a materialized view or a rule (promote cannot point
  *	  either at another relation), a foreign key the replacement cannot back, a
  *	  publication that would send its subscribers nothing of the new rows;
- *	- a table with row-level security that becomes a view or a materialized view, whose
- *	  readers would see every row;
+ *	- a table with row-level security replaced by a relation its policies cannot carry
+ *	  to (a view, a materialized view), whose readers would see every row;
  *	- a relation removed (or moved away: a move is the removal of the old relation plus
  *	  the addition of the new) that something outside reads.
  * Everything else is compatible, and reported with what changes: a column added, a type
