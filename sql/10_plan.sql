@@ -258,6 +258,26 @@ $$;
 -- Before any project is registered there is nothing to plan against.
 SELECT * FROM bg.plan(shop());
 
+-- What dbt built live from that version: here, stand-ins with the same columns, in
+-- schemas the owner role owns (as after bg.transfer_ownership). The compatibility
+-- column of a plan judges a change against what is live.
+CREATE SCHEMA staging AUTHORIZATION bluegreen;
+CREATE SCHEMA analytics AUTHORIZATION bluegreen;
+SET ROLE bluegreen;
+CREATE VIEW staging.stg_customers AS SELECT NULL::integer AS customer_id, NULL::text AS first_name;
+CREATE VIEW staging.stg_orders AS
+    SELECT NULL::integer AS order_id, NULL::integer AS customer_id, NULL::timestamp AS ordered_at;
+CREATE VIEW staging.stg_payments AS SELECT NULL::integer AS order_id, NULL::numeric AS amount;
+CREATE TABLE analytics.orders (order_id integer, customer_id integer, ordered_at timestamp,
+                               amount numeric);
+-- (customers in its contract's column order, as dbt creates it: the manifest lists
+-- first_name first)
+CREATE TABLE analytics.customers (first_name text, customer_id integer,
+                                  lifetime_value numeric(12,2));
+CREATE TABLE analytics.daily_revenue (order_date date, revenue numeric);
+CREATE TABLE analytics.payment_methods (method text, name text);
+RESET ROLE;
+
 -- A deployer ("GRANT bluegreen_deployer TO ci") registers what is live now. This reads
 -- the manifest and records it; it creates, drops and reads no relation.
 CREATE ROLE regress_bg_ci;
@@ -319,7 +339,8 @@ SELECT * FROM changes(shop(nodes => edit('model.shop.daily_revenue',
        '{"config": {"unique_key": ["order_date", "currency"]},
          "unrendered_config": {"unique_key": ["order_date", "currency"]}}')));
 
--- A materialization change is a config change, and breaking: a view becomes a table.
+-- A materialization change is a config change: a view becomes a table. Whether that
+-- breaks anything only the built table can tell (its columns, what reads it).
 SELECT * FROM changes(shop(nodes => edit('model.shop.stg_customers',
        '{"config": {"materialized": "table"}, "unrendered_config": {"materialized": "table"}}')));
 
@@ -327,7 +348,9 @@ SELECT * FROM changes(shop(nodes => edit('model.shop.stg_customers',
 SELECT * FROM changes(shop(nodes => edit('model.shop.orders',
        '{"config": {"tags": ["nightly"]}, "unrendered_config": {"tags": ["nightly"]}}')));
 
--- A new alias moves the relation (modified.relation): breaking for readers of the old name.
+-- A new alias moves the relation (modified.relation): the old relation is dropped at
+-- promote (kept for rollback) and the new one added. Nothing outside the project reads
+-- the old one, so that breaks nothing.
 SELECT * FROM changes(shop(nodes => edit('model.shop.orders',
        '{"alias": "fct_orders", "config": {"alias": "fct_orders"},
          "unrendered_config": {"alias": "fct_orders"}}')));
@@ -343,27 +366,39 @@ SELECT * FROM changes(shop(nodes => edit('model.shop.customers',
 SELECT * FROM changes(shop(nodes => edit('model.shop.orders',
        '{"description": "One row per order."}')));
 
--- customers has an enforced contract. Dropping a column changes its code and its
--- contract, and breaks the contract: readers of lifetime_value would fail.
+-- customers has an enforced contract, so the plan knows the columns it will have.
+-- Dropping a column changes its code and its contract, and is breaking: readers of
+-- lifetime_value would fail.
 SELECT * FROM changes(shop(nodes => edit('model.shop.customers',
        '{"raw_code": "select customer_id, first_name from {{ ref(''stg_customers'') }}",
          "contract": {"checksum": "c2"},
          "columns": {"lifetime_value": null}}')));
 
--- A column changing its type breaks the contract too ...
+-- A column widened (integer to bigint) holds every value it held: nothing certain
+-- breaks, and the built table tells the rest ...
 SELECT * FROM changes(shop(nodes => edit('model.shop.customers',
        '{"contract": {"checksum": "c3"},
          "columns": {"customer_id": {"data_type": "bigint"}}}')));
--- ... while a wider numeric keeps its base type (dbt compares base types) ...
+-- ... as for a numeric that holds more digits ...
 SELECT * FROM changes(shop(nodes => edit('model.shop.customers',
        '{"contract": {"checksum": "c4"},
          "columns": {"lifetime_value": {"data_type": "numeric(18,2)"}}}')));
--- ... and so does adding a column: the contract changed, but nothing breaks.
+-- ... but a numeric with fewer digits does not hold every value: breaking ...
+SELECT * FROM changes(shop(nodes => edit('model.shop.customers',
+       '{"contract": {"checksum": "c6"},
+         "columns": {"lifetime_value": {"data_type": "numeric(8,2)"}}}')));
+-- ... and a DBA may make every column-level change breaking (a superuser's setting):
+SET bluegreen.strict_compatibility = on;
+SELECT * FROM changes(shop(nodes => edit('model.shop.customers',
+       '{"contract": {"checksum": "c3"},
+         "columns": {"customer_id": {"data_type": "bigint"}}}')));
+RESET bluegreen.strict_compatibility;
+-- Adding a column: the contract changed, and nothing is certain to break.
 SELECT * FROM changes(shop(nodes => edit('model.shop.customers',
        '{"raw_code": "select c.customer_id, c.first_name, sum(o.amount) as lifetime_value, count(o.order_id) as orders from {{ ref(''stg_customers'') }} c left join {{ ref(''orders'') }} o using (customer_id) group by 1, 2",
          "contract": {"checksum": "c5"},
          "columns": {"orders": {"name": "orders", "data_type": "bigint", "description": ""}}}')));
--- Turning the contract off is breaking as well.
+-- Turning the contract off says nothing of the columns: the build tells.
 SELECT * FROM changes(shop(nodes => edit('model.shop.customers',
        '{"contract": {"enforced": false, "checksum": null},
          "config": {"contract": {"enforced": false}},
@@ -392,7 +427,7 @@ SELECT unique_id, action, reasons, materialization, live_relation, shadow_relati
  WHERE selected;
 
 -- A model deleted from the project: its relation is dropped at promote (and kept for
--- rollback), which breaks its readers.
+-- rollback), which would break whatever outside the project reads it: nothing does.
 SELECT * FROM changes(shop(removed => '{model.shop.daily_revenue}'));
 
 -- A model disabled (config enabled: false) is dropped the same way.
@@ -493,9 +528,25 @@ SELECT (SELECT count(*) FROM bg.project) = projects AS same_projects,
 -- A second project
 --
 
--- A project name other than the manifest's, with the jsonb overload.
+-- analysis(): an analysis of project crm (analyses/*.sql): compiled by dbt, built by
+-- nobody.
+CREATE FUNCTION analysis(name text) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+SELECT jsonb_build_object('analysis.crm.' || name, jsonb_build_object(
+    'unique_id', 'analysis.crm.' || name, 'resource_type', 'analysis', 'package_name', 'crm',
+    'name', name, 'path', 'analysis/' || name || '.sql',
+    'original_file_path', 'analyses/' || name || '.sql', 'fqn', jsonb_build_array('crm', 'analysis', name),
+    'database', 'contrib_regression', 'schema', 'marketing', 'alias', name,
+    'checksum', jsonb_build_object('name', 'sha256', 'checksum', md5(name)),
+    'config', '{"enabled": true, "materialized": "view"}'::jsonb, 'unrendered_config', '{}'::jsonb,
+    'raw_code', 'select * from {{ ref(''leads'') }}',
+    'depends_on', '{"macros": [], "nodes": ["model.crm.leads"]}'::jsonb))
+$$;
+
+-- A project name other than the manifest's, with the jsonb overload. The notice counts
+-- what the project has, analyses too.
 CALL bg.create_project(manifest(
-         model('leads', 'select 1 as lead_id', schema => 'marketing', project => 'crm'),
+         model('leads', 'select 1 as lead_id', schema => 'marketing', project => 'crm')
+      || analysis('lead_funnel') || analysis('lead_sources'),
          project_name => 'crm')::jsonb,
      name => 'crm_marketing');
 SELECT project, manifest_schema_version, node_count, models FROM bg.projects ORDER BY project;
@@ -505,9 +556,11 @@ SELECT unique_id, action, reasons, live_relation, compatibility
   FROM bg.plan(manifest(
          model('leads', 'select 1 as lead_id', schema => 'marketing', project => 'crm')
       || model('lead_scores', 'select lead_id, 0 as score from {{ ref(''leads'') }}',
-               schema => 'marketing', depends_on => '{model.crm.leads}', project => 'crm'),
+               schema => 'marketing', depends_on => '{model.crm.leads}', project => 'crm')
+      || analysis('lead_funnel') || analysis('lead_sources'),
          project_name => 'crm'), project => 'crm_marketing')
  ORDER BY unique_id;
 
+DROP SCHEMA staging, analytics CASCADE;
 DROP OWNED BY regress_bg_ci;
 DROP ROLE regress_bg_ci;

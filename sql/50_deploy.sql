@@ -464,7 +464,7 @@ SELECT step, unique_id, action, materialization, relation, shadow_relation, stat
   FROM bg.deployment_steps
  ORDER BY step;
 -- Each relation that would replace a live one is compared with it: an added column is
--- compatible.
+-- compatible (the deploy's summary lists it, and the step's verdict says so).
 SELECT step, relation, breaking, compatibility
   FROM bg.deployment_steps
  WHERE action = 'build'
@@ -808,8 +808,8 @@ SELECT step, relation, breaking, compatibility
   FROM latest_steps
  WHERE relation = 'analytics.orders';
 
--- daily_revenue becomes a view: a change of relation kind is breaking, and a
--- publication holds only tables.
+-- daily_revenue becomes a view. A change of relation kind breaks what depends on the
+-- kind, and here something does: a publication holds only tables.
 CALL bg.deploy(jaffle(edit('daily_revenue', '{"config": {"materialized": "view"}}')));
 SELECT step, relation, breaking, compatibility
   FROM latest_steps
@@ -827,7 +827,7 @@ SELECT step, unique_id, action, relation, status, breaking, compatibility
 
 -- stg_customers builds, then customers fails (a division by zero on one row). The
 -- deployment is recorded failed with the model and the error; the CALL ends with an
--- ERROR naming them; the test that was not reached stays pending.
+-- ERROR naming them; the test that was not reached is skipped, and says why.
 CALL bg.deploy(jaffle(
     edit('stg_customers', code => $$select id as customer_id, name, left(name, 1) as initial
 from {{ source('raw', 'customers') }}$$)

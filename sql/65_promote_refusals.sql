@@ -243,8 +243,10 @@ SELECT confrelid::regclass AS returns_references FROM pg_constraint
 -- A materialized view outside the project
 --
 -- A materialized view cannot be re-pointed without being dropped and refilled, and
--- bluegreen drops nothing it does not manage: promote refuses and lists it, even for a
--- change that is compatible, as version 4 is (it changes the filter of orders).
+-- bluegreen drops nothing it does not manage: it would go on reading the replaced
+-- relation. So replacing what it reads is breaking, even where the change itself is
+-- compatible, as version 4's is (it changes the filter of orders): the deploy says so,
+-- and promote refuses and lists it.
 CREATE MATERIALIZED VIEW reporting.order_count AS SELECT count(*) AS orders FROM analytics.orders;
 SELECT manifest(orders('select id as order_id, customer_id, amount from raw.orders where amount > 1') || customers()) AS manifest \gset
 SET ROLE regress_bg_refusals_ci;

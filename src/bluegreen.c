@@ -34,6 +34,7 @@ static const struct config_enum_entry interface_options[] = {
 	{"dbt", BG_INTERFACE_DBT, false},
 	{NULL, 0, false}
 };
+bool		bg_strict_compatibility = false;
 
 void		_PG_init(void);
 
@@ -96,5 +97,12 @@ _PG_init(void)
 							 "but the wording of hints depends on it.",
 							 &bg_interface, BG_INTERFACE_SQL, interface_options, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("bluegreen.strict_compatibility",
+							 "Whether every change to a live relation's columns is breaking: a column added, widened or moved as well as one dropped or retyped.",
+							 "Off, only what can break something is breaking (verdict.c): a column dropped, a type "
+							 "change that is not a widening, a reader outside the project that could not follow the "
+							 "change. Superusers only, so that a deployer cannot loosen what a DBA set; force still "
+							 "promotes what it refuses.",
+							 &bg_strict_compatibility, false, PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("bluegreen");
 }

@@ -4,7 +4,8 @@
  *
  * The rest of the declarations live beside the file that defines them: util.h, spi.h,
  * privilege.h, catalog.h at the bottom; manifest.h, state.h, selection.h, config.h,
- * redirect.h, build.h, audit.h, promote.h, cleanup.h up the data path (README "Layout").
+ * redirect.h, verdict.h, build.h, audit.h, promote.h, cleanup.h up the data path (README
+ * "Layout").
  */
 #ifndef BLUEGREEN_H
 #define BLUEGREEN_H
@@ -21,6 +22,7 @@ extern int	bg_statement_timeout_ms;
 extern int	bg_temp_file_limit_kb;
 extern bool bg_incremental_in_place;
 extern double bg_max_changed_share;
+extern bool bg_strict_compatibility;
 
 /* bluegreen.interface: how the session calls bluegreen, which hints speak (util.c) */
 typedef enum BgInterface

@@ -156,8 +156,8 @@ bg_carry_over(BgSwitch *sw, BgMove *m)
 										   quote_literal_cstr(text)));
 	}
 
-	/* row-level security and its policies, on tables */
-	if (kind != RELKIND_RELATION)
+	/* row-level security and its policies, where they can carry */
+	if (!bg_kind_carries_row_security(kind))
 		return;
 	bg_spi_exec("SELECT relrowsecurity, relforcerowsecurity FROM pg_catalog.pg_class"
 				" WHERE oid OPERATOR(pg_catalog.=) $1",

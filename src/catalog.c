@@ -5,7 +5,7 @@
  * Each question has one answer here, asked alike by the stages that need it: whether a
  * relation exists and what it is, its columns, what reads it from outside (views,
  * foreign keys, publications), and whether a table can back a foreign key. The
- * compatibility report (audit.c) and the switch (switch.c) must never disagree on
+ * compatibility verdict (verdict.c) and the switch (switch.c) must never disagree on
  * those, so neither has a copy of its own.
  *
  * Catalog queries run with whatever search_path the caller pinned; every operator is
@@ -125,6 +125,17 @@ bg_relkind_name(char relkind)
 			return "foreign table";
 	}
 	return "relation";
+}
+
+/*
+ * Whether row-level security and its policies carry to a relation of this kind when it
+ * replaces a table that has them: a plain table only (carry.c carries them; verdict.c
+ * calls a replacement of another kind breaking, as its readers would see every row).
+ */
+bool
+bg_kind_carries_row_security(char relkind)
+{
+	return relkind == RELKIND_RELATION;
 }
 
 /* ------------------------------------------------------------------------

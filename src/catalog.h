@@ -30,6 +30,7 @@ extern Oid	bg_namespace_owner(Oid nsp);
 extern char *bg_relation_name(Oid relid);
 extern const char *bg_relkind_keyword(char relkind);
 extern const char *bg_relkind_name(char relkind);
+extern bool bg_kind_carries_row_security(char relkind);
 
 extern List *bg_relation_columns(Oid relid);
 extern BgColumn *bg_column_named(List *columns, const char *name);

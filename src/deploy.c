@@ -16,7 +16,8 @@
  *	4. build each selected model into the shadow of its live schema, in dependency order,
  *	   as the owner role, each in a subtransaction of its own (build.c);
  *	5. run the selected tests against the shadow build (audit.c);
- *	6. compare every relation that would be replaced with its live version (audit.c).
+ *	6. judge every relation that would be replaced or removed against its live version
+ *	   (deploy_check.c, by verdict.c's rules).
  *
  * Production is never written: models are created in shadow schemas only, and the model
  * code is checked to be a plain SELECT. A failure at any model or error-severity test
@@ -73,6 +74,7 @@
 #include "spi.h"
 #include "state.h"
 #include "util.h"
+#include "verdict.h"
 
 PG_FUNCTION_INFO_V1(bg_deploy_text);
 PG_FUNCTION_INFO_V1(bg_deploy_jsonb);
@@ -368,67 +370,6 @@ refresh_plan(BgManifest *live)
 	return plan;
 }
 
-/*
- * Compare every relation the deployment would replace or remove with its live version
- * (audit.c), record the verdicts, and list the breaking ones in "breaks".
- */
-static bool
-compare_with_live(Deployment *d, StringInfo breaks)
-{
-	Oid		   *managed = palloc(sizeof(Oid) * (d->n_steps + 1));
-	int			n_managed = 0;
-	bool		breaking = false;
-	BgUserSwitch sw;
-
-	for (int i = 0; i < d->n_steps; i++)
-		if ((d->steps[i].kind == BG_STEP_BUILD || d->steps[i].kind == BG_STEP_REMOVE) &&
-			d->steps[i].live_exists)
-			managed[n_managed++] = d->steps[i].live_oid;
-	/* as the extension owner, search_path pinned: type and object names come out alike */
-	bg_become_extension_owner(&sw);
-	for (int i = 0; i < d->n_steps; i++)
-	{
-		BgStep	   *s = &d->steps[i];
-		char	   *summary = NULL;
-		Oid			shadow;
-
-		if (!s->live_exists)
-			continue;
-		if (s->kind == BG_STEP_BUILD && s->in_place)
-			/* the live table stays, columns and all: only rows change */
-			s->compatibility = bg_in_place_relation_report();
-		else if (s->kind == BG_STEP_BUILD &&
-			bg_relation_exists(s->shadow_schema, s->node->alias, &shadow, NULL))
-			s->compatibility = bg_compare_relations(s->live_oid, shadow, managed,
-													n_managed, &s->breaking, &summary);
-		else if (s->kind == BG_STEP_REMOVE)
-		{
-			s->compatibility = bg_removed_relation_report(s->live_oid, managed, n_managed,
-														  &s->breaking, &summary);
-			bg_report_step(s, d->n_steps);
-		}
-		else
-			continue;
-		s->diff = bg_diff_step(d->next, s);
-		if (s->diff)
-		{
-			BgStepDiff	sd = {s->node->unique_id, bg_qualified_name(s->node->schema, s->node->alias), s->diff};
-
-			ereport(NOTICE, (errmsg("diff of %s", bg_diff_line(&sd))));
-		}
-		if (s->breaking)
-		{
-			breaking = true;
-			appendStringInfo(breaks, "\n  %s: %s",
-							 bg_qualified_name(s->node->schema, s->node->alias),
-							 summary ? summary : "breaking");
-		}
-		bg_step_update(d->deployment_id, s, GetCurrentTimestamp());
-	}
-	bg_restore_user(&sw);
-	return breaking;
-}
-
 /* ------------------------------------------------------------------------
  * Deployments that dbt builds: bg.deploy_begin, then dbt, then bg.deploy_finish
  *
@@ -514,6 +455,8 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 		BgStep	   *failed = NULL;
 		ErrorData  *error = NULL;
 		StringInfoData breaks;
+		StringInfoData compatible;
+		char	   *detail;
 
 		d->live = bg_manifest_load(d->project->live_manifest_id, d->refresh);
 		if (d->refresh)
@@ -626,8 +569,13 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 
 		/* compatibility of every relation that would be replaced or removed */
 		initStringInfo(&breaks);
+		initStringInfo(&compatible);
 		if (error == NULL && failed == NULL)
-			t.breaking = compare_with_live(d, &breaks);
+			t.breaking = bg_deploy_verdicts(d, &breaks, &compatible);
+		else
+			bg_deployment_skip_pending(d->deployment_id, NULL,
+									   psprintf("not run: the deployment failed at %s",
+												bg_printable(failed->node->unique_id)));
 
 		bg_deployment_finish(d->deployment_id, failed ? "failed" : "built",
 							 failed ? failed->node->unique_id : NULL,
@@ -669,12 +617,13 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 							 "Query bg.deployment_steps for every test result.")));
 		}
 		breaking_built = t.breaking;
+		detail = bg_deploy_verdict_detail(&breaks, &compatible);
 		ereport(NOTICE,
 				(errmsg("deployment " INT64_FORMAT " built%s: %d model%s, %d test%s passed, %d warned, 0 failed; %s",
 						d->deployment_id, bg_timing(bg_seconds_since(started)), t.built, t.built == 1 ? "" : "s",
 						t.passed, t.passed == 1 ? "" : "s", t.warned,
 						t.breaking ? "BREAKING changes (see below)" : "compatible with live"),
-				 t.breaking ? errdetail_internal("Breaking:%s", breaks.data) : 0,
+				 detail ? errdetail_internal("%s", detail) : 0,
 				 promote ? 0 : errhint("%s", built_hint(t.breaking))));
 	}
 done:
@@ -729,16 +678,52 @@ bg_deploy_begin_jsonb(PG_FUNCTION_ARGS)
  * bg.deploy_finish
  * ------------------------------------------------------------------------
  */
+typedef struct RowCount
+{
+	Oid			relid;
+	int64		rows;
+} RowCount;
+
+static void
+count_rows(void *arg)
+{
+	RowCount   *rc = (RowCount *) arg;
+
+	rc->rows = bg_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM %s", bg_relation_name(rc->relid)));
+}
+
+/*
+ * The rows of a table or materialized view dbt built in shadow, counted as the caller
+ * (who ran dbt, and may read what dbt built: a superuser would read it past its row
+ * security); -1 where the caller may not read it, and for a view, which has none.
+ */
+static int64
+shadow_rows(Oid relid, char relkind)
+{
+	RowCount	rc = {relid, -1};
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
+		relkind != RELKIND_MATVIEW)
+		return -1;
+	if (bg_in_subxact(count_rows, &rc) != NULL)
+		return -1;
+	return rc.rows;
+}
+
 Datum
 bg_deploy_finish(PG_FUNCTION_ARGS)
 {
 	Deployment *d = palloc0(sizeof(Deployment));
 	volatile int missing = 0;
+	volatile int built = 0;
 	volatile bool breaking = false;
 	StringInfoData breaks;
+	StringInfoData compatible;
 	StringInfoData absent;
+	char	   *detail;
 
 	initStringInfo(&breaks);
+	initStringInfo(&compatible);
 	initStringInfo(&absent);
 	d->external = true;
 	SPI_connect();
@@ -757,13 +742,14 @@ bg_deploy_finish(PG_FUNCTION_ARGS)
 							 bg_hints_for_dbt() ? "dbt run-operation bg_deploy_begin" :
 							 "CALL bg.deploy_begin(manifest)")));
 		d->deployment_id = row->id;
-		d->steps = bg_deployment_steps(d->deployment_id, true, &d->n_steps);
+		/* every step, so that each is numbered "n of" all of them */
+		d->steps = bg_deployment_steps(d->deployment_id, false, &d->n_steps);
 		for (int i = 0; i < d->n_steps; i++)
 		{
 			BgStep	   *s = &d->steps[i];
 
-			s->live_exists = s->live_exists &&
-				bg_relation_exists(s->node->schema, s->node->alias, NULL, NULL);
+			s->live_exists = (s->kind == BG_STEP_BUILD || s->kind == BG_STEP_REMOVE) &&
+				s->live_exists && bg_relation_exists(s->node->schema, s->node->alias, NULL, NULL);
 		}
 		for (int i = 0; i < d->n_steps; i++)
 		{
@@ -776,6 +762,7 @@ bg_deploy_finish(PG_FUNCTION_ARGS)
 			{
 				s->status = "ok";
 				s->message = pstrdup("built by dbt");
+				s->rows = shadow_rows(relid, s->relkind);
 				t.built++;
 			}
 			else
@@ -791,9 +778,15 @@ bg_deploy_finish(PG_FUNCTION_ARGS)
 		/* incomplete: the error below undoes this call; dbt may still be building */
 		if (missing == 0)
 		{
-			breaking = t.breaking = compare_with_live(d, &breaks);
+			breaking = t.breaking = bg_deploy_verdicts(d, &breaks, &compatible);
+			/* dbt ran the tests: their results are dbt's (run_results.json), not ours */
+			bg_deployment_skip_pending(d->deployment_id, "test",
+									   "run by dbt, whose result bluegreen does not record");
+			bg_deployment_skip_pending(d->deployment_id, "carry",
+									   "carried from live: bluegreen promotes models only");
 			bg_deployment_finish(d->deployment_id, "built", NULL, NULL, &t);
 		}
+		built = t.built;
 	}
 	PG_FINALLY();
 	{
@@ -809,11 +802,12 @@ bg_deploy_finish(PG_FUNCTION_ARGS)
 				 errdetail_internal("Missing:%s", absent.data),
 				 errhint("Let dbt build them (--vars '{bluegreen_shadow: true}'), then %s again; or %s.",
 						 bg_call_hint("deploy_finish", NULL, NULL), bg_call_hint("abandon", NULL, NULL))));
+	detail = bg_deploy_verdict_detail(&breaks, &compatible);
 	ereport(NOTICE,
 			(errmsg("deployment " INT64_FORMAT " built by dbt: %d model%s in shadow; %s",
-					d->deployment_id, d->n_steps, d->n_steps == 1 ? "" : "s",
+					d->deployment_id, built, built == 1 ? "" : "s",
 					breaking ? "BREAKING changes (see below)" : "compatible with live"),
-			 breaking ? errdetail_internal("Breaking:%s", breaks.data) : 0,
+			 detail ? errdetail_internal("%s", detail) : 0,
 			 errhint("%s", built_hint(breaking))));
 	PG_RETURN_VOID();
 }

@@ -7,6 +7,8 @@
 
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
+
 #include "build.h"
 #include "manifest.h"
 #include "selection.h"
@@ -37,5 +39,7 @@ typedef struct Deployment
 extern void bg_deploy_collect_steps(Deployment *d);
 extern List *bg_deploy_live_schemas(Deployment *d);
 extern void bg_deploy_check(Deployment *d);
+extern bool bg_deploy_verdicts(Deployment *d, StringInfo breaks, StringInfo compatible);
+extern char *bg_deploy_verdict_detail(StringInfo breaks, StringInfo compatible);
 
 #endif							/* BLUEGREEN_DEPLOY_H */

@@ -1,14 +1,15 @@
 /*
  * deploy_check.c
- *		What a deployment will do, and everything that can be checked before it does
- *		anything: bad input stops here, with nothing changed.
+ *		What a deployment will do, everything that can be checked before it does
+ *		anything (bad input stops here, with nothing changed), and after the build, the
+ *		verdict on each relation it would replace or remove.
  *
  * The steps: builds first, in dependency order; then tests; then seeds and snapshots
  * carried from live and relations removed at promote. The checks: each model's code
  * parses as one SELECT and its references can be redirected; bluegreen can build its
  * materialization; a new model takes no name outside the project; an incremental model
  * built in full was compiled for a full build; the shadow schema is bluegreen's; what
- * the code reads live exists.
+ * the code reads live exists. The verdicts are verdict.c's rules, recorded per step.
  */
 #include "postgres.h"
 
@@ -17,15 +18,18 @@
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/timestamp.h"
 
 #include "catalog.h"
 #include "config.h"
 #include "deploy.h"
 #include "diff.h"
 #include "privilege.h"
+#include "progress.h"
 #include "redirect.h"
 #include "scope.h"
 #include "util.h"
+#include "verdict.h"
 
 static bool
 has_relation_to_build(BgNode *n)
@@ -39,7 +43,8 @@ bg_deploy_collect_steps(Deployment *d)
 	BgPlan	   *plan = d->plan;
 	int			n = 0;
 
-	d->steps = palloc0(sizeof(BgStep) * (plan->n_items + 1));
+	/* each item makes at most two steps: a model that moves builds and removes */
+	d->steps = palloc0(sizeof(BgStep) * (2 * plan->n_items + 1));
 	/* builds first, in dependency order; then tests; then carried and removed nodes */
 	for (int pass = 0; pass < 3; pass++)
 		for (int i = 0; i < plan->n_items; i++)
@@ -47,30 +52,33 @@ bg_deploy_collect_steps(Deployment *d)
 			BgPlanItem *item = &plan->items[i];
 			BgStep	   *s;
 			BgStepKind	kind;
+			BgNode	   *node = item->node;
+			char	   *reason = NULL;
+			char	   *moved_to;
+			BgNode	   *gone = bg_plan_item_removes(plan, item, &reason, &moved_to);
 
-			if (item->action == BG_ACTION_BUILD && has_relation_to_build(item->node))
+			if (pass == 0 && item->action == BG_ACTION_BUILD && has_relation_to_build(node))
 				kind = BG_STEP_BUILD;
-			else if (item->action == BG_ACTION_TEST)
+			else if (pass == 1 && item->action == BG_ACTION_TEST)
 				kind = BG_STEP_TEST;
-			else if (item->action == BG_ACTION_CARRY)
+			else if (pass == 2 && item->action == BG_ACTION_CARRY)
 				kind = BG_STEP_CARRY;
-			else if (item->action == BG_ACTION_REMOVE && bg_node_has_relation(item->node))
+			else if (pass == 2 && gone != NULL)
+			{
+				/* its live relation goes at promote, kept for rollback (selection.c) */
 				kind = BG_STEP_REMOVE;
-			else if (item->action == BG_ACTION_BUILD && item->old != NULL &&
-					 bg_node_has_relation(item->old))
-				kind = BG_STEP_REMOVE; /* a model that became ephemeral: its relation goes */
+				node = gone;
+			}
 			else
-				continue;
-			if (pass == 0 ? kind != BG_STEP_BUILD :
-				pass == 1 ? kind != BG_STEP_TEST :
-				(kind == BG_STEP_BUILD || kind == BG_STEP_TEST))
 				continue;
 			s = &d->steps[n];
 			s->number = ++n;
 			s->kind = kind;
-			s->node = kind == BG_STEP_REMOVE && item->old ? item->old : item->node;
+			s->node = node;
 			s->old = item->old;
 			s->status = "pending";
+			if (kind == BG_STEP_REMOVE)
+				s->message = reason;
 			if (kind == BG_STEP_BUILD)
 			{
 				d->n_build++;
@@ -292,3 +300,94 @@ bg_deploy_check(Deployment *d)
 	}
 }
 
+/* ------------------------------------------------------------------------
+ * After the build: the verdict on every relation replaced or removed
+ * ------------------------------------------------------------------------
+ */
+/*
+ * The relation a removal step's model moves to, when the deployment builds the same
+ * model under another name (a move: the old relation removed, the new one added), or
+ * NULL.
+ */
+static char *
+moved_to(Deployment *d, BgStep *removal)
+{
+	for (int i = 0; i < d->n_steps; i++)
+		if (d->steps[i].kind == BG_STEP_BUILD &&
+			strcmp(d->steps[i].node->unique_id, removal->node->unique_id) == 0)
+			return bg_qualified_name(d->steps[i].node->schema, d->steps[i].node->alias);
+	return NULL;
+}
+
+/*
+ * Judge every relation the deployment would replace or remove against its live version
+ * (verdict.c), record the verdicts, and list them, one line each, in "breaks" or in
+ * "compatible". Returns whether anything breaks.
+ */
+bool
+bg_deploy_verdicts(Deployment *d, StringInfo breaks, StringInfo compatible)
+{
+	List	   *managed = NIL;
+	bool		breaking = false;
+	BgUserSwitch sw;
+
+	for (int i = 0; i < d->n_steps; i++)
+		if ((d->steps[i].kind == BG_STEP_BUILD || d->steps[i].kind == BG_STEP_REMOVE) &&
+			d->steps[i].live_exists)
+			managed = lappend_oid(managed, d->steps[i].live_oid);
+	/* as the extension owner, search_path pinned: type and object names come out alike */
+	bg_become_extension_owner(&sw);
+	for (int i = 0; i < d->n_steps; i++)
+	{
+		BgStep	   *s = &d->steps[i];
+		char	   *summary = NULL;
+		Oid			shadow;
+
+		if (!s->live_exists)
+			continue;
+		if (s->kind == BG_STEP_BUILD && s->in_place)
+			/* the live table stays, columns and all: only rows change */
+			s->compatibility = bg_verdict_in_place();
+		else if (s->kind == BG_STEP_BUILD &&
+			bg_relation_exists(s->shadow_schema, s->node->alias, &shadow, NULL))
+			s->compatibility = bg_verdict_replace(s->live_oid, shadow, managed, &s->breaking,
+												  &summary);
+		else if (s->kind == BG_STEP_REMOVE)
+		{
+			s->compatibility = bg_verdict_remove(s->live_oid, s->message, moved_to(d, s),
+												 managed, &s->breaking, &summary);
+			bg_report_step(s, d->n_steps);
+		}
+		else
+			continue;
+		s->diff = bg_diff_step(d->next, s);
+		if (s->diff)
+		{
+			BgStepDiff	sd = {s->node->unique_id, bg_qualified_name(s->node->schema, s->node->alias), s->diff};
+
+			ereport(NOTICE, (errmsg("diff of %s", bg_diff_line(&sd))));
+		}
+		if (s->breaking)
+			breaking = true;
+		if (summary)
+			appendStringInfo(s->breaking ? breaks : compatible, "\n  %s: %s",
+							 bg_qualified_name(s->node->schema, s->node->alias), summary);
+		bg_step_update(d->deployment_id, s, GetCurrentTimestamp());
+	}
+	bg_restore_user(&sw);
+	return breaking;
+}
+
+/*
+ * The detail of a deployment's summary: its breaking changes, then its compatible ones,
+ * each with what changes and why (NULL when nothing changes).
+ */
+char *
+bg_deploy_verdict_detail(StringInfo breaks, StringInfo compatible)
+{
+	if (breaks->len == 0 && compatible->len == 0)
+		return NULL;
+	return psprintf("%s%s%s%s%s", breaks->len ? "Breaking:" : "", breaks->data,
+					breaks->len && compatible->len ? "\n" : "",
+					compatible->len ? "Compatible:" : "", compatible->data);
+}

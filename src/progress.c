@@ -72,7 +72,8 @@ bg_report_step(BgStep *s, int total)
 			break;
 		case BG_STEP_REMOVE:
 			ereport(NOTICE,
-					(errmsg("%d of %d REMOVE %s at promote (%s)", s->number, total, rel,
+					(errmsg("%d of %d REMOVE %s at promote%s%s (%s)", s->number, total, rel,
+							s->message ? ": " : "", s->message ? s->message : "",
 							s->compatibility && s->breaking ? "breaking" : "kept for rollback")));
 			break;
 	}

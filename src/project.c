@@ -4,7 +4,9 @@
  *		manifest with it.
  *
  * Both parse the manifest as the caller (parsing touches nothing); bluegreen's tables
- * are read and written by state.c, which switches to the extension owner itself.
+ * are read and written by state.c, which switches to the extension owner itself. The
+ * plan's compatibility verdicts read the catalogs as the extension owner, with
+ * search_path pinned, as deploy and promote read them (verdict.c).
  */
 #include "postgres.h"
 
@@ -12,15 +14,20 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "parser/parse_type.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "catalog.h"
+#include "config.h"
 #include "manifest.h"
+#include "privilege.h"
 #include "scope.h"
 #include "selection.h"
 #include "spi.h"
 #include "state.h"
 #include "util.h"
+#include "verdict.h"
 
 PG_FUNCTION_INFO_V1(bg_create_project_text);
 PG_FUNCTION_INFO_V1(bg_create_project_jsonb);
@@ -44,8 +51,10 @@ describe_nodes(BgManifest *m)
 			if (!m->nodes[i]->disabled && strcmp(m->nodes[i]->resource_type, kinds[k]) == 0)
 				count++;
 		if (count > 0)
-			appendStringInfo(&buf, "%s%d %s%s", buf.len ? ", " : "", count, kinds[k],
-							 count == 1 ? "" : (strcmp(kinds[k], "analysis") == 0 ? "es" : "s"));
+			appendStringInfo(&buf, "%s%d %s", buf.len ? ", " : "", count,
+							 count == 1 ? kinds[k] :
+							 strcmp(kinds[k], "analysis") == 0 ? "analyses" :
+							 psprintf("%ss", kinds[k]));
 	}
 	if (buf.len == 0)
 		appendStringInfoString(&buf, "no nodes");
@@ -195,6 +204,149 @@ emit_plan(ReturnSetInfo *rsinfo, BgPlan *plan)
 	MemoryContextDelete(row_cxt);
 }
 
+/* ------------------------------------------------------------------------
+ * bg.plan's compatibility column: what can be known before anything is built
+ * ------------------------------------------------------------------------
+ */
+typedef struct ContractTypes
+{
+	List	   *columns;		/* BgModelColumn *: the contract's */
+	List	   *resolved;		/* BgColumn *: their types */
+} ContractTypes;
+
+/*
+ * The contract's data types as the build resolves them: as the builder, under
+ * bluegreen.model_search_path (a type's typmod input function is its owner's code).
+ * In bg_in_subxact: a type that does not resolve leaves the verdict to the build.
+ */
+static void
+resolve_contract_types(void *arg)
+{
+	ContractTypes *ct = (ContractTypes *) arg;
+	BgUserSwitch sw;
+	ListCell   *lc;
+	int			attnum = 0;
+
+	bg_become_builder(&sw);
+	foreach(lc, ct->columns)
+	{
+		BgModelColumn *mc = lfirst(lc);
+		BgColumn   *c = palloc0(sizeof(BgColumn));
+
+		c->attnum = ++attnum;
+		c->name = mc->name;
+		typenameTypeIdAndMod(NULL, typeStringToTypeName(mc->data_type), &c->type, &c->typmod);
+		c->type_name = format_type_with_typemod(c->type, c->typmod);
+		ct->resolved = lappend(ct->resolved, c);
+	}
+	bg_restore_user(&sw);
+}
+
+/*
+ * What model n's enforced contract already says against its live relation: the
+ * column-level changes certain to be breaking once built (verdict.c's rules), or NULL,
+ * when the build must tell. A table is created with exactly the contract's columns and
+ * types; a view's code must give the contract's columns and types, with typmods of its
+ * own.
+ */
+static char *
+contract_verdict(BgNode *n, Oid live)
+{
+	bool		table = strcmp(n->materialized, "table") == 0;
+	BgModelConfig *c;
+	ContractTypes ct = {NIL, NIL};
+	StringInfoData line;
+	bool		breaking = false;
+	ListCell   *lc;
+
+	if (!n->contract_enforced || !(table || strcmp(n->materialized, "view") == 0))
+		return NULL;
+	c = bg_node_config(n);
+	if (c->columns == NIL)
+		return NULL;
+	foreach(lc, c->columns)
+		if (((BgModelColumn *) lfirst(lc))->data_type == NULL)
+			return NULL;
+	ct.columns = c->columns;
+	if (bg_in_subxact(resolve_contract_types, &ct) != NULL)
+		return NULL;
+	initStringInfo(&line);
+	bg_verdict_columns(bg_relation_columns(live), ct.resolved, table, &line, &breaking);
+	if (!breaking)
+		return NULL;
+	return psprintf("breaking (by the enforced contract): %s", line.data);
+}
+
+/*
+ * Every item's compatibility: "new"; for a relation removed or moved away, "compatible:
+ * ..." or "breaking: ..." against live as it is now, exactly as the deploy and promote
+ * judge it (bg_verdict_remove); for a relation replaced, "breaking: ..." when the enforced
+ * contract already says so, else "after build": only the built relation can tell. NULL
+ * for nodes without a relation.
+ */
+static void
+plan_verdicts(BgPlan *plan)
+{
+	List	   *managed = NIL;
+
+	/* what the deployment would replace or remove: what reads those is not outside */
+	for (int i = 0; i < plan->n_items; i++)
+	{
+		BgPlanItem *item = &plan->items[i];
+		BgNode	   *n = item->node;
+		char	   *reason;
+		char	   *moved_to;
+		BgNode	   *gone = bg_plan_item_removes(plan, item, &reason, &moved_to);
+		Oid			relid;
+
+		if (item->action == BG_ACTION_BUILD && bg_node_has_relation(n) &&
+			bg_relation_exists(n->schema, n->alias, &relid, NULL))
+			managed = lappend_oid(managed, relid);
+		if (gone && bg_relation_exists(gone->schema, gone->alias, &relid, NULL))
+			managed = lappend_oid(managed, relid);
+	}
+
+	for (int i = 0; i < plan->n_items; i++)
+	{
+		BgPlanItem *item = &plan->items[i];
+		BgNode	   *n = item->node;
+		char	   *reason;
+		char	   *moved_to;
+		BgNode	   *gone = bg_plan_item_removes(plan, item, &reason, &moved_to);
+		Oid			relid;
+
+		if (gone)
+		{
+			bool		breaking;
+			char	   *summary;
+
+			if (!bg_relation_exists(gone->schema, gone->alias, &relid, NULL))
+				item->compatibility = moved_to ? pstrdup("new") :
+					psprintf("compatible: nothing to drop (%s is not live)",
+							 bg_qualified_name(gone->schema, gone->alias));
+			else
+			{
+				(void) bg_verdict_remove(relid, reason, moved_to, managed, &breaking, &summary);
+				item->compatibility = psprintf("%s: %s %s", breaking ? "breaking" : "compatible",
+											   bg_qualified_name(gone->schema, gone->alias),
+											   summary);
+			}
+			continue;
+		}
+		if (item->action != BG_ACTION_BUILD || !bg_node_has_relation(n))
+			continue;
+		if (item->old == NULL || !bg_node_has_relation(item->old) ||
+			!bg_relation_exists(n->schema, n->alias, &relid, NULL))
+			item->compatibility = pstrdup("new");
+		else
+		{
+			item->compatibility = contract_verdict(n, relid);
+			if (item->compatibility == NULL)
+				item->compatibility = pstrdup("after build");
+		}
+	}
+}
+
 static void
 plan(FunctionCallInfo fcinfo, bool is_jsonb)
 {
@@ -205,6 +357,7 @@ plan(FunctionCallInfo fcinfo, bool is_jsonb)
 	BgManifest *live;
 	BgProject  *project;
 	BgPlan	   *plan;
+	BgUserSwitch sw;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -227,15 +380,27 @@ plan(FunctionCallInfo fcinfo, bool is_jsonb)
 
 	bg_check_unclaimed(project->project_id, next);
 	plan = bg_plan_compute(live, next);
-	/* what the plan would build or remove must be bluegreen's to act on */
+	/*
+	 * What the plan would build or remove must be bluegreen's to act on: the old
+	 * relation of a model that moves or becomes ephemeral too, as deploy checks it.
+	 */
 	for (int i = 0; i < plan->n_items; i++)
 	{
 		BgPlanItem *item = &plan->items[i];
+		char	   *reason;
+		char	   *moved_to;
+		BgNode	   *gone = bg_plan_item_removes(plan, item, &reason, &moved_to);
 
 		if ((item->action == BG_ACTION_BUILD || item->action == BG_ACTION_REMOVE) &&
 			bg_node_has_relation(item->node))
 			bg_scope_check(bg_node_label(item->node), item->node->schema, item->node->alias);
+		if (gone && gone != item->node)
+			bg_scope_check(bg_node_label(gone), gone->schema, gone->alias);
 	}
+	/* the verdicts, as deploy and promote will judge them (verdict.c) */
+	bg_become_extension_owner(&sw);
+	plan_verdicts(plan);
+	bg_restore_user(&sw);
 	emit_plan(rsinfo, plan);
 	SPI_finish();
 }

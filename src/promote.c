@@ -32,7 +32,6 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 
-#include "audit.h"
 #include "bluegreen.h"
 #include "catalog.h"
 #include "diff.h"
@@ -42,6 +41,7 @@
 #include "spi.h"
 #include "state.h"
 #include "util.h"
+#include "verdict.h"
 
 PG_FUNCTION_INFO_V1(bg_promote);
 PG_FUNCTION_INFO_V1(bg_rollback);
@@ -253,6 +253,7 @@ load_moves(BgSwitch *sw, BgDeploymentRow *d, List **changed)
 		m->unique_id = s->node->unique_id;
 		m->live_schema = s->node->schema;
 		m->name = s->node->alias;
+		m->reason = is_remove ? s->message : NULL;
 		exists = bg_relation_exists(m->live_schema, m->name, &now, NULL);
 
 		if (s->in_place && !is_remove)
@@ -373,15 +374,34 @@ has_apply(BgSwitch *sw)
 	return false;
 }
 
-/* The breaking changes of the deployment as they stand now, one line each. */
+/* The relation the model of removal m moves to (verdict.c), when the switch adds it. */
+static char *
+moved_to(BgSwitch *sw, BgMove *removal)
+{
+	ListCell   *lc;
+
+	foreach(lc, sw->moves)
+	{
+		BgMove	   *m = lfirst(lc);
+
+		if (m != removal && OidIsValid(m->in_oid) && strcmp(m->unique_id, removal->unique_id) == 0)
+			return bg_qualified_name(m->live_schema, m->name);
+	}
+	return NULL;
+}
+
+/*
+ * The breaking changes of the deployment as they stand now, one line each: the same
+ * verdict as the deploy's (verdict.c), on live as it is at promote.
+ */
 static List *
 breaking_now(BgSwitch *sw)
 {
 	List	   *lines = NIL;
-	List	   *managed_list = NIL;
+	List	   *managed = NIL;
+	List	   *out = NIL;
+	List	   *in = NIL;
 	List	   *maybe;
-	Oid		   *managed;
-	int			n = 0;
 	ListCell   *lc;
 
 	foreach(lc, sw->moves)
@@ -389,27 +409,14 @@ breaking_now(BgSwitch *sw)
 		BgMove	   *m = lfirst(lc);
 
 		if (OidIsValid(m->out_oid))
-			managed_list = lappend_oid(managed_list, m->out_oid);
-	}
-	managed = palloc(sizeof(Oid) * Max(list_length(managed_list), 1));
-	foreach(lc, managed_list)
-		managed[n++] = lfirst_oid(lc);
-	{
-		List	   *out = NIL;
-		List	   *in = NIL;
-
-		foreach(lc, sw->moves)
+			managed = lappend_oid(managed, m->out_oid);
+		if (m->kind == BG_MOVE_REPLACE)
 		{
-			BgMove	   *m = lfirst(lc);
-
-			if (m->kind == BG_MOVE_REPLACE)
-			{
-				out = lappend_oid(out, m->out_oid);
-				in = lappend_oid(in, m->in_oid);
-			}
+			out = lappend_oid(out, m->out_oid);
+			in = lappend_oid(in, m->in_oid);
 		}
-		maybe = bg_relations_maybe_breaking(out, in, managed_list);
 	}
+	maybe = bg_verdict_candidates(out, in, managed);
 	foreach(lc, sw->moves)
 	{
 		BgMove	   *m = lfirst(lc);
@@ -419,9 +426,10 @@ breaking_now(BgSwitch *sw)
 		if (m->kind == BG_MOVE_REPLACE && !list_member_oid(maybe, m->out_oid))
 			continue;			/* compatible: nothing to compare */
 		if (m->kind == BG_MOVE_REPLACE)
-			(void) bg_compare_relations(m->out_oid, m->in_oid, managed, n, &breaking, &summary);
+			(void) bg_verdict_replace(m->out_oid, m->in_oid, managed, &breaking, &summary);
 		else if (m->kind == BG_MOVE_REMOVE)
-			(void) bg_removed_relation_report(m->out_oid, managed, n, &breaking, &summary);
+			(void) bg_verdict_remove(m->out_oid, m->reason, moved_to(sw, m), managed,
+									 &breaking, &summary);
 		if (breaking)
 			lines = lappend(lines, psprintf("%s: %s",
 											bg_qualified_name(m->live_schema, m->name),

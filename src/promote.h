@@ -31,6 +31,7 @@ typedef struct BgMove
 	Oid			out_oid;		/* the live relation that leaves */
 	Oid			in_oid;			/* the relation that comes in */
 	int			step;
+	char	   *reason;			/* a removal's, as the deployment recorded it */
 	/* BG_MOVE_APPLY: the live table, which stays; the shadow view (promote); the rows
 	 * to insert and to delete (promote), or inserted and deleted (rollback) */
 	Oid			apply_oid;

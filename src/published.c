@@ -20,7 +20,7 @@
  * Only when the live table can take the rows as they are: its columns the new
  * version's, in order and type, and nothing on it that in-place writes may not touch
  * (bg_in_place_possible). Otherwise the table is replaced as any other, and
- * compare_with_live reports that as breaking for the subscribers (audit.c).
+ * the verdict calls that breaking for the subscribers (verdict.c).
  */
 #include "postgres.h"
 

@@ -19,13 +19,8 @@
  */
 #include "postgres.h"
 
-#include "jsonc.h"
-
-
-#include "catalog/pg_collation.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
-#include "utils/formatting.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -190,99 +185,6 @@ same_contract(BgNode *n, BgNode *o)
 	return n->contract_enforced && str_eq(n->contract_checksum, o->contract_checksum);
 }
 
-/* base type of a contract data_type, as dbt normalises it: "varchar(10)" -> "varchar" */
-static char *
-base_type(const char *t)
-{
-	char	   *s;
-	char	   *p;
-
-	if (t == NULL)
-		return NULL;
-	s = pstrdup(t);
-	if ((p = strchr(s, '(')) != NULL)
-		*p = '\0';
-	s = pstrdup(str_tolower(s, strlen(s), DEFAULT_COLLATION_OID));
-	/* strip surrounding blanks */
-	while (*s == ' ')
-		s++;
-	for (p = s + strlen(s); p > s && p[-1] == ' '; p--)
-		p[-1] = '\0';
-	return s;
-}
-
-static const char *
-column_type(json_object *columns, const char *name)
-{
-	json_object *col;
-	json_object *t;
-
-	if (!json_object_object_get_ex(columns, name, &col) ||
-		!json_object_object_get_ex(col, "data_type", &t) ||
-		!json_object_is_type(t, json_type_string))
-		return NULL;
-	return json_object_get_string(t);
-}
-
-/*
- * The breaking changes of an enforced contract that dbt reports: enforcement removed,
- * columns removed, base types changed. NULL when none.
- */
-static char *
-contract_breaking(BgNode *n, BgNode *o)
-{
-	StringInfoData buf;
-	json_object *volatile oldcols = NULL;
-	json_object *volatile newcols = NULL;
-
-	if (!o->contract_enforced || same_contract(n, o))
-		return NULL;
-	initStringInfo(&buf);
-	if (!n->contract_enforced)
-		appendStringInfoString(&buf, "contract enforcement removed");
-
-	PG_TRY();
-	{
-		oldcols = o->columns_json ? json_tokener_parse(o->columns_json) : NULL;
-		newcols = n->columns_json ? json_tokener_parse(n->columns_json) : NULL;
-		if (oldcols && json_object_is_type(oldcols, json_type_object))
-		{
-			json_object_object_foreach(oldcols, name, val)
-			{
-				json_object *dummy;
-
-				(void) val;
-				if (newcols == NULL || !json_object_object_get_ex(newcols, name, &dummy))
-					appendStringInfo(&buf, "%scolumn %s removed", buf.len ? "; " : "",
-									 quote_identifier(name));
-				else
-				{
-					char	   *a = base_type(column_type(oldcols, name));
-					char	   *b = base_type(column_type(newcols, name));
-
-					if (!str_eq(a, b))
-						appendStringInfo(&buf, "%scolumn %s changes type from %s to %s",
-										 buf.len ? "; " : "", quote_identifier(name),
-										 column_type(oldcols, name) ? column_type(oldcols, name) : "(none)",
-										 column_type(newcols, name) ? column_type(newcols, name) : "(none)");
-				}
-			}
-		}
-	}
-	PG_FINALLY();
-	{
-		if (oldcols)
-			json_object_put(oldcols);
-		if (newcols)
-			json_object_put(newcols);
-	}
-	PG_END_TRY();
-
-	if (buf.len == 0)
-		return NULL;
-	return buf.data;
-}
-
 /* ------------------------------------------------------------------------
  * The state comparison of one node
  * ------------------------------------------------------------------------
@@ -368,63 +270,46 @@ state_selectors(MacroCheck *mc, BgNode *n, BgNode *o)
 }
 
 /* ------------------------------------------------------------------------
- * Compatibility as far as a plan can know it
+ * What a plan item takes away from live
  * ------------------------------------------------------------------------
  */
-static const char *
-relation_kind(const BgNode *n)
-{
-	if (!bg_node_has_relation(n))
-		return "no relation";
-	if (str_eq(n->materialized, "view"))
-		return "view";
-	if (str_eq(n->materialized, "materialized_view"))
-		return "materialized view";
-	return "table";
-}
 
-static void
-judge_compatibility(BgPlanItem *item)
+/*
+ * The live relation that plan item "item" takes away at promote, or NULL: the relation
+ * of a model removed or disabled, of one that becomes ephemeral, and the old relation of
+ * one that moves to another schema or alias. A move is a removal of the old relation
+ * plus an addition of the new one, and is reported as one: *moved_to names the new
+ * relation (NULL otherwise). *reason says why in words ("the model is removed"). The one
+ * definition: deploy_check.c makes a step of it, verdict.c judges it for bg.plan.
+ */
+BgNode *
+bg_plan_item_removes(BgPlan *plan, BgPlanItem *item, char **reason, char **moved_to)
 {
 	BgNode	   *n = item->node;
 	BgNode	   *o = item->old;
 
-	if (item->action != BG_ACTION_BUILD)
-		return;
-	if (o == NULL || !bg_node_has_relation(o))
+	*reason = NULL;
+	*moved_to = NULL;
+	if (item->action == BG_ACTION_REMOVE && bg_node_has_relation(n))
 	{
-		item->compatibility = bg_node_has_relation(n) ? pstrdup("new") : NULL;
-		return;
+		*reason = bg_manifest_is_disabled(plan->next, n->unique_id) ?
+			"the model is disabled" : "the model is removed";
+		return n;
 	}
+	if (item->action != BG_ACTION_BUILD || o == NULL || !bg_node_has_relation(o))
+		return NULL;
 	if (!bg_node_has_relation(n))
 	{
-		item->compatibility = psprintf("breaking: %s is dropped (the model becomes ephemeral)",
-									   bg_qualified_name(o->schema, o->alias));
-		return;
-	}
-	if (strcmp(relation_kind(n), relation_kind(o)) != 0)
-	{
-		item->compatibility = psprintf("breaking: relation kind changes from %s to %s",
-									   relation_kind(o), relation_kind(n));
-		return;
+		*reason = "the model becomes ephemeral";
+		return o;
 	}
 	if (!str_eq(n->schema, o->schema) || !str_eq(n->alias, o->alias))
 	{
-		item->compatibility = psprintf("breaking: relation moves from %s to %s",
-									   bg_qualified_name(o->schema, o->alias),
-									   bg_qualified_name(n->schema, n->alias));
-		return;
+		*moved_to = bg_qualified_name(n->schema, n->alias);
+		*reason = psprintf("the model moves to %s", *moved_to);
+		return o;
 	}
-	{
-		char	   *contract = contract_breaking(n, o);
-
-		if (contract)
-		{
-			item->compatibility = psprintf("breaking: contract: %s", contract);
-			return;
-		}
-	}
-	item->compatibility = pstrdup("after build");
+	return NULL;
 }
 
 /* ------------------------------------------------------------------------
@@ -564,7 +449,6 @@ bg_plan_compute(BgManifest *live, BgManifest *next)
 			item->action = BG_ACTION_NONE;
 		if (item->selected)
 			plan->n_selected++;
-		judge_compatibility(item);
 	}
 
 	/* what is live but no longer enabled: removed at promote, kept for rollback */
@@ -580,12 +464,6 @@ bg_plan_compute(BgManifest *live, BgManifest *next)
 		item->old = o;
 		item->removed = true;
 		item->action = BG_ACTION_REMOVE;
-		if (bg_node_has_relation(o))
-			item->compatibility = psprintf("breaking: %s %s",
-										   bg_qualified_name(o->schema, o->alias),
-										   bg_manifest_is_disabled(next, o->unique_id) ?
-										   "is dropped (the model is disabled)" :
-										   "is dropped (the model is removed)");
 	}
 	hash_destroy(position);
 	return plan;

@@ -39,8 +39,7 @@ typedef struct BgPlanItem
 	bool		removed;
 	int			selectors;		/* BG_SEL_* bits */
 	BgAction	action;
-	char	   *compatibility;
-	char	   *compatibility_detail;
+	char	   *compatibility;	/* the verdict, as bg.plan shows it (verdict.c) */
 } BgPlanItem;
 
 typedef struct BgPlan
@@ -55,5 +54,7 @@ typedef struct BgPlan
 extern BgPlan *bg_plan_compute(BgManifest *live, BgManifest *next);
 extern const char *bg_action_name(BgAction action);
 extern const char *bg_selector_name(int bit);
+extern BgNode *bg_plan_item_removes(BgPlan *plan, BgPlanItem *item, char **reason,
+									char **moved_to);
 
 #endif							/* BLUEGREEN_SELECTION_H */

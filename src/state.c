@@ -304,10 +304,10 @@ bg_deployment_insert(BgProject *project, int64 manifest_id, const char *kind,
 	for (int i = 0; i < n_steps; i++)
 	{
 		BgStep	   *s = &steps[i];
-		Datum		v[10];
-		Oid			t[10] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, OIDOID};
-		char		nulls[10] = "          ";
+		Datum		v[11];
+		Oid			t[11] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, OIDOID, TEXTOID};
+		char		nulls[11] = "           ";
 		bool		rel = s->kind == BG_STEP_BUILD || s->kind == BG_STEP_REMOVE ||
 			(s->kind == BG_STEP_CARRY && bg_node_has_relation(s->node));
 
@@ -324,11 +324,13 @@ bg_deployment_insert(BgProject *project, int64 manifest_id, const char *kind,
 		v[9] = ObjectIdGetDatum(s->live_oid);
 		if (!s->live_exists)
 			nulls[9] = 'n';
+		/* what a removal is for ("the model is removed"), from the start */
+		v[10] = text_or_null(s->message, &nulls[10]);
 		bg_spi_exec("INSERT INTO bg.deployment_step (deployment_id, step, unique_id, resource_type,"
 					"  action, materialization, live_schema, live_name, shadow_schema, live_oid,"
-					"  status)"
-					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending')",
-					SPI_OK_INSERT, 10, t, v, nulls);
+					"  message, status)"
+					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending')",
+					SPI_OK_INSERT, 11, t, v, nulls);
 	}
 	bg_restore_user(&sw);
 	return deployment_id;
@@ -348,8 +350,9 @@ bg_step_update(int64 deployment_id, BgStep *s, TimestampTz started)
 	v[1] = Int32GetDatum(s->number);
 	v[2] = CStringGetTextDatum(s->status);
 	v[3] = Int64GetDatum(s->rows);
-	/* rows: of a table or materialized view built; a view has none */
-	if (s->kind != BG_STEP_BUILD || strcmp(s->status, "ok") != 0 || s->relkind == RELKIND_VIEW)
+	/* rows: of a table or materialized view built (negative: not known); a view has none */
+	if (s->kind != BG_STEP_BUILD || strcmp(s->status, "ok") != 0 || s->relkind == RELKIND_VIEW ||
+		s->rows < 0)
 		nulls[3] = 'n';
 	v[4] = Int64GetDatum(s->failures);
 	if (s->kind != BG_STEP_TEST)
@@ -375,6 +378,31 @@ bg_step_update(int64 deployment_id, BgStep *s, TimestampTz started)
 				"  diff = $14::jsonb"
 				" WHERE deployment_id OPERATOR(pg_catalog.=) $1 AND step OPERATOR(pg_catalog.=) $2",
 				SPI_OK_UPDATE, 14, t, v, nulls);
+	bg_restore_user(&sw);
+}
+
+/*
+ * Steps of a deployment still pending that will not run (of one action, or all with
+ * action NULL): skipped, and why. Every step ends in a final status.
+ */
+void
+bg_deployment_skip_pending(int64 deployment_id, const char *action, const char *why)
+{
+	Datum		v[3] = {Int64GetDatum(deployment_id), (Datum) 0, CStringGetTextDatum(why)};
+	Oid			t[3] = {INT8OID, TEXTOID, TEXTOID};
+	char		nulls[3] = "   ";
+	BgUserSwitch sw;
+
+	if (action)
+		v[1] = CStringGetTextDatum(action);
+	else
+		nulls[1] = 'n';
+	bg_become_extension_owner(&sw);
+	bg_spi_exec("UPDATE bg.deployment_step SET status = 'skipped',"
+				"  message = pg_catalog.concat_ws('; ', message, $3)"
+				" WHERE deployment_id OPERATOR(pg_catalog.=) $1 AND status OPERATOR(pg_catalog.=) 'pending'"
+				"   AND ($2 IS NULL OR action OPERATOR(pg_catalog.=) $2)",
+				SPI_OK_UPDATE, 3, t, v, nulls);
 	bg_restore_user(&sw);
 }
 
@@ -461,9 +489,9 @@ bg_deployment_latest(BgProject *project, const char *status)
 
 /*
  * The recorded steps of a deployment, in order, each with a node that has only its
- * identity and relation (unique_id, resource_type, schema, alias, materialization). With
- * relations_only, just the models built or removed, which is what promote and
- * bg.deploy_finish act on.
+ * identity and relation (unique_id, resource_type, schema, alias, materialization), and
+ * its message (a removal's reason). With relations_only, just the models built or
+ * removed, which is what promote and bg.deploy_finish act on.
  */
 BgStep *
 bg_deployment_steps(int64 deployment_id, bool relations_only, int *n)
@@ -477,11 +505,11 @@ bg_deployment_steps(int64 deployment_id, bool relations_only, int *n)
 	bg_spi_exec(relations_only ?
 				"SELECT step, unique_id, resource_type, action, materialization, live_schema,"
 				"  live_name, shadow_schema, live_oid, previous_schema, status, relkind, promoted_oid,"
-				"  in_place FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
+				"  in_place, message FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
 				"   AND action OPERATOR(pg_catalog.=) ANY ('{build,remove}') ORDER BY step" :
 				"SELECT step, unique_id, resource_type, action, materialization, live_schema,"
 				"  live_name, shadow_schema, live_oid, previous_schema, status, relkind, promoted_oid,"
-				"  in_place FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
+				"  in_place, message FROM bg.deployment_step WHERE deployment_id OPERATOR(pg_catalog.=) $1"
 				" ORDER BY step",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);
 	*n = (int) SPI_processed;
@@ -518,6 +546,7 @@ bg_deployment_steps(int64 deployment_id, bool relations_only, int *n)
 		v = SPI_getbinval(tup, desc, 13, &isnull);
 		s->promoted_oid = isnull ? InvalidOid : DatumGetObjectId(v);
 		s->in_place = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull));
+		s->message = SPI_getvalue(tup, desc, 15);
 		s->node = node;
 	}
 	bg_restore_user(&sw);
@@ -592,6 +621,20 @@ bg_deployment_switched(BgProject *project, int64 deployment_id, bool rollback,
 					" WHERE deployment_id OPERATOR(pg_catalog.=) $1 AND step OPERATOR(pg_catalog.=) $2",
 					SPI_OK_UPDATE, 4, t, v, nulls);
 	}
+	/*
+	 * A removal is done when promote commits: ok where a relation moved out (and where
+	 * to), skipped where none was live. Rollback undoes the promote, recorded as the
+	 * deployment's status; its steps stay as they ended.
+	 */
+	if (!rollback)
+		bg_spi_exec("UPDATE bg.deployment_step SET"
+					"  status = CASE WHEN previous_schema IS NULL THEN 'skipped' ELSE 'ok' END,"
+					"  message = pg_catalog.concat_ws('; ', message, CASE WHEN previous_schema IS NULL"
+					"    THEN 'nothing live to remove'"
+					"    ELSE pg_catalog.format('moved to %I at promote, kept for rollback', previous_schema) END)"
+					" WHERE deployment_id OPERATOR(pg_catalog.=) $1 AND action OPERATOR(pg_catalog.=) 'remove'"
+					"   AND status OPERATOR(pg_catalog.=) 'pending'",
+					SPI_OK_UPDATE, 1, types, args, NULL);
 	bg_spi_exec(rollback ?
 				"UPDATE bg.deployment SET status = 'rolled_back', rolled_back_at = pg_catalog.clock_timestamp()"
 				" WHERE deployment_id OPERATOR(pg_catalog.=) $1" :
@@ -708,6 +751,17 @@ bg_unpromoted_dropped(BgProject *project, const char *new_status, const char *wh
 				"   AND s.action OPERATOR(pg_catalog.=) 'build'"
 				"   AND (s.status OPERATOR(pg_catalog.=) 'ok' OR (d.kind OPERATOR(pg_catalog.=) 'dbt'"
 				"        AND s.status OPERATOR(pg_catalog.=) ANY ('{pending,error}')))",
+				SPI_OK_UPDATE, 1, &type, &arg, NULL);
+	/* what such a deployment had still to do (a removal, a test dbt was to run) never will */
+	bg_spi_exec("UPDATE bg.deployment_step AS s SET status = 'skipped',"
+				"  message = pg_catalog.concat_ws('; ', s.message, CASE s.action"
+				"    WHEN 'remove' THEN 'not removed: the deployment was not promoted'"
+				"    ELSE 'not run: the deployment ended before it' END)"
+				"  FROM bg.deployment AS d"
+				" WHERE d.deployment_id OPERATOR(pg_catalog.=) s.deployment_id"
+				"   AND d.project_id OPERATOR(pg_catalog.=) $1"
+				"   AND d.status OPERATOR(pg_catalog.=) ANY ('{abandoned,failed}')"
+				"   AND s.status OPERATOR(pg_catalog.=) 'pending'",
 				SPI_OK_UPDATE, 1, &type, &arg, NULL);
 	bg_restore_user(&sw);
 }

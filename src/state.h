@@ -121,6 +121,8 @@ extern int64 bg_deployment_insert(BgProject *project, int64 manifest_id, const c
 								  bool full_refresh, const char *caller,
 								  BgStep *steps, int n_steps);
 extern void bg_step_update(int64 deployment_id, BgStep *s, TimestampTz started);
+extern void bg_deployment_skip_pending(int64 deployment_id, const char *action,
+									   const char *why);
 extern void bg_deployment_finish(int64 deployment_id, const char *status,
 								 const char *failed_node, const char *error,
 								 BgDeploymentTotals *totals);

@@ -57,6 +57,7 @@
 #include "scope.h"
 #include "spi.h"
 #include "util.h"
+#include "verdict.h"
 
 static void
 add_schema(BgSwitch *sw, const char *schema)
@@ -74,50 +75,15 @@ add_schema(BgSwitch *sw, const char *schema)
  * ------------------------------------------------------------------------
  */
 /*
- * The columns of "out" that view "view" reads and "in" lacks or has with another type
- * ("column a" / "columns a, b"), or NULL when the view can read "in" instead: CREATE OR
- * REPLACE VIEW would fail on such a column.
- */
-static char *
-columns_lost(Oid view, Oid out, Oid in)
-{
-	Datum		args[3] = {ObjectIdGetDatum(view), ObjectIdGetDatum(out), ObjectIdGetDatum(in)};
-	Oid			types[3] = {OIDOID, OIDOID, OIDOID};
-	bool		isnull;
-	int64		count;
-	char	   *columns;
-
-	bg_spi_exec("SELECT pg_catalog.count(DISTINCT a.attname),"
-				"  pg_catalog.string_agg(DISTINCT pg_catalog.quote_ident(a.attname::text), ', ')"
-				"  FROM pg_catalog.pg_rewrite AS r"
-				"  JOIN pg_catalog.pg_depend AS d ON d.objid OPERATOR(pg_catalog.=) r.oid"
-				"       AND d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
-				"  JOIN pg_catalog.pg_attribute AS a ON a.attrelid OPERATOR(pg_catalog.=) d.refobjid"
-				"       AND a.attnum OPERATOR(pg_catalog.=) d.refobjsubid"
-				" WHERE r.ev_class OPERATOR(pg_catalog.=) $1"
-				"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-				"   AND d.refobjid OPERATOR(pg_catalog.=) $2 AND d.refobjsubid OPERATOR(pg_catalog.>) 0"
-				"   AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS b"
-				"        WHERE b.attrelid OPERATOR(pg_catalog.=) $3 AND b.attname OPERATOR(pg_catalog.=) a.attname"
-				"          AND NOT b.attisdropped AND b.atttypid OPERATOR(pg_catalog.=) a.atttypid"
-				"          AND b.atttypmod OPERATOR(pg_catalog.=) a.atttypmod)",
-				SPI_OK_SELECT, 3, types, args, NULL);
-	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	columns = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (count == 0)
-		return NULL;
-	return psprintf("column%s %s", count == 1 ? "" : "s", columns);
-}
-
-/*
- * Why view "view" cannot be pointed at the relations that take the names of those it
- * reads, one line each, or NIL: it reads a relation that is removed, or a column that
- * the replacement lacks or has with another type (CREATE OR REPLACE VIEW would fail).
+ * Why reader "reader" (of kind "kind") cannot be pointed at the relations that take the
+ * names of those it reads, one line each, or NIL: for each relation of the switch it
+ * reads, the verdict's rule (bg_reader_cannot_follow), as the compatibility report
+ * applied it.
  */
 static List *
-view_refusals(BgSwitch *sw, Oid view)
+reader_refusals(BgSwitch *sw, Oid reader, char kind)
 {
-	Datum		arg = ObjectIdGetDatum(view);
+	Datum		arg = ObjectIdGetDatum(reader);
 	Oid			type = OIDOID;
 	List	   *reads = NIL;
 	List	   *why = NIL;
@@ -129,26 +95,19 @@ view_refusals(BgSwitch *sw, Oid view)
 				"   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
 				"   AND r.ev_class OPERATOR(pg_catalog.=) $1 AND d.refobjid OPERATOR(pg_catalog.<>) $1",
 				SPI_OK_SELECT, 1, &type, &arg, NULL);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-
-		reads = lappend_oid(reads, DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
-																  SPI_tuptable->tupdesc, 1, &isnull)));
-	}
+	reads = bg_spi_oids();
 	foreach(lc, sw->moves)
 	{
 		BgMove	   *m = lfirst(lc);
-		char	   *lost;
+		char	   *cannot;
 
 		if (!OidIsValid(m->out_oid) || !list_member_oid(reads, m->out_oid))
 			continue;
-		if (m->kind == BG_MOVE_REMOVE)
-			why = lappend(why, psprintf("view %s reads %s, which is removed", bg_relation_name(view),
-										bg_relation_name(m->out_oid)));
-		else if ((lost = columns_lost(view, m->out_oid, m->in_oid)) != NULL)
-			why = lappend(why, psprintf("view %s reads %s of %s, which its replacement does not have with the same type",
-										bg_relation_name(view), lost, bg_relation_name(m->out_oid)));
+		cannot = bg_reader_cannot_follow(reader, kind, m->out_oid,
+										 m->kind == BG_MOVE_REMOVE ? InvalidOid : m->in_oid);
+		if (cannot)
+			why = lappend(why, psprintf("%s %s %s", bg_relkind_name(kind),
+										bg_relation_name(reader), cannot));
 	}
 	return why;
 }
@@ -183,29 +142,18 @@ repoint_dependents(BgSwitch *sw, BgMove *m, List *switched, List **refused)
 		if (list_member_oid(sw->views, dep))
 			continue;
 		sw->views = lappend_oid(sw->views, dep);
-		if (kind != RELKIND_VIEW && kind != RELKIND_MATVIEW)
-		{
-			/* a rule of a table: not a definition promote can write again */
-			*refused = lappend(*refused, psprintf("a rule on %s %s reads %s",
-												  bg_relkind_name(kind), bg_relation_name(dep),
-												  bg_relation_name(m->out_oid)));
-			continue;
-		}
-		def = TextDatumGetCString(DirectFunctionCall2(pg_get_viewdef_ext, ObjectIdGetDatum(dep),
-													  BoolGetDatum(false)));
-		if (kind == RELKIND_MATVIEW)
-		{
-			*refused = lappend(*refused, psprintf("materialized view %s reads %s", bg_relation_name(dep),
-												  bg_relation_name(m->out_oid)));
-			continue;
-		}
-		/* a view that would not compile against the new relations stays where it is */
-		why = view_refusals(sw, dep);
+		/*
+		 * A materialized view or a rule cannot follow, nor a view that would not
+		 * compile against the new relations: each stays where it is.
+		 */
+		why = reader_refusals(sw, dep, kind);
 		if (why != NIL)
 		{
 			*refused = list_concat(*refused, why);
 			continue;
 		}
+		def = TextDatumGetCString(DirectFunctionCall2(pg_get_viewdef_ext, ObjectIdGetDatum(dep),
+													  BoolGetDatum(false)));
 		sw->locked = lappend_oid(sw->locked, dep);
 		/* pg_get_viewdef ends the query with a semicolon */
 		if (def && strlen(def) > 0 && def[strlen(def) - 1] == ';')
@@ -232,29 +180,17 @@ repoint_dependents(BgSwitch *sw, BgMove *m, List *switched, List **refused)
 		char	   *conname = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
 		char	   *def = SPI_getvalue(tt->vals[i], tt->tupdesc, 4);
 		Oid			conoid = DatumGetObjectId(SPI_getbinval(tt->vals[i], tt->tupdesc, 5, &isnull));
-		char	   *code;
+		char	   *cannot;
 
 		if (list_member_oid(switched, dep))
 			continue;
-		if (m->kind == BG_MOVE_REMOVE)
+		cannot = bg_foreign_key_cannot_follow(conoid, SPI_getvalue(tt->vals[i], tt->tupdesc, 6),
+											  m->out_oid,
+											  m->kind == BG_MOVE_REMOVE ? InvalidOid : m->in_oid);
+		if (cannot)
 		{
-			*refused = lappend(*refused, psprintf("foreign key %s on %s references %s, which is removed",
-												  quote_identifier(conname), bg_relation_name(dep),
-												  bg_relation_name(m->out_oid)));
-			continue;
-		}
-		if ((code = SPI_getvalue(tt->vals[i], tt->tupdesc, 6)) != NULL)
-		{
-			*refused = lappend(*refused, psprintf("foreign key %s on %s references %s, and its checks would run %s, as the owner role",
-												  quote_identifier(conname), bg_relation_name(dep),
-												  bg_relation_name(m->out_oid), code));
-			continue;
-		}
-		if (!bg_foreign_key_backed(conoid, m->in_oid))
-		{
-			*refused = lappend(*refused, psprintf("foreign key %s on %s references %s, whose replacement has no unique index on the columns it references",
-												  quote_identifier(conname), bg_relation_name(dep),
-												  bg_relation_name(m->out_oid)));
+			*refused = lappend(*refused, psprintf("foreign key %s on %s %s", quote_identifier(conname),
+												  bg_relation_name(dep), cannot));
 			continue;
 		}
 		sw->locked = lappend_oid(sw->locked, dep);

@@ -283,6 +283,12 @@ def run_scenario(s, out):
             new_manifest = w.target_file(a_target, "manifest.json")
             before, after = manifest_models(live_manifest), manifest_models(new_manifest)
             stage["removed"] = sorted(set(before) - set(after))
+            # a model whose schema or alias changes: its old relation, which dbt leaves
+            # and bluegreen removes at promote (a move is a removal plus an addition)
+            stage["moved"] = {uid: before[uid] for uid in sorted(set(before) & set(after))
+                              if before[uid] != after[uid]}
+            stage["gone"] = {uid: before[uid] for uid in stage["removed"]}
+            stage["gone"].update(stage["moved"])
             wanted = {tuple(r["relation"]) for r in stage["dbt_run"].values()
                       if r["status"] == "success"}
             if st["promote"]:

@@ -16,12 +16,14 @@ database; or, for a refresh, of nothing), and these checks against what dbt did:
   <model> config      ... and dbt's indexes, constraints, NOT NULLs, comments, grants
   tests run           bluegreen ran exactly the tests `dbt test` ran
   <test> result       ... each with dbt's status (pass/warn/fail/error) and failure count
-  removed             a model gone from the project is to be removed at promote (dbt
-                      leaves its relation; see README)
+  removed             a model gone from the project, and the old relation of a model that
+                      moves (another schema or alias), are to be removed at promote (dbt
+                      leaves them; see README)
 and, in a promoting stage, `promote` and `live <model> columns/rows/config` for every
-model of the project: the live relations equal dbt's; then `rollback` and `rolled back
-<model>`: every relation as it was before the stage; then the stage deployed and promoted
-again, `again live <model> ...`: dbt's again.
+model of the project: the live relations equal dbt's, and `removed <model>`: the old
+relations removed or moved away are no longer live; then `rollback` and `rolled back
+<model>`: every relation as it was before the stage, the old ones back; then the stage
+deployed and promoted again, `again live <model> ...`: dbt's again.
 
 Prints `ok - ...` / `not ok - ...` per check (details as `#` lines), then `N passed, N
 failed`; exits 1 on any failure.
@@ -152,8 +154,11 @@ class Scenario:
             cur.execute(stage["between"])
             self.grant_sources()
 
-        # what is live before the stage, for its rollback to bring back
+        # what is live before the stage, for its rollback to bring back: the relations of
+        # the project after it, and those it removes or moves away
         self.before = {uid: rel.snapshot(cur, *where) for uid, where in stage["live"].items()} \
+            if stage["promote"] else {}
+        self.gone_before = {uid: rel.snapshot(cur, *where) for uid, where in stage["gone"].items()} \
             if stage["promote"] else {}
 
         # deploy
@@ -260,15 +265,16 @@ class Scenario:
                 problems.append(f"dbt: {test['message']}")
             r.check(f"{p} {uid} result ({test['status']})", problems)
 
-        if stage["removed"] or steps.get("remove"):
+        if stage["gone"] or steps.get("remove"):
             r.check(f"{p} removed", set_problems(set(steps.get("remove", {})),
-                                                 set(stage["removed"]), "removes"))
+                                                 set(stage["gone"]), "removes"))
 
         if not stage["promote"]:
             return True
         if not self.call(f"{p} promote", "CALL bg.promote()"):
             return False
         self.compare_live(f"{p} live", stage)
+        self.check_gone(f"{p} removed", stage)
 
         # rollback brings back exactly what was live before the stage (increments taken
         # back out of the tables they were applied to); the stage deployed and promoted
@@ -286,11 +292,32 @@ class Scenario:
                     [line for part in (rel.diff_structure(now, was),
                                        rel.diff_rows(rel.aligned_rows(now, was), was["rows"]),
                                        rel.diff_config(now, was)) for line in (part or [])])
+        for uid in sorted(stage["gone"]):
+            schema, name = stage["gone"][uid]
+            was, now = self.gone_before[uid], rel.snapshot(cur, schema, name)
+            if was is None or now is None:
+                r.check(f"{p} rolled back removed {uid}", None if was is None and now is None else
+                        f"{schema}.{name} {'is live again' if now else 'did not come back'}")
+                continue
+            r.check(f"{p} rolled back removed {uid}",
+                    [line for part in (rel.diff_structure(now, was),
+                                       rel.diff_rows(rel.aligned_rows(now, was), was["rows"]),
+                                       rel.diff_config(now, was)) for line in (part or [])])
         error = self.deploy(stage)
         if not self.call(f"{p} deployed and promoted again", "CALL bg.promote()", error):
             return False
         self.compare_live(f"{p} again live", stage)
+        self.check_gone(f"{p} again removed", stage)
         return True
+
+    def check_gone(self, label, stage):
+        """The relations the stage removes or moves away are not live (dbt leaves them)."""
+        for uid in sorted(stage["gone"]):
+            schema, name = stage["gone"][uid]
+            if stage["live"].get(uid) == [schema, name]:
+                continue        # (another model took the name)
+            self.report.check(f"{label} {uid} ({schema}.{name})",
+                              rel.snapshot(self.cur, schema, name) and f"{schema}.{name} is still live")
 
     def call(self, label, sql, error=None):
         """Run sql; check label: ok, or the error (or an earlier one); whether it ran."""

@@ -1146,6 +1146,107 @@ def contracts():
 
 
 # ---------------------------------------------------------------------------------------
+# "moves": models that move to another alias or schema, change kind, widen their
+# columns, become ephemeral or are removed, with nothing outside the project reading
+# them: every change is compatible, so bg.promote goes through without force. dbt
+# builds the new relations and leaves the old ones; bluegreen removes the old ones at
+# promote (kept for rollback), and rollback brings them back.
+
+MOVES_RAW = _d("""
+    SET client_min_messages = warning;
+    DROP SCHEMA IF EXISTS raw CASCADE;
+    CREATE SCHEMA raw;
+    CREATE TABLE raw.items (
+        id integer PRIMARY KEY,
+        name text NOT NULL,
+        price numeric(10,2) NOT NULL,
+        qty smallint NOT NULL
+    );
+    INSERT INTO raw.items
+    SELECT i, 'item ' || i, ((i * 37) % 1000) / 10.0, i % 50
+      FROM generate_series(1, 40) AS i;
+    """)
+
+MOVES_V1 = {
+    "dbt_project.yml": project_yml("mv"),
+    "profiles.yml": profile("mv"),
+    "models/staging/_sources.yml": _d("""
+        version: 2
+        sources:
+          - name: raw
+            schema: raw
+            tables:
+              - name: items
+        """),
+    "models/staging/stg_items.sql": _d("""
+        select id, name, price, qty from {{ source('raw', 'items') }}
+        """),
+    "models/marts/items.sql": _d("""
+        select id, name, price, qty from {{ ref('stg_items') }}
+        """),
+    "models/marts/item_names.sql": _d("""
+        {{ config(materialized='view') }}
+        select id, name from {{ ref('stg_items') }}
+        """),
+    "models/marts/priced.sql": _d("""
+        select id, price from {{ ref('items') }} where price > 10
+        """),
+    "models/marts/stock.sql": _d("""
+        {{ config(materialized='view') }}
+        select id, qty from {{ ref('stg_items') }}
+        """),
+    "models/marts/codes.sql": _d("""
+        {{ config(materialized='view') }}
+        select id, 'c' || id as code from {{ ref('stg_items') }}
+        """),
+    "models/marts/legacy.sql": _d("""
+        select id from {{ ref('stg_items') }}
+        """),
+    "models/marts/_marts.yml": _d("""
+        version: 2
+        models:
+          - name: items
+            columns:
+              - name: id
+                data_tests: [unique, not_null]
+        """),
+}
+
+
+def moves_v2():
+    f = dict(MOVES_V1)
+    # another alias, and wider columns (integer to bigint, smallint to integer,
+    # numeric(10,2) to numeric(12,2))
+    f["models/marts/items.sql"] = _d("""
+        {{ config(alias='dim_items') }}
+        select id::bigint as id, name, price::numeric(12,2) as price, qty::integer as qty
+        from {{ ref('stg_items') }}
+        """)
+    # another schema (dbt's analytics_catalog)
+    replace(f, "models/marts/item_names.sql", "materialized='view'",
+            "materialized='view', schema='catalog'")
+    # a table becomes a view, a view a table, a view ephemeral
+    f["models/marts/priced.sql"] = "{{ config(materialized='view') }}\n" + f["models/marts/priced.sql"]
+    replace(f, "models/marts/stock.sql", "materialized='view'", "materialized='table'")
+    replace(f, "models/marts/codes.sql", "materialized='view'", "materialized='ephemeral'")
+    del f["models/marts/legacy.sql"]
+    return f
+
+
+MOVES = dict(
+    name="moves",
+    doc="a new alias and a new schema, kinds changed, columns widened, a model made "
+        "ephemeral and one removed, promoted without force: old relations removed, "
+        "and back after rollback",
+    versions={"v1": MOVES_V1, "v2": moves_v2()},
+    raw=MOVES_RAW,
+    stages=[dict(version="v2", kind="deploy", promote=True)],
+    must=[dict(ran=_m("items", "item_names", "priced", "stock", project="mv"),
+               not_ran=_m("stg_items", "codes", project="mv"))],
+)
+
+
+# ---------------------------------------------------------------------------------------
 # The product demo: demo/shop, version 1 to version 2 (its v2/ laid over it), as demo/run
 # assembles them.
 
@@ -1345,7 +1446,7 @@ PACKAGES = dict(
 
 
 def all_scenarios():
-    out = [demo(), GEN, OUTCOMES, FULL_REFRESH, TWO_CYCLES, contracts(), PACKAGES]
+    out = [demo(), GEN, OUTCOMES, FULL_REFRESH, TWO_CYCLES, MOVES, contracts(), PACKAGES]
     for s in out:
         for st in s["stages"]:
             st.setdefault("between", "")
