@@ -278,6 +278,47 @@ SELECT kind, status, models_built > 0 AS built_models FROM latest;
 CALL bg.abandon();
 SELECT production_untouched();
 
+--
+-- dbt unit tests, which bluegreen does not run: a deployment that builds a model one of
+-- them tests is refused before anything is recorded, naming the tests (rather than put
+-- live what the unit test would have stopped). With bluegreen.unit_tests = skip it
+-- builds, saying which went unrun. A disabled unit test, or one of a model the deployment
+-- does not build, changes nothing.
+--
+CREATE FUNCTION with_unit_test(manifest text, model text, enabled boolean DEFAULT true)
+RETURNS text LANGUAGE sql STABLE AS $$
+SELECT jsonb_set(manifest::jsonb, '{unit_tests}', jsonb_build_object(
+    'unit_test.jaffle.' || model || '.test_logic', jsonb_build_object(
+        'unique_id', 'unit_test.jaffle.' || model || '.test_logic', 'resource_type', 'unit_test',
+        'package_name', 'jaffle', 'name', 'test_logic', 'model', model,
+        'given', '[{"input": "ref(''orders'')", "rows": [{"order_id": 1}]}]'::jsonb,
+        'expect', '{"rows": [{"x": 1}]}'::jsonb,
+        'config', jsonb_build_object('enabled', enabled),
+        'depends_on', jsonb_build_object('macros', '[]'::jsonb,
+                                         'nodes', jsonb_build_array('model.jaffle.' || model)))))::text
+$$;
+SELECT count(*) > 0 AS recorded_before FROM recorded();
+CALL bg.deploy(with_unit_test(bad('select 1 as x'), 'bad'));
+SELECT * FROM untouched();
+SELECT * FROM recorded();
+SET client_min_messages = warning;
+CALL bg.deploy(with_unit_test(bad('select 1 as x'), 'bad', enabled => false));
+RESET client_min_messages;
+SELECT status, models_built FROM latest;
+CALL bg.abandon();
+SET bluegreen.unit_tests = skip;
+SET client_min_messages = notice;
+CALL bg.deploy(with_unit_test(bad('select 1 as x'), 'bad'));
+RESET bluegreen.unit_tests;
+SELECT status, models_built FROM latest;
+CALL bg.abandon();
+SET client_min_messages = warning;
+CALL bg.deploy(with_unit_test(bad('select 1 as x'), 'customers'));
+RESET client_min_messages;
+SELECT status, models_built FROM latest;
+CALL bg.abandon();
+SELECT production_untouched();
+
 \c contrib_regression
 DROP DATABASE regress_bg_deploy;
 DROP ROLE regress_bg_deploy_ci, regress_bg_deploy_analyst;

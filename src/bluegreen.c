@@ -28,6 +28,13 @@ int			bg_temp_file_limit_kb = -1;
 bool		bg_incremental_in_place = true;
 double		bg_max_changed_share = -1;
 int			bg_interface = BG_INTERFACE_SQL;
+int			bg_unit_tests = BG_UNIT_TESTS_REFUSE;
+
+static const struct config_enum_entry unit_tests_options[] = {
+	{"refuse", BG_UNIT_TESTS_REFUSE, false},
+	{"skip", BG_UNIT_TESTS_SKIP, false},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry interface_options[] = {
 	{"sql", BG_INTERFACE_SQL, false},
@@ -90,6 +97,14 @@ _PG_init(void)
 							 "Read from the diff recorded when the deployment was built (bg.deployment_diffs); a model's "
 							 "meta.bluegreen.max_changed_share takes its place for that model.",
 							 &bg_max_changed_share, -1, -1, 1, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("bluegreen.unit_tests",
+							 "What a deployment does with the dbt unit tests of the models it builds, which bluegreen does not run: refuse, or skip (build them anyway, saying so).",
+							 "A unit test checks a model's logic on fixed inputs before dbt build builds it; bluegreen "
+							 "does not run them, so by default it refuses to build a model that has one rather than "
+							 "promote what its unit test would have stopped. Run them with dbt (dbt test --select "
+							 "test_type:unit) and set skip for the deploy.",
+							 &bg_unit_tests, BG_UNIT_TESTS_REFUSE, unit_tests_options, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	DefineCustomEnumVariable("bluegreen.interface",
 							 "How this session calls bluegreen: sql (CALL bg....) or dbt (the dbt package's run-operation macros).",
 							 "Hints name the next thing to do in that form: a user of dbt run-operation cannot CALL a "

@@ -24,6 +24,14 @@ extern bool bg_incremental_in_place;
 extern double bg_max_changed_share;
 extern bool bg_strict_compatibility;
 
+/* bluegreen.unit_tests: what a deployment does with dbt unit tests (deploy_check.c) */
+typedef enum BgUnitTests
+{
+	BG_UNIT_TESTS_REFUSE,		/* refuse to build models that have them */
+	BG_UNIT_TESTS_SKIP			/* build them, saying the unit tests were not run */
+} BgUnitTests;
+extern int	bg_unit_tests;
+
 /* bluegreen.interface: how the session calls bluegreen, which hints speak (util.c) */
 typedef enum BgInterface
 {

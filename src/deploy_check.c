@@ -20,6 +20,7 @@
 #include "utils/acl.h"
 #include "utils/timestamp.h"
 
+#include "bluegreen.h"
 #include "catalog.h"
 #include "config.h"
 #include "deploy.h"
@@ -164,6 +165,55 @@ check_compiled(Deployment *d)
 			 errhint("Hand bluegreen the code: CALL bg.deploy(manifest) with the target/manifest.json of dbt compile of the live version (it selects nothing), then CALL bg.promote().")));
 }
 
+/*
+ * dbt unit tests are not run by bluegreen: a deployment that builds a model one of them
+ * tests refuses (bluegreen.unit_tests = refuse, the default) rather than promote what the
+ * unit test would have stopped, or says which went unrun (skip). In a deployment dbt
+ * builds, dbt build runs them.
+ */
+static void
+check_unit_tests(Deployment *d)
+{
+	StringInfoData list;
+	int			count = 0;
+	ListCell   *t;
+	ListCell   *model;
+
+	if (d->external || d->next == NULL || d->next->unit_tests == NIL)
+		return;
+	initStringInfo(&list);
+	forboth(t, d->next->unit_tests, model, d->next->unit_test_models)
+	{
+		for (int i = 0; i < d->n_steps; i++)
+			if (d->steps[i].kind == BG_STEP_BUILD &&
+				strcmp(d->steps[i].node->unique_id, (char *) lfirst(model)) == 0)
+			{
+				if (count < 5)
+					appendStringInfo(&list, "%s%s (of %s)", count ? ", " : "",
+									 (char *) lfirst(t), (char *) lfirst(model));
+				count++;
+				break;
+			}
+	}
+	if (count == 0)
+		return;
+	if (count > 5)
+		appendStringInfo(&list, " and %d more", count - 5);
+	if (bg_unit_tests == BG_UNIT_TESTS_SKIP)
+		ereport(NOTICE,
+				(errmsg("%d dbt unit test%s of the models this deployment builds %s not run: %s",
+						count, count == 1 ? "" : "s", count == 1 ? "is" : "are", list.data),
+				 errdetail("bluegreen.unit_tests is skip.")));
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("this deployment builds models that dbt unit tests test, and bluegreen does not run unit tests: %s",
+						list.data),
+				 errdetail("A unit test checks a model's logic on fixed inputs before dbt build builds the model; promoting without it could put live what it would have stopped."),
+				 errhint("Run them with dbt (dbt test --select \"test_type:unit\"), then SET bluegreen.unit_tests = 'skip' and deploy again; or let dbt build the deployment, unit tests included (%s).",
+						 bg_call_hint("deploy_begin", NULL, NULL))));
+}
+
 void
 bg_deploy_check(Deployment *d)
 {
@@ -171,6 +221,7 @@ bg_deploy_check(Deployment *d)
 	Oid			owner = bg_owner_role();
 
 	check_compiled(d);
+	check_unit_tests(d);
 
 	for (int i = 0; i < d->n_steps; i++)
 	{

@@ -42,7 +42,8 @@ typedef enum EntryKind
 	ENTRY_NODE,
 	ENTRY_SOURCE,
 	ENTRY_MACRO,
-	ENTRY_DISABLED
+	ENTRY_DISABLED,
+	ENTRY_UNIT_TEST
 } EntryKind;
 
 /* Config keys that dbt's config comparison skips (CompareBehavior.Exclude). */
@@ -61,6 +62,7 @@ static void read_entries(ManifestReader *r, EntryKind kind, const char *section)
 static BgNode *node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans,
 							  const char *key, bool is_source, bool disabled, bool listed);
 static BgMacro *macro_from_json(json_object *o, const char *key);
+static void unit_test_from_json(BgManifest *m, json_object *o, const char *key);
 static void read_metadata(ManifestReader *r, json_object *o);
 static void check_graph(BgManifest *m);
 
@@ -101,6 +103,13 @@ static BgPrune node_prune = {.keep = node_kept, .spans = node_spans, .descend = 
 
 static const char *const macro_kept[] = {"unique_id", "macro_sql", "depends_on", NULL};
 static BgPrune macro_prune = {.keep = macro_kept};
+
+/* of a unit test, only what it tests, and whether it is enabled */
+static const char *const unit_test_kept[] = {"unique_id", "depends_on", NULL};
+static const BgPrune *const unit_test_descend_as[] = {&config_prune};
+static const char *const unit_test_descend[] = {"config", NULL};
+static BgPrune unit_test_prune = {.keep = unit_test_kept, .descend = unit_test_descend,
+.descend_as = unit_test_descend_as};
 
 static BgManifest *manifest_parse(const char *json, Size len, bool plan_only, BgManifest *live);
 
@@ -203,6 +212,8 @@ read_document(ManifestReader *r)
 			read_entries(r, ENTRY_MACRO, "macros");
 		else if (strcmp(key, "disabled") == 0)
 			read_entries(r, ENTRY_DISABLED, "disabled");
+		else if (strcmp(key, "unit_tests") == 0)
+			read_entries(r, ENTRY_UNIT_TEST, "unit_tests");
 		else
 		{
 			/* docs, exposures, parent_map and the rest: validated, not kept */
@@ -261,8 +272,10 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 		if (kind == ENTRY_DISABLED)
 			o = bg_reader_pruned_array(r, entry_where, &node_prune);
 		else
-			o = bg_reader_pruned(r, entry_where, kind == ENTRY_MACRO ? &macro_prune : &node_prune,
-								 kind == ENTRY_MACRO ? NULL : spans);
+			o = bg_reader_pruned(r, entry_where,
+								 kind == ENTRY_MACRO ? &macro_prune :
+								 kind == ENTRY_UNIT_TEST ? &unit_test_prune : &node_prune,
+								 kind == ENTRY_NODE || kind == ENTRY_SOURCE ? spans : NULL);
 
 		if (kind == ENTRY_DISABLED)
 		{
@@ -295,7 +308,7 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 		else
 		{
 			const char *what = kind == ENTRY_MACRO ? "macro" :
-				kind == ENTRY_SOURCE ? "source" : "node";
+				kind == ENTRY_SOURCE ? "source" : kind == ENTRY_UNIT_TEST ? "unit test" : "node";
 
 			if (o == NULL || !json_object_is_type(o, json_type_object))
 				ereport(ERROR,
@@ -303,6 +316,8 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 						 errmsg("manifest %s \"%s\" must be a JSON object", what, key)));
 			if (kind == ENTRY_MACRO)
 				bg_manifest_add_macro(r->manifest, macro_from_json(o, key));
+			else if (kind == ENTRY_UNIT_TEST)
+				unit_test_from_json(r->manifest, o, key);
 			else
 			{
 				/*
@@ -592,6 +607,29 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 			bg_check_identifier(n->database, key, "database");
 	}
 	return n;
+}
+
+/* A dbt unit test: kept as the models it tests (depends_on.nodes), when enabled. */
+static void
+unit_test_from_json(BgManifest *m, json_object *o, const char *key)
+{
+	char	   *id = bg_json_req_string(o, "unique_id", "unit test", key);
+	json_object *config = bg_json_opt_object(o, "config", "unit test", key, NULL);
+	json_object *depends_on = bg_json_opt_object(o, "depends_on", "unit test", key, NULL);
+	json_object *enabled = bg_json_get(config, "enabled");
+	char	  **nodes;
+	int			n;
+
+	if (enabled && json_object_is_type(enabled, json_type_boolean) &&
+		!json_object_get_boolean(enabled))
+		return;
+	nodes = bg_json_string_array(depends_on, "nodes", "unit test", key, "depends_on.nodes", &n);
+	for (int i = 0; i < n; i++)
+		if (strncmp(nodes[i], "model.", 6) == 0)
+		{
+			m->unit_tests = lappend(m->unit_tests, id);
+			m->unit_test_models = lappend(m->unit_test_models, nodes[i]);
+		}
 }
 
 static BgMacro *

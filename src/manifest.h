@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "nodes/pg_list.h"
 #include "utils/hsearch.h"
 
 /* dbt manifest schema versions this release reads (dbt 1.5 to 1.11). */
@@ -99,6 +100,14 @@ typedef struct BgManifest
 	int			n_macros;
 	int			max_macros;
 	BgMacro   **macros;
+
+	/*
+	 * dbt unit tests (the manifest's "unit_tests"), each with the model it tests: not run
+	 * by bluegreen, so a deployment that builds their models refuses (deploy_check.c).
+	 * Read only by bg_manifest_parse; not stored.
+	 */
+	List	   *unit_tests;		/* of char *: unique_id of each enabled unit test */
+	List	   *unit_test_models;	/* of char *: the model each tests, in step */
 
 	HTAB	   *node_index;		/* enabled nodes and sources */
 	HTAB	   *disabled_index;
