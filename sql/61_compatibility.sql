@@ -38,25 +38,8 @@ CREATE SCHEMA analytics AUTHORIZATION bluegreen;
 CREATE SCHEMA reporting;
 
 -- Manifests, as in 60_promote: model() takes an alias too.
-CREATE FUNCTION manifest(nodes jsonb) RETURNS text LANGUAGE sql STABLE AS $$
-SELECT jsonb_build_object(
-    'metadata', jsonb_build_object(
-        'dbt_schema_version', 'https://schemas.getdbt.com/dbt/manifest/v12.json',
-        'dbt_version', '1.9.4', 'project_name', 'shop', 'adapter_type', 'postgres'),
-    'nodes', nodes,
-    'sources', jsonb_build_object('source.shop.raw.items', jsonb_build_object(
-        'unique_id', 'source.shop.raw.items', 'resource_type', 'source',
-        'package_name', 'shop', 'source_name', 'raw', 'name', 'items',
-        'fqn', '["shop", "raw", "items"]'::jsonb, 'database', current_database(),
-        'schema', 'raw', 'identifier', 'items', 'loaded_at_field', NULL,
-        'freshness', '{"warn_after": null, "error_after": null}'::jsonb,
-        'quoting', '{}'::jsonb, 'external', NULL, 'description', '', 'columns', '{}'::jsonb,
-        'config', '{"enabled": true}'::jsonb, 'unrendered_config', '{}'::jsonb)),
-    'macros', '{}'::jsonb, 'disabled', '{}'::jsonb, 'docs', '{}'::jsonb,
-    'exposures', '{}'::jsonb, 'metrics', '{}'::jsonb, 'groups', '{}'::jsonb,
-    'selectors', '{}'::jsonb, 'semantic_models', '{}'::jsonb, 'unit_tests', '{}'::jsonb,
-    'saved_queries', '{}'::jsonb)::text
-$$;
+\set raw_sources '{items}'
+\i sql/include/raw_manifest.sql
 CREATE FUNCTION model(name text, code text, materialized text DEFAULT 'view',
                       alias text DEFAULT NULL, depends_on text[] DEFAULT '{source.shop.raw.items}',
                       config jsonb DEFAULT '{}')

@@ -30,25 +30,8 @@ CREATE SCHEMA analytics AUTHORIZATION bluegreen;
 CREATE SCHEMA reporting;
 
 -- Manifests, as in 60_promote.
-CREATE FUNCTION manifest(nodes jsonb) RETURNS text LANGUAGE sql STABLE AS $$
-SELECT jsonb_build_object(
-    'metadata', jsonb_build_object(
-        'dbt_schema_version', 'https://schemas.getdbt.com/dbt/manifest/v12.json',
-        'dbt_version', '1.9.4', 'project_name', 'shop', 'adapter_type', 'postgres'),
-    'nodes', nodes,
-    'sources', jsonb_build_object('source.shop.raw.orders', jsonb_build_object(
-        'unique_id', 'source.shop.raw.orders', 'resource_type', 'source',
-        'package_name', 'shop', 'source_name', 'raw', 'name', 'orders',
-        'fqn', '["shop", "raw", "orders"]'::jsonb, 'database', current_database(),
-        'schema', 'raw', 'identifier', 'orders', 'loaded_at_field', NULL,
-        'freshness', '{"warn_after": null, "error_after": null}'::jsonb,
-        'quoting', '{}'::jsonb, 'external', NULL, 'description', '', 'columns', '{}'::jsonb,
-        'config', '{"enabled": true}'::jsonb, 'unrendered_config', '{}'::jsonb)),
-    'macros', '{}'::jsonb, 'disabled', '{}'::jsonb, 'docs', '{}'::jsonb,
-    'exposures', '{}'::jsonb, 'metrics', '{}'::jsonb, 'groups', '{}'::jsonb,
-    'selectors', '{}'::jsonb, 'semantic_models', '{}'::jsonb, 'unit_tests', '{}'::jsonb,
-    'saved_queries', '{}'::jsonb)::text
-$$;
+\set raw_sources '{orders}'
+\i sql/include/raw_manifest.sql
 CREATE FUNCTION model(name text, code text, materialized text DEFAULT 'table',
                       depends_on text[] DEFAULT '{}', config jsonb DEFAULT '{}')
 RETURNS jsonb LANGUAGE sql STABLE AS $$
