@@ -142,6 +142,12 @@ SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"doc.x": [1, 2,
 SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"doc.x": "a\qb"}'));
 SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"doc.x": "\u12"}'));
 SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"doc.x": "a' || chr(9) || 'b"}'));
+-- ... wherever in a long string it stands (the scanner reads strings eight bytes at a time).
+SELECT count(*) AS tabs_refused
+  FROM generate_series(0, 17) AS i
+ WHERE refused(replace(intake(orders()), '"docs": {}',
+                       '"docs": {"doc.x": "' || repeat('a', i) || chr(9) || repeat('b', 20) || '"}'))
+       LIKE '22P02: manifest is not valid JSON: invalid string sequence in "docs"%';
 SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"n": 1.}'));
 SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"n": -}'));
 SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"n": 2e+}'));
@@ -353,6 +359,16 @@ SELECT unique_id, live_relation, shadow_relation
       || model('long_letters', 'select 1', schema => repeat('é', 31) || 's', alias => repeat('é', 31) || 'x', project => 'names'),
          project_name => 'names'), 'names')
  ORDER BY unique_id;
+
+-- Escapes are decoded wherever they stand in a string (read eight bytes at a time).
+SELECT count(*) AS aliases, bool_and(p.live_relation = 'analytics.' || quote_ident(repeat('a', i) || 'é' || repeat('b', 9 - i % 9)))
+       AS each_as_written
+  FROM generate_series(0, 17) AS i,
+       bg.plan(replace(manifest(model('plain', 'select 1', project => 'names')
+                             || model('esc', 'select 1', alias => repeat('a', i) || 'XYZ' || repeat('b', 9 - i % 9),
+                                      project => 'names'), project_name => 'names'), 'XYZ', '\u00e9'),
+               'names') AS p
+ WHERE p.unique_id = 'model.names.esc';
 
 -- A lone UTF-16 surrogate escape (\ud800) is not a character: the JSON parser reads it as
 -- U+FFFD, the replacement character.

@@ -166,6 +166,17 @@ bg_reader_value(ManifestReader *r, const char *where)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * Whether a byte of w is '"' (0x22), '\\' (0x5c) or below 0x20: the bit tricks of
+ * "determine if a word has a byte equal to / less than n", for each.
+ */
+#define ONES UINT64CONST(0x0101010101010101)
+#define HIGHS UINT64CONST(0x8080808080808080)
+#define HAS_ZERO_BYTE(x) (((x) - ONES) & ~(x) & HIGHS)
+#define HAS_BYTE_BELOW(x, n) (((x) - ONES * (n)) & ~(x) & HIGHS)
+#define SPECIAL_BYTE(w) (HAS_ZERO_BYTE((w) ^ (ONES * 0x22)) | HAS_ZERO_BYTE((w) ^ (ONES * 0x5c)) | \
+						 HAS_BYTE_BELOW((w), 0x20))
+
 /* Step over the string at r->pos; say whether it has escapes, and a \u0000 among them. */
 void
 bg_scan_string(ManifestReader *r, const char *where, bool *escaped, bool *nul)
@@ -178,6 +189,16 @@ bg_scan_string(ManifestReader *r, const char *where, bool *escaped, bool *nul)
 	{
 		unsigned char c = 0;
 
+		/* eight bytes at a time while none of them is '"', '\\' or a control character */
+		while (p + sizeof(uint64) <= n)
+		{
+			uint64		w;
+
+			memcpy(&w, b + p, sizeof(w));
+			if (SPECIAL_BYTE(w))
+				break;
+			p += sizeof(w);
+		}
 		while (p < n)
 		{
 			c = (unsigned char) b[p];
