@@ -142,6 +142,18 @@ SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"doc.x": [1, 2,
 SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"doc.x": "a\qb"}'));
 SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"doc.x": "\u12"}'));
 SELECT refused(replace(intake(orders()), '"docs": {}', '"docs": {"doc.x": "a' || chr(9) || 'b"}'));
+-- Where bluegreen keeps a value, it holds it to the same grammar, although json-c would
+-- take NaN, Infinity, 1. and -01 there; and in the metadata, a raw control character or
+-- a single-quoted key.
+SELECT refused(replace(intake(orders()), '"version": null', '"version": NaN'));
+SELECT refused(replace(intake(orders()), '"version": null', '"version": 1.'));
+SELECT refused(replace(intake(orders()), '"version": null', '"version": -01'));
+SELECT refused(replace(intake(orders('{"fqn": ["intake", "XYZ"]}')), '"XYZ"', 'Infinity'));
+SELECT refused(replace(intake(orders()), '"project_name": "intake"', '"project_name": "in' || chr(9) || 'take"'));
+SELECT refused(replace(intake(orders()), '"adapter_type": "postgres"', '"env": {''a'': 1}, "adapter_type": "postgres"'));
+-- A unit test listed under another key than its unique_id.
+SELECT refused(jsonb_set(intake(orders())::jsonb, '{unit_tests}',
+    '{"unit_test.intake.orders.t": {"unique_id": "unit_test.intake.orders.other", "depends_on": {"nodes": ["model.intake.orders"]}}}')::text);
 -- ... wherever in a long string it stands (the scanner reads strings eight bytes at a time).
 SELECT count(*) AS tabs_refused
   FROM generate_series(0, 17) AS i
@@ -293,6 +305,12 @@ SELECT refused(replace(intake(orders('{"config": {"meta": {"owner": "aXYZ"}}}'))
 SELECT refused(replace(intake(orders('{"config": {"meta": {"aXYZ": 1}}}')), 'XYZ', '\u0000'));
 SELECT refused(replace(intake(orders('{"columns": {"order_id": {"name": "order_id", "meta": {"k": "XYZ"}}}}')), 'XYZ', '\u0000'));
 SELECT refused(replace(intake(orders('{"constraints": [{"type": "check", "expression": "XYZ"}]}')), 'XYZ', '\u0000'));
+-- ... and in a key bluegreen reads, where json-c would cut the key short ("alias\u0000x"
+-- would stand in for "alias"), or in a string inside a value it keeps.
+SELECT refused(replace(replace(intake(orders()), '"alias": "orders"', '"alias": "orders", "aliasXYZx": "evil"'),
+                       'XYZ', '\u0000'));
+SELECT refused(replace(intake(orders('{"config": {"persist_docs": {"xXYZy": true}}}')), 'XYZ', '\u0000'));
+SELECT refused(replace(intake(orders('{"fqn": ["intake", "oXYZ"]}')), 'XYZ', '\u0000'));
 -- but not where it keeps nothing: a node's own meta is read by no one (the plan below
 -- reads the manifest, then finds no such project)
 SELECT plan_refused(replace(intake(orders('{"meta": {"note": "aXYZ", "tags": "x"}}')), 'XYZ', '\u0000'), 'nope');
@@ -359,6 +377,14 @@ SELECT unique_id, live_relation, shadow_relation
       || model('long_letters', 'select 1', schema => repeat('é', 31) || 's', alias => repeat('é', 31) || 'x', project => 'names'),
          project_name => 'names'), 'names')
  ORDER BY unique_id;
+
+-- Column names written with escapes, as json.dumps writes any name that is not ASCII.
+SELECT count(*) AS planned
+  FROM bg.plan(replace(manifest(model('plain', 'select 1', project => 'names')
+                             || model('cols', 'select 1', project => 'names'), project_name => 'names'),
+                       '"columns": {}',
+                       '"columns": {"pr\u00e9nom": {"name": "pr\u00e9nom", "description": "first"}, "a\"b": {}}'),
+               'names');
 
 -- Escapes are decoded wherever they stand in a string (read eight bytes at a time).
 SELECT count(*) AS aliases, bool_and(p.live_relation = 'analytics.' || quote_ident(repeat('a', i) || 'é' || repeat('b', 9 - i % 9)))

@@ -104,6 +104,11 @@ static BgPrune node_prune = {.keep = node_kept, .spans = node_spans, .descend = 
 static const char *const macro_kept[] = {"unique_id", "macro_sql", "depends_on", NULL};
 static BgPrune macro_prune = {.keep = macro_kept};
 
+/* of the metadata, what intake records; the rest is checked and passed over */
+static const char *const metadata_kept[] = {"dbt_schema_version", "dbt_version", "project_name",
+"adapter_type", "invocation_id", "generated_at", NULL};
+static BgPrune metadata_prune = {.keep = metadata_kept};
+
 /* of a unit test, only what it tests, and whether it is enabled */
 static const char *const unit_test_kept[] = {"unique_id", "depends_on", NULL};
 static const BgPrune *const unit_test_descend_as[] = {&config_prune};
@@ -196,7 +201,7 @@ read_document(ManifestReader *r)
 		bg_reader_expect(r, ':', "\":\"", "after a top-level key");
 		if (strcmp(key, "metadata") == 0)
 		{
-			json_object *o = bg_reader_value(r, "\"metadata\"");
+			json_object *o = bg_reader_pruned(r, "\"metadata\"", &metadata_prune, NULL);
 
 			read_metadata(r, o);
 			bg_reader_drop_current(r);
@@ -241,7 +246,8 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 	bg_reader_skip_ws(r);
 	if (r->pos < r->len && r->buf[r->pos] != '{')
 	{
-		if (kind == ENTRY_DISABLED && strncmp(r->buf + r->pos, "null", 4) == 0)
+		if (kind == ENTRY_DISABLED && r->len - r->pos >= 4 &&
+			strncmp(r->buf + r->pos, "null", 4) == 0)
 		{
 			bg_reader_skip(r, where);
 			return;
@@ -620,6 +626,11 @@ unit_test_from_json(BgManifest *m, json_object *o, const char *key)
 	char	  **nodes;
 	int			n;
 
+	if (strcmp(id, key) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("manifest unit test \"%s\": field \"unique_id\" is \"%s\", not the key it is listed under",
+						key, bg_shorten(id))));
 	if (enabled && json_object_is_type(enabled, json_type_boolean) &&
 		!json_object_get_boolean(enabled))
 		return;

@@ -194,6 +194,19 @@ decoded_string(ManifestReader *r, size_t start, size_t end)
 	return s;
 }
 
+/*
+ * A \u0000 in a key bluegreen reads: json-c would cut the key short there, so that
+ * "alias\u0000x" stood in for "alias". Refused, as in the document's own keys.
+ */
+static void
+refuse_nul_key(bool nul, const char *where)
+{
+	if (nul)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+				 errmsg("manifest key in %s contains a \\u0000 character", where)));
+}
+
 static void
 attach(json_object *parent, const char *key, unsigned flags, json_object *v)
 {
@@ -211,7 +224,7 @@ attach(json_object *parent, const char *key, unsigned flags, json_object *v)
  */
 static void
 keep_into(ManifestReader *r, const char *where, json_object *parent, const char *key,
-		  unsigned flags, int depth)
+		  unsigned flags, int depth, const char *inside)
 {
 	json_object *v;
 
@@ -227,6 +240,12 @@ keep_into(ManifestReader *r, const char *where, json_object *parent, const char 
 				bool		nul = false;
 
 				bg_scan_string(r, where, &escaped, &nul);
+				/* the caller checks its fields for \u0000; what lies inside them, here (inside: the field) */
+				if (nul && inside)
+					ereport(ERROR,
+							(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+							 errmsg("manifest %s: field \"%s\" contains a \\u0000 character",
+									where, inside)));
 				if (escaped)
 					v = decoded_string(r, start, r->pos);
 				else
@@ -262,15 +281,16 @@ keep_into(ManifestReader *r, const char *where, json_object *parent, const char 
 						char	   *name;
 
 						scan_key(r, where, &k, &len, &copied, &nul);
+						refuse_nul_key(nul, where);
 						if (!bg_reader_accept(r, ':'))
 							bg_scan_error(r, r->pos >= r->len ? json_tokener_error_parse_eof :
 									   json_tokener_error_parse_object_key_sep, r->pos, where);
 						name = copied ? (char *) k : pnstrdup(k, len);
-						keep_into(r, where, v, name, 0, depth + 1);
+						keep_into(r, where, v, name, 0, depth + 1, inside ? inside : key);
 						pfree(name);
 					}
 					else
-						keep_into(r, where, v, NULL, 0, depth + 1);
+						keep_into(r, where, v, NULL, 0, depth + 1, inside ? inside : key);
 					bg_reader_skip_ws(r);
 					if (r->pos >= r->len)
 						bg_scan_error(r, json_tokener_error_parse_eof, r->pos, where);
@@ -299,9 +319,29 @@ keep_into(ManifestReader *r, const char *where, json_object *parent, const char 
 			bg_scan_literal(r, "null", json_tokener_error_parse_null, where);
 			attach(parent, key, flags, NULL);
 			return;
+		case '-':
+		case '0':
+		case '1':
+		case '2':
+		case '3':
+		case '4':
+		case '5':
+		case '6':
+		case '7':
+		case '8':
+		case '9':
+			{
+				/* JSON's grammar first (json-c takes 1. and -01), then json-c's value */
+				size_t		start = r->pos;
+
+				bg_scan_number(r, where);
+				r->pos = start;
+				attach(parent, key, flags, bg_parse_json_c(r, where));
+				return;
+			}
 		default:
-			attach(parent, key, flags, bg_parse_json_c(r, where));
-			return;
+			/* NaN, Infinity and the rest, which json-c would take */
+			bg_scan_error(r, json_tokener_error_parse_unexpected, r->pos, where);
 	}
 }
 
@@ -422,13 +462,16 @@ read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 		bool		copied;
 		const PruneKey *k;
 
-		scan_key(r, where, &key, &len, &copied, nul);
+		bool		key_nul = false;
+
+		scan_key(r, where, &key, &len, &copied, &key_nul);
+		refuse_nul_key(key_nul, where);
 		if (!bg_reader_accept(r, ':'))
 			bg_scan_error(r, r->pos >= r->len ? json_tokener_error_parse_eof :
 					   json_tokener_error_parse_object_key_sep, r->pos, where);
 		k = prune_find(lk, key, len);
 		if (k && k->kind == KEY_KEEP)
-			keep_into(r, where, o, k->key, JSON_C_OBJECT_ADD_CONSTANT_KEY, depth);
+			keep_into(r, where, o, k->key, JSON_C_OBJECT_ADD_CONSTANT_KEY, depth, NULL);
 		else if (k && k->kind == KEY_SPAN)
 		{
 			BgSpan		s = {0, 0, false};
@@ -459,7 +502,8 @@ read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 			char	   *name = copied ? (char *) key : pnstrdup(key, len);
 
 			read_member(r, where, (BgPrune *) prune->each, o, name, false, depth, nul);
-			pfree(name);
+			if (!copied)
+				pfree(name);	/* a copied key is freed below */
 		}
 		else
 			bg_scan_value(r, where, depth, nul);

@@ -262,8 +262,8 @@ bg_scan_literal(ManifestReader *r, const char *word, enum json_tokener_error e, 
 #define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
 
 /* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-static void
-scan_number(ManifestReader *r, const char *where)
+void
+bg_scan_number(ManifestReader *r, const char *where)
 {
 	const char *b = r->buf;
 	size_t		n = r->len;
@@ -357,7 +357,7 @@ value:
 		case '7':
 		case '8':
 		case '9':
-			scan_number(r, where);
+			bg_scan_number(r, where);
 			goto after;
 		default:
 			bg_scan_error(r, json_tokener_error_parse_unexpected, r->pos, where);

@@ -88,6 +88,7 @@ extern void bg_scan_string(ManifestReader *r, const char *where, bool *escaped, 
 extern void bg_scan_literal(ManifestReader *r, const char *word, enum json_tokener_error e,
 							const char *where);
 extern void bg_scan_value(ManifestReader *r, const char *where, int depth, bool *nul);
+extern void bg_scan_number(ManifestReader *r, const char *where);
 extern json_object *bg_parse_json_c(ManifestReader *r, const char *where);
 extern void bg_reader_skip(ManifestReader *r, const char *where);
 
