@@ -43,63 +43,6 @@ static void read_pruned_into(ManifestReader *r, const char *where, BgPrune *prun
  * ------------------------------------------------------------------------
  */
 
-/*
- * The object key at r->pos (not the ":" after it): *key and *len point into the document when it has no
- * escapes; otherwise at a palloc'd copy decoded by json-c (*copied set), which a
- * \u0000 cuts short, as json-c cuts its keys.
- */
-static void
-scan_key(ManifestReader *r, const char *where, const char **key, size_t *len, bool *copied,
-		 bool *nul)
-{
-	size_t		start;
-	bool		escaped = false;
-
-	bg_reader_skip_ws(r);
-	if (r->pos >= r->len || r->buf[r->pos] != '"')
-		bg_scan_error(r, r->pos >= r->len ? json_tokener_error_parse_eof :
-				   json_tokener_error_parse_object_key_name, r->pos, where);
-	start = r->pos;
-	bg_scan_string(r, where, &escaped, nul);
-	*copied = escaped;
-	if (!escaped)
-	{
-		*key = r->buf + start + 1;
-		*len = r->pos - start - 2;
-	}
-	else
-	{
-		json_object *k;
-
-		r->pos = start;
-		k = bg_parse_json_c(r, where);
-		*key = pstrdup(json_object_get_string(k));
-		*len = strlen(*key);
-		json_object_put(k);
-	}
-}
-
-/* Read an object key; the result is palloc'd. */
-char *
-bg_reader_key(ManifestReader *r, const char *where)
-{
-	const char *key;
-	size_t		len;
-	bool		copied;
-	bool		nul = false;
-
-	bg_reader_drop_current(r);
-	bg_reader_skip_ws(r);
-	if (r->pos >= r->len || r->buf[r->pos] != '"')
-		bg_reader_syntax_error(r, "a quoted key", where);
-	scan_key(r, where, &key, &len, &copied, &nul);
-	if (nul)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
-				 errmsg("manifest key in %s contains a \\u0000 character", where)));
-	return copied ? (char *) key : pnstrdup(key, len);
-}
-
 static uint32
 hex4(const char *p)
 {
@@ -195,16 +138,58 @@ decoded_string(ManifestReader *r, size_t start, size_t end)
 }
 
 /*
- * A \u0000 in a key bluegreen reads: json-c would cut the key short there, so that
- * "alias\u0000x" stood in for "alias". Refused, as in the document's own keys.
+ * The object key at r->pos (not the ":" after it): *key and *len point into the
+ * document when it has no escapes; otherwise at a palloc'd decoded copy (*copied set).
+ * A key with a \u0000 is refused wherever intake reads one: json-c would cut the key
+ * short there, so that "alias\u0000x" stood in for "alias".
  */
 static void
-refuse_nul_key(bool nul, const char *where)
+scan_key(ManifestReader *r, const char *where, const char **key, size_t *len, bool *copied)
 {
+	size_t		start;
+	bool		escaped = false;
+	bool		nul = false;
+
+	bg_reader_skip_ws(r);
+	if (r->pos >= r->len || r->buf[r->pos] != '"')
+		bg_scan_error(r, r->pos >= r->len ? json_tokener_error_parse_eof :
+				   json_tokener_error_parse_object_key_name, r->pos, where);
+	start = r->pos;
+	bg_scan_string(r, where, &escaped, &nul);
 	if (nul)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
 				 errmsg("manifest key in %s contains a \\u0000 character", where)));
+	*copied = escaped;
+	if (!escaped)
+	{
+		*key = r->buf + start + 1;
+		*len = r->pos - start - 2;
+	}
+	else
+	{
+		json_object *k = decoded_string(r, start, r->pos);
+
+		*len = json_object_get_string_len(k);
+		*key = pnstrdup(json_object_get_string(k), *len);
+		json_object_put(k);
+	}
+}
+
+/* Read an object key; the result is palloc'd. */
+char *
+bg_reader_key(ManifestReader *r, const char *where)
+{
+	const char *key;
+	size_t		len;
+	bool		copied;
+
+	bg_reader_drop_current(r);
+	bg_reader_skip_ws(r);
+	if (r->pos >= r->len || r->buf[r->pos] != '"')
+		bg_reader_syntax_error(r, "a quoted key", where);
+	scan_key(r, where, &key, &len, &copied);
+	return copied ? (char *) key : pnstrdup(key, len);
 }
 
 static void
@@ -277,11 +262,9 @@ keep_into(ManifestReader *r, const char *where, json_object *parent, const char 
 						const char *k;
 						size_t		len;
 						bool		copied;
-						bool		nul = false;
 						char	   *name;
 
-						scan_key(r, where, &k, &len, &copied, &nul);
-						refuse_nul_key(nul, where);
+						scan_key(r, where, &k, &len, &copied);
 						if (!bg_reader_accept(r, ':'))
 							bg_scan_error(r, r->pos >= r->len ? json_tokener_error_parse_eof :
 									   json_tokener_error_parse_object_key_sep, r->pos, where);
@@ -319,29 +302,22 @@ keep_into(ManifestReader *r, const char *where, json_object *parent, const char 
 			bg_scan_literal(r, "null", json_tokener_error_parse_null, where);
 			attach(parent, key, flags, NULL);
 			return;
-		case '-':
-		case '0':
-		case '1':
-		case '2':
-		case '3':
-		case '4':
-		case '5':
-		case '6':
-		case '7':
-		case '8':
-		case '9':
+		default:
 			{
-				/* JSON's grammar first (json-c takes 1. and -01), then json-c's value */
+				/*
+				 * A number: JSON's grammar first (json-c takes 1., -01, NaN and
+				 * Infinity), then json-c's value; bg_scan_number refuses the rest.
+				 */
 				size_t		start = r->pos;
+				char		c = r->buf[r->pos];
 
+				if (c != '-' && (c < '0' || c > '9'))
+					bg_scan_error(r, json_tokener_error_parse_unexpected, r->pos, where);
 				bg_scan_number(r, where);
 				r->pos = start;
 				attach(parent, key, flags, bg_parse_json_c(r, where));
 				return;
 			}
-		default:
-			/* NaN, Infinity and the rest, which json-c would take */
-			bg_scan_error(r, json_tokener_error_parse_unexpected, r->pos, where);
 	}
 }
 
@@ -462,10 +438,7 @@ read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 		bool		copied;
 		const PruneKey *k;
 
-		bool		key_nul = false;
-
-		scan_key(r, where, &key, &len, &copied, &key_nul);
-		refuse_nul_key(key_nul, where);
+		scan_key(r, where, &key, &len, &copied);
 		if (!bg_reader_accept(r, ':'))
 			bg_scan_error(r, r->pos >= r->len ? json_tokener_error_parse_eof :
 					   json_tokener_error_parse_object_key_sep, r->pos, where);
