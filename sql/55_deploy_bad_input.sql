@@ -279,11 +279,11 @@ CALL bg.abandon();
 SELECT production_untouched();
 
 --
--- dbt unit tests, which bluegreen does not run: a deployment that builds a model one of
--- them tests is refused before anything is recorded, naming the tests (rather than put
--- live what the unit test would have stopped). With bluegreen.unit_tests = skip it
--- builds, saying which went unrun. A disabled unit test, or one of a model the deployment
--- does not build, changes nothing.
+-- dbt unit tests run before the models they test (59_unit_tests.sql). With
+-- bluegreen.unit_tests = refuse, a deployment that builds a model one of them tests is
+-- refused before anything is recorded, naming the tests; with skip it builds, saying
+-- which went unrun. A disabled unit test, or one of a model the deployment does not
+-- build, changes nothing.
 --
 CREATE FUNCTION with_unit_test(manifest text, model text, enabled boolean DEFAULT true)
 RETURNS text LANGUAGE sql STABLE AS $$
@@ -298,6 +298,7 @@ SELECT jsonb_set(manifest::jsonb, '{unit_tests}', jsonb_build_object(
                                          'nodes', jsonb_build_array('model.jaffle.' || model)))))::text
 $$;
 SELECT count(*) > 0 AS recorded_before FROM recorded();
+SET bluegreen.unit_tests = refuse;
 CALL bg.deploy(with_unit_test(bad('select 1 as x'), 'bad'));
 SELECT * FROM untouched();
 SELECT * FROM recorded();

@@ -42,7 +42,8 @@ bg_run_test(BgBuildContext *ctx, BgNode *test, BgTestResult *res)
 				   c->limit >= 0 ? psprintf("LIMIT " INT64_FORMAT "\n", c->limit) : "");
 	/* checked under the settings it runs under, right before it runs */
 	bg_pin_manifest_settings();
-	bg_check_single_select(what, sql);
+	bg_check_single_select(what, sql,
+						   "the query bluegreen builds from its code and config (fail_calc, warn_if, error_if, limit)");
 	bg_spi_exec(sql, SPI_OK_SELECT, 0, NULL, NULL, NULL);
 	if (SPI_processed != 1)
 		ereport(ERROR,

@@ -28,11 +28,12 @@ int			bg_temp_file_limit_kb = -1;
 bool		bg_incremental_in_place = true;
 double		bg_max_changed_share = -1;
 int			bg_interface = BG_INTERFACE_SQL;
-int			bg_unit_tests = BG_UNIT_TESTS_REFUSE;
+int			bg_unit_tests = BG_UNIT_TESTS_RUN;
 
 static const struct config_enum_entry unit_tests_options[] = {
-	{"refuse", BG_UNIT_TESTS_REFUSE, false},
+	{"run", BG_UNIT_TESTS_RUN, false},
 	{"skip", BG_UNIT_TESTS_SKIP, false},
+	{"refuse", BG_UNIT_TESTS_REFUSE, false},
 	{NULL, 0, false}
 };
 
@@ -98,12 +99,11 @@ _PG_init(void)
 							 "meta.bluegreen.max_changed_share takes its place for that model.",
 							 &bg_max_changed_share, -1, -1, 1, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomEnumVariable("bluegreen.unit_tests",
-							 "What a deployment does with the dbt unit tests of the models it builds, which bluegreen does not run: refuse, or skip (build them anyway, saying so).",
-							 "A unit test checks a model's logic on fixed inputs before dbt build builds it; bluegreen "
-							 "does not run them, so by default it refuses to build a model that has one rather than "
-							 "promote what its unit test would have stopped. Run them with dbt (dbt test --select "
-							 "test_type:unit) and set skip for the deploy.",
-							 &bg_unit_tests, BG_UNIT_TESTS_REFUSE, unit_tests_options, PGC_USERSET, 0,
+							 "What a deployment does with the dbt unit tests of the models it builds: run (each right before its model), skip (build the models, saying which went unrun), or refuse (build no model that has one).",
+							 "A unit test checks a model's logic on fixed inputs, as dbt build runs it: a failing one "
+							 "fails the deployment. A form bluegreen cannot run from the manifest (overrides, an "
+							 "incremental or ephemeral input) is refused; run those with dbt and set skip.",
+							 &bg_unit_tests, BG_UNIT_TESTS_RUN, unit_tests_options, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomEnumVariable("bluegreen.interface",
 							 "How this session calls bluegreen: sql (CALL bg....) or dbt (the dbt package's run-operation macros).",

@@ -27,8 +27,9 @@ extern bool bg_strict_compatibility;
 /* bluegreen.unit_tests: what a deployment does with dbt unit tests (deploy_check.c) */
 typedef enum BgUnitTests
 {
-	BG_UNIT_TESTS_REFUSE,		/* refuse to build models that have them */
-	BG_UNIT_TESTS_SKIP			/* build them, saying the unit tests were not run */
+	BG_UNIT_TESTS_RUN,			/* run them before the models they test (unit_test.c) */
+	BG_UNIT_TESTS_SKIP,			/* build the models, saying the unit tests were not run */
+	BG_UNIT_TESTS_REFUSE		/* refuse to build models that have them */
 } BgUnitTests;
 extern int	bg_unit_tests;
 

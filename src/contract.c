@@ -361,7 +361,8 @@ bg_check_contract(const char *what, const char *select_sql, BgNode *n)
 		cc->name = contract_name(what, lfirst(lc));
 		contract_type(what, n, lfirst(lc), cc);
 	}
-	bg_check_single_select(what, probe);
+	bg_check_single_select(what, probe,
+						   "the query bluegreen builds from its code and its contract's columns");
 	bg_spi_exec(probe, SPI_OK_SELECT, 0, NULL, NULL, NULL);
 	desc = SPI_tuptable->tupdesc;
 

@@ -216,7 +216,8 @@ step_error_context(void *arg)
 	BgStep	   *s = ((StepContextArg *) arg)->step;
 
 	if (s->kind == BG_STEP_TEST)
-		errcontext("running test %s", bg_printable(s->node->unique_id));
+		errcontext("running %s %s", s->unit_test ? "unit test" : "test",
+				   bg_printable(s->node->unique_id));
 	else
 		errcontext("building %s %s as %s", bg_printable(s->node->unique_id),
 				   bg_qualified_name(s->node->schema, s->node->alias),
@@ -272,10 +273,15 @@ step_body(void *arg)
 	{
 		BgTestResult res;
 
-		bg_run_test(&d->ctx, s->node, &res);
+		if (s->unit_test)
+			bg_run_unit_test(&d->ctx, d->next, s->unit_test, &res);
+		else
+			bg_run_test(&d->ctx, s->node, &res);
 		s->failures = res.failures;
 		s->status = res.status;
 		s->severity = res.severity;
+		if (res.message)
+			s->message = MemoryContextStrdup(keep, res.message);
 	}
 	bg_restore_user(&sw);
 	SPI_finish();
@@ -512,11 +518,13 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 		ensure_shadow_schemas(d);
 		d->ctx.shadow_schemas = d->shadow_schemas;
 		ereport(NOTICE,
-				(errmsg("deployment " INT64_FORMAT " of project \"%s\": %s%d model%s to build, %d test%s to run%s",
+				(errmsg("deployment " INT64_FORMAT " of project \"%s\": %s%d model%s to build, %d test%s to run%s%s",
 						d->deployment_id, d->project->name,
 						d->refresh ? "refresh of the live project, " : "",
 						d->n_build, d->n_build == 1 ? "" : "s", d->n_test,
-						d->n_test == 1 ? "" : "s", d->external ? ", by dbt" : "")));
+						d->n_test == 1 ? "" : "s",
+						d->n_unit_test ? psprintf(" (%d of them unit tests)", d->n_unit_test) : "",
+						d->external ? ", by dbt" : "")));
 		maybe_commit(d);
 
 		if (d->external)
@@ -613,6 +621,9 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 							d->deployment_id, t.failed_tests, t.failed_tests == 1 ? "" : "s",
 							bg_printable(failed->node->unique_id), bg_thousands(failed->failures),
 							failed->failures == 1 ? "" : "s"),
+					 failed->unit_test && failed->message ?
+					 errdetail("Unit test %s: %s.", bg_printable(failed->node->unique_id),
+							   failed->message) : 0,
 					 errhint("%s", bg_hints_for_dbt() ? "dbt run-operation bg_status lists every test result." :
 							 "Query bg.deployment_steps for every test result.")));
 		}

@@ -30,7 +30,8 @@ typedef struct Deployment
 	int			n_steps;
 	BgStep	   *steps;
 	int			n_build;
-	int			n_test;
+	int			n_test;			/* unit tests included */
+	int			n_unit_test;
 	BgBuildContext ctx;
 	List	   *shadow_schemas; /* char *, distinct */
 } Deployment;

@@ -20,6 +20,7 @@
 #include "utils/acl.h"
 #include "utils/timestamp.h"
 
+#include "audit.h"
 #include "bluegreen.h"
 #include "catalog.h"
 #include "config.h"
@@ -38,15 +39,49 @@ has_relation_to_build(BgNode *n)
 	return bg_node_has_relation(n) && bg_node_is(n, "model");
 }
 
+/*
+ * The unit tests a deployment runs, by the model they test: every enabled one of the
+ * models it builds, when bluegreen.unit_tests is run and bluegreen builds (dbt build
+ * runs them in a deployment dbt builds).
+ */
+static HTAB *
+unit_tests_by_model(Deployment *d)
+{
+	HTAB	   *index;
+	ListCell   *lc;
+
+	if (d->external || d->next == NULL || d->next->unit_tests == NIL ||
+		bg_unit_tests != BG_UNIT_TESTS_RUN)
+		return NULL;
+	index = bg_string_index("bluegreen unit tests", CurrentMemoryContext, 64);
+	foreach(lc, d->next->unit_tests)
+	{
+		BgUnitTest *ut = lfirst(lc);
+
+		bg_index_set(index, ut->model,
+					 lappend((List *) bg_index_lookup(index, ut->model), ut));
+	}
+	return index;
+}
+
 void
 bg_deploy_collect_steps(Deployment *d)
 {
 	BgPlan	   *plan = d->plan;
 	int			n = 0;
+	HTAB	   *unit_tests = unit_tests_by_model(d);
 
-	/* each item makes at most two steps: a model that moves builds and removes */
-	d->steps = palloc0(sizeof(BgStep) * (2 * plan->n_items + 1));
-	/* builds first, in dependency order; then tests; then carried and removed nodes */
+	/*
+	 * Each item makes at most two steps (a model that moves builds and removes), and each
+	 * unit test one.
+	 */
+	d->steps = palloc0(sizeof(BgStep) * (2 * plan->n_items + 1 +
+										 (d->next ? list_length(d->next->unit_tests) : 0)));
+	/*
+	 * Builds first, in dependency order, each model's unit tests right before it (after
+	 * the inputs they take their columns from, as dbt build runs them); then tests; then
+	 * carried and removed nodes.
+	 */
 	for (int pass = 0; pass < 3; pass++)
 		for (int i = 0; i < plan->n_items; i++)
 		{
@@ -72,6 +107,24 @@ bg_deploy_collect_steps(Deployment *d)
 			}
 			else
 				continue;
+			if (kind == BG_STEP_BUILD && unit_tests)
+			{
+				ListCell   *lc;
+
+				foreach(lc, (List *) bg_index_lookup(unit_tests, node->unique_id))
+				{
+					BgUnitTest *ut = lfirst(lc);
+
+					s = &d->steps[n];
+					s->number = ++n;
+					s->kind = BG_STEP_TEST;
+					s->node = &ut->node;
+					s->unit_test = ut;
+					s->status = "pending";
+					d->n_test++;
+					d->n_unit_test++;
+				}
+			}
 			s = &d->steps[n];
 			s->number = ++n;
 			s->kind = kind;
@@ -144,7 +197,8 @@ check_compiled(Deployment *d)
 	if (d->external)
 		return;					/* dbt builds and tests */
 	for (int i = 0; i < d->n_steps; i++)
-		if (d->steps[i].kind == BG_STEP_BUILD || d->steps[i].kind == BG_STEP_TEST)
+		if ((d->steps[i].kind == BG_STEP_BUILD || d->steps[i].kind == BG_STEP_TEST) &&
+			d->steps[i].unit_test == NULL)	/* a unit test runs its model's code */
 		{
 			total++;
 			if (d->steps[i].node->compiled_code == NULL && missing++ == 0)
@@ -166,31 +220,31 @@ check_compiled(Deployment *d)
 }
 
 /*
- * dbt unit tests are not run by bluegreen: a deployment that builds a model one of them
- * tests refuses (bluegreen.unit_tests = refuse, the default) rather than promote what the
- * unit test would have stopped, or says which went unrun (skip). In a deployment dbt
- * builds, dbt build runs them.
+ * The dbt unit tests of the models this deployment builds, when bluegreen.unit_tests is
+ * not run: refuse says so before anything is built, skip says which go unrun.
  */
 static void
-check_unit_tests(Deployment *d)
+check_unit_tests_not_run(Deployment *d)
 {
 	StringInfoData list;
 	int			count = 0;
-	ListCell   *t;
-	ListCell   *model;
+	ListCell   *lc;
 
-	if (d->external || d->next == NULL || d->next->unit_tests == NIL)
+	if (d->external || d->next == NULL || d->next->unit_tests == NIL ||
+		bg_unit_tests == BG_UNIT_TESTS_RUN)
 		return;
 	initStringInfo(&list);
-	forboth(t, d->next->unit_tests, model, d->next->unit_test_models)
+	foreach(lc, d->next->unit_tests)
 	{
+		BgUnitTest *ut = lfirst(lc);
+
 		for (int i = 0; i < d->n_steps; i++)
 			if (d->steps[i].kind == BG_STEP_BUILD &&
-				strcmp(d->steps[i].node->unique_id, (char *) lfirst(model)) == 0)
+				strcmp(d->steps[i].node->unique_id, ut->model) == 0)
 			{
 				if (count < 5)
 					appendStringInfo(&list, "%s%s (of %s)", count ? ", " : "",
-									 (char *) lfirst(t), (char *) lfirst(model));
+									 ut->node.unique_id, ut->model);
 				count++;
 				break;
 			}
@@ -207,10 +261,9 @@ check_unit_tests(Deployment *d)
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("this deployment builds models that dbt unit tests test, and bluegreen does not run unit tests: %s",
-						list.data),
-				 errdetail("A unit test checks a model's logic on fixed inputs before dbt build builds the model; promoting without it could put live what it would have stopped."),
-				 errhint("Run them with dbt (dbt test --select \"test_type:unit\"), then SET bluegreen.unit_tests = 'skip' and deploy again; or let dbt build the deployment, unit tests included (%s).",
+				 errmsg("this deployment builds models that dbt unit tests test: %s", list.data),
+				 errdetail("bluegreen.unit_tests is refuse: no model that a unit test tests is built."),
+				 errhint("SET bluegreen.unit_tests = 'run' to run them before their models, as dbt build does; or let dbt build the deployment, unit tests included (%s).",
 						 bg_call_hint("deploy_begin", NULL, NULL))));
 }
 
@@ -221,7 +274,7 @@ bg_deploy_check(Deployment *d)
 	Oid			owner = bg_owner_role();
 
 	check_compiled(d);
-	check_unit_tests(d);
+	check_unit_tests_not_run(d);
 
 	for (int i = 0; i < d->n_steps; i++)
 	{
@@ -236,6 +289,12 @@ bg_deploy_check(Deployment *d)
 			continue;
 		if (d->external && s->kind == BG_STEP_TEST)
 			continue;			/* dbt runs the tests */
+		if (s->unit_test)
+		{
+			/* what cannot be run from the manifest is refused here, before any build */
+			bg_check_unit_test(d->next, s->unit_test);
+			continue;
+		}
 		if (!d->external && n->database && strcmp(n->database, database) != 0 && bg_node_has_relation(n))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -83,6 +83,30 @@ typedef struct BgMacro
 	char	  **depends_macros;
 } BgMacro;
 
+/*
+ * A fixture of a dbt unit test: one of its "given" inputs, or what it expects. dbt has
+ * already turned csv rows and fixture files into rows when it wrote the manifest, so
+ * rows are a JSON array of objects (column -> value), or, for format sql, one query.
+ */
+typedef struct BgUnitTestFixture
+{
+	char	   *input;			/* given: "ref('orders')", "source('raw', 'x')", "this" */
+	bool		is_sql;			/* format sql: sql holds the rows as a query */
+	char	   *sql;
+	char	   *rows_json;		/* otherwise: the rows, a JSON array of objects */
+} BgUnitTestFixture;
+
+typedef struct BgUnitTest
+{
+	BgNode		node;			/* its identity, as a step of a deployment shows it */
+	char	   *model;			/* unique_id of the model it tests */
+	char	   *model_name;		/* and its name, as the test names it */
+	int			n_given;
+	BgUnitTestFixture *given;
+	BgUnitTestFixture expect;
+	char	   *overrides;		/* the non-empty parts of "overrides", or NULL */
+} BgUnitTest;
+
 typedef struct BgManifest
 {
 	MemoryContext cxt;			/* everything below lives here */
@@ -102,12 +126,11 @@ typedef struct BgManifest
 	BgMacro   **macros;
 
 	/*
-	 * dbt unit tests (the manifest's "unit_tests"), each with the model it tests: not run
-	 * by bluegreen, so a deployment that builds their models refuses (deploy_check.c).
-	 * Read only by bg_manifest_parse; not stored.
+	 * dbt unit tests (the manifest's "unit_tests"): enabled ones, each with the model it
+	 * tests; a deployment runs those of the models it builds (unit_test.c). Read only by
+	 * bg_manifest_parse; not stored.
 	 */
-	List	   *unit_tests;		/* of char *: unique_id of each enabled unit test */
-	List	   *unit_test_models;	/* of char *: the model each tests, in step */
+	List	   *unit_tests;		/* of BgUnitTest * */
 
 	HTAB	   *node_index;		/* enabled nodes and sources */
 	HTAB	   *disabled_index;

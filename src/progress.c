@@ -22,10 +22,20 @@ kind_word(BgNode *n, char relkind)
 	return "table";
 }
 
+/* a test by its name; a unit test as dbt shows it, model::test */
+static const char *
+test_name(BgStep *s)
+{
+	if (s->unit_test)
+		return psprintf("%s::%s", bg_printable(s->unit_test->model_name),
+						bg_printable(s->node->name));
+	return bg_printable(s->node->name);
+}
+
 void
 bg_report_step(BgStep *s, int total)
 {
-	char	   *rel = bg_qualified_name(s->node->schema, s->node->alias);
+	char	   *rel = s->node->schema ? bg_qualified_name(s->node->schema, s->node->alias) : NULL;
 
 	switch (s->kind)
 	{
@@ -52,16 +62,17 @@ bg_report_step(BgStep *s, int total)
 		case BG_STEP_TEST:
 			if (strcmp(s->status, "pass") == 0)
 				ereport(NOTICE,
-						(errmsg("%d of %d PASS %s%s", s->number, total, bg_printable(s->node->name),
+						(errmsg("%d of %d PASS %s%s", s->number, total, test_name(s),
 								bg_timing(s->seconds))));
 			else if (strcmp(s->status, "warn") == 0 || strcmp(s->status, "fail") == 0)
 				ereport(NOTICE,
 						(errmsg("%d of %d %s %s %s%s", s->number, total,
 								strcmp(s->status, "warn") == 0 ? "WARN" : "FAIL",
-								bg_thousands(s->failures), bg_printable(s->node->name), bg_timing(s->seconds))));
+								bg_thousands(s->failures), test_name(s), bg_timing(s->seconds)),
+						 s->unit_test && s->message ? errdetail("%s.", s->message) : 0));
 			else
 				ereport(NOTICE,
-						(errmsg("%d of %d ERROR %s%s", s->number, total, bg_printable(s->node->name),
+						(errmsg("%d of %d ERROR %s%s", s->number, total, test_name(s),
 								bg_timing(s->seconds))));
 			break;
 		case BG_STEP_CARRY:

@@ -91,6 +91,13 @@ redirect_lookup(HTAB *map, const char *schema, const char *name)
 	return e ? (const char *) e->value : NULL;
 }
 
+/* Where a reference to "schema"."name" goes, or NULL when it is not redirected. */
+const char *
+bg_redirect_target(HTAB *map, const char *schema, const char *name)
+{
+	return redirect_lookup(map, schema, name);
+}
+
 static bool
 find_references(Node *node, WalkState *state)
 {
@@ -528,13 +535,13 @@ bg_redirect_ddl(const char *what, const char *sql, HTAB *redirects, const char *
 
 /*
  * Check that sql (assembled by bluegreen around manifest fragments) is one SELECT that
- * modifies nothing, as bg_redirect_select does for a model.
+ * modifies nothing, as bg_redirect_select does for a model. whose says what it was
+ * assembled from, for messages.
  */
 void
-bg_check_single_select(const char *what, const char *sql)
+bg_check_single_select(const char *what, const char *sql, const char *whose)
 {
-	(void) redirect_select(what, sql, NULL, NULL, NULL,
-						   "the query bluegreen builds from its code and config (fail_calc, warn_if, error_if, limit)");
+	(void) redirect_select(what, sql, NULL, NULL, NULL, whose);
 }
 
 /* A relation named in a shadow schema: where every assembled statement writes. */

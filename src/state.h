@@ -80,6 +80,7 @@ typedef struct BgStep
 	BgStepKind	kind;
 	BgNode	   *node;			/* loaded steps: a node with only its identity */
 	BgNode	   *old;
+	BgUnitTest *unit_test;		/* a test step that runs a dbt unit test */
 	char	   *shadow_schema;	/* builds */
 	char	   *previous_schema;	/* where promote moved the live relation */
 	Oid			promoted_oid;	/* the relation promote put live */
