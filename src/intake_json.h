@@ -1,6 +1,7 @@
 /*
  * intake_json.h
- *		json-c value access and canonical JSON for manifest intake (intake_json.c).
+ *		json-c value access and canonical JSON for manifest intake (intake_json.c),
+ *		and the intake of unit tests that uses them (intake_unit_test.c).
  *		Include jsonc.h first.
  */
 #ifndef BLUEGREEN_INTAKE_JSON_H
@@ -9,6 +10,8 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+
+#include "manifest.h"
 
 /* typed field access; errors name "manifest <what> "<id>": field ..." */
 extern pg_attribute_noreturn() void bg_json_field_error(const char *what, const char *id,
@@ -42,5 +45,8 @@ extern void bg_json_check_values(json_object *v, const char *what, const char *i
 extern char *bg_json_plain(json_object *v);
 extern const char *bg_shorten(const char *s);
 extern void bg_check_identifier(const char *name, const char *id, const char *field);
+
+/* intake_unit_test.c */
+extern void bg_unit_test_from_json(BgManifest *m, json_object *o, const char *key);
 
 #endif							/* BLUEGREEN_INTAKE_JSON_H */
