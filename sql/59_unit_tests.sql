@@ -4,10 +4,11 @@
 -- input it reads replaced by the test's fixture rows, compared with the rows the test
 -- expects. Fixture rows are typed by the input's columns as the model will read them
 -- (the shadow copy when the deployment rebuilds the input); expected rows by the model's
--- own columns, and only the columns the first expected row names are compared, in any
--- order. A failing unit test fails the deployment, like a failing error-severity test:
--- one failure, the rows that differ in its message, production untouched. What cannot
--- be run from a manifest is refused before anything is built, never skipped.
+-- own columns, and only the columns the first expected row names are compared, as text
+-- (as dbt's diff compares them), in any order. A failing unit test fails the
+-- deployment, like a failing error-severity test: one failure, the rows that differ in
+-- its message, production untouched. What cannot be run from a manifest is refused
+-- before anything is built, never skipped.
 -- test/deploy_oracle holds the same against dbt build (scenario "unit_tests").
 --
 SET client_min_messages = warning;
@@ -145,9 +146,21 @@ CALL bg.deploy(ut(priced(), unit_test('twice', 'priced',
 SELECT status, failures, message FROM steps WHERE action = 'test';
 CALL bg.abandon();
 
+-- Values are compared as dbt compares them, as text: 2.5 is not 2.50 (a YAML 2.50 is the
+-- number 2.5; "2.50", a string, is cast to the column's numeric as written).
+CALL bg.deploy(ut(priced(), unit_test('scale', 'priced',
+    '[{"input": "ref(''stg_items'')", "rows": [{"id": 1, "price": 1.25}]}]',
+    '{"rows": [{"id": 1, "double_price": 2.5}]}')
+    || unit_test('scale_as_written', 'priced',
+    '[{"input": "ref(''stg_items'')", "rows": [{"id": 1, "price": 1.25}]}]',
+    '{"rows": [{"id": 1, "double_price": "2.50"}]}')));
+SELECT unique_id, status, message FROM steps WHERE action = 'test';
+CALL bg.abandon();
+
 --
 -- Fixtures as SQL (format sql), given and expected; an expected result of no rows; a
--- json column, which has no equality, compared as text; a model with two unit tests.
+-- json column (a type without equality: text is what is compared); a model with two
+-- unit tests.
 --
 CALL bg.deploy(ut(priced('select id, upper(name) as label, json_build_object(''p'', price) as doc from ' || rel('stg_items')),
     unit_test('from_sql', 'priced',

@@ -11,8 +11,9 @@
  * per row over every column of the input relation, as the model will read it (its shadow
  * copy when this deployment rebuilds it), each value cast to the column's type, a column
  * the row leaves out a typed NULL. Expected rows are cast to the types of the model's own
- * columns, and only the columns the first expected row names are compared. dbt sorts
- * both sides before its diff, so they are compared as multisets (EXCEPT ALL both ways);
+ * columns, and only the columns the first expected row names are compared. dbt reads
+ * both sides into tables of values and diffs them as text, sorted (5.50 is not 5.5 to
+ * it): they are compared here as multisets of their text (EXCEPT ALL both ways);
  * a failing test counts one failure, as dbt counts it, and its message shows the rows
  * that differ.
  *
@@ -33,7 +34,6 @@
 #include "utils/builtins.h"
 #include "utils/formatting.h"
 #include "utils/lsyscache.h"
-#include "utils/typcache.h"
 
 #include "audit.h"
 #include "catalog.h"
@@ -515,16 +515,6 @@ input_relation(BgBuildContext *ctx, BgUnitTest *ut, int i, BgNode *n, bool is_th
 	return relid;
 }
 
-/* Types that EXCEPT cannot compare (json, point, ...) are compared as text, as dbt does. */
-static bool
-comparable(Oid type)
-{
-	TypeCacheEntry *t = lookup_type_cache(type, TYPECACHE_EQ_OPR | TYPECACHE_CMP_PROC |
-										  TYPECACHE_HASH_PROC);
-
-	return OidIsValid(t->eq_opr) && (OidIsValid(t->cmp_proc) || OidIsValid(t->hash_proc));
-}
-
 static void
 run_select(const char *what, const char *sql)
 {
@@ -542,6 +532,7 @@ bg_run_unit_test(BgBuildContext *ctx, BgManifest *m, BgUnitTest *ut, BgTestResul
 	StringInfoData with;
 	StringInfoData sql;
 	StringInfoData cols;
+	StringInfoData names;
 	StringInfoData diff;
 	List	   *actual = NIL;
 	List	   *compared = NIL;
@@ -636,12 +627,14 @@ bg_run_unit_test(BgBuildContext *ctx, BgManifest *m, BgUnitTest *ut, BgTestResul
 								actual, false);
 
 	initStringInfo(&cols);
+	initStringInfo(&names);
 	foreach(lc, compared)
 	{
 		FixtureColumn *c = lfirst(lc);
 
-		appendStringInfo(&cols, "%s%s%s", cols.len ? ", " : "", always_quoted(c->name),
-						 comparable(c->type) ? "" : "::text");
+		appendStringInfo(&cols, "%s%s::text AS %s", cols.len ? ", " : "",
+						 always_quoted(c->name), always_quoted(c->name));
+		appendStringInfo(&names, "%s%s", names.len ? ", " : "", always_quoted(c->name));
 	}
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -696,7 +689,7 @@ bg_run_unit_test(BgBuildContext *ctx, BgManifest *m, BgUnitTest *ut, BgTestResul
 			if (total[k] > shown[k])
 				appendStringInfo(&diff, " and %d more", total[k] - shown[k]);
 		}
-		res->message = psprintf("actual differs from expected in (%s): %s", cols.data, diff.data);
+		res->message = psprintf("actual differs from expected in (%s): %s", names.data, diff.data);
 	}
 	/* whatever the code called may not have left anything of the builder's behind */
 	bg_builder_unchanged(ctx, what, "running it", before, NULL, NULL, 0);

@@ -1445,8 +1445,187 @@ PACKAGES = dict(
 )
 
 
+# ---------------------------------------------------------------------------------------
+# "unit_tests": dbt unit tests, run by dbt test and by bg.deploy before the models they
+# test. Inputs as dict and csv rows, a source, format sql, a column left out of a row
+# (a typed NULL), a string longer than its varchar; expected rows naming some columns,
+# as sql, and none. v2 changes two models and their tests (every unit test passes, one
+# of them reads an input the deployment rebuilds); v3 changes a model's logic and not
+# its test, which fails in both.
+
+UNIT_RAW = _d("""
+    SET client_min_messages = warning;
+    DROP SCHEMA IF EXISTS raw CASCADE;
+    CREATE SCHEMA raw;
+    CREATE TABLE raw.customers (id integer PRIMARY KEY, name varchar(12) NOT NULL);
+    INSERT INTO raw.customers
+    SELECT i, (ARRAY['ada', 'grace', 'alan', 'edsger'])[1 + i % 4] || i
+      FROM generate_series(1, 12) AS i;
+    CREATE TABLE raw.orders (
+        id integer PRIMARY KEY,
+        customer integer NOT NULL,
+        amount numeric(10,2) NOT NULL,
+        status text,
+        ordered_at date NOT NULL
+    );
+    INSERT INTO raw.orders
+    SELECT i, 1 + (i * 5) % 12, ((i * 37) % 300) / 2.0,
+           (ARRAY['paid', 'open', 'refunded', NULL])[1 + i % 4], date '2024-01-01' + i
+      FROM generate_series(1, 80) AS i;
+    """)
+
+UNIT_V1 = {
+    "dbt_project.yml": project_yml("ut"),
+    "profiles.yml": profile("ut"),
+    "models/staging/_sources.yml": _d("""
+        version: 2
+        sources:
+          - name: raw
+            schema: raw
+            tables:
+              - name: orders
+              - name: customers
+        """),
+    "models/staging/stg_orders.sql": _d("""
+        select id as order_id, customer as customer_id, amount, status, ordered_at
+        from {{ source('raw', 'orders') }}
+        """),
+    "models/staging/stg_customers.sql": _d("""
+        select id as customer_id, name from {{ source('raw', 'customers') }}
+        """),
+    "models/marts/customer_totals.sql": _d("""
+        select c.customer_id, upper(c.name) as customer_name, count(o.order_id) as orders,
+               coalesce(sum(o.amount) filter (where o.status = 'paid'), 0) as paid_amount
+        from {{ ref('stg_customers') }} c
+        left join {{ ref('stg_orders') }} o using (customer_id)
+        group by 1, 2
+        """),
+    "models/marts/order_flags.sql": _d("""
+        select order_id, amount > 100 as big, status is not null as has_status
+        from {{ ref('stg_orders') }}
+        """),
+    "models/marts/_unit_tests.yml": _d("""
+        unit_tests:
+          - name: sums_paid_orders
+            model: customer_totals
+            given:
+              - input: ref('stg_customers')
+                format: csv
+                rows: |
+                  customer_id,name
+                  1,ada
+                  2,a name longer than twelve
+                  3,
+              - input: ref('stg_orders')
+                rows:
+                  - {order_id: 10, customer_id: 1, amount: 5.50, status: paid}
+                  - {order_id: 11, customer_id: 1, amount: 7, status: open}
+                  - {order_id: 12, customer_id: 2, amount: 1.25, status: paid}
+                  - {order_id: 13, customer_id: 2}
+            expect:
+              rows:
+                - {customer_id: 1, customer_name: ADA, orders: 2, paid_amount: "5.50"}
+                - {customer_id: 2, customer_name: A NAME LONGER THAN TWELVE, orders: 2, paid_amount: 1.25}
+                - {customer_id: 3, customer_name: null, orders: 0, paid_amount: 0}
+          - name: no_orders_no_rows
+            model: order_flags
+            given:
+              - input: ref('stg_orders')
+                rows: []
+            expect:
+              rows: []
+          - name: flags_big
+            model: order_flags
+            given:
+              - input: ref('stg_orders')
+                format: sql
+                rows: |
+                  select 1 as order_id, 1 as customer_id, 150.00::numeric(10,2) as amount,
+                         'paid'::text as status, date '2024-02-01' as ordered_at
+                  union all
+                  select 2, 1, 20.00, null, date '2024-02-02'
+            expect:
+              format: sql
+              rows: |
+                select 1 as order_id, true as big, true as has_status
+                union all select 2, false, false
+          - name: renames_columns
+            model: stg_orders
+            given:
+              - input: source('raw', 'orders')
+                rows:
+                  - {id: 1, customer: 4, amount: 2.5, status: paid, ordered_at: "2024-03-01"}
+            expect:
+              rows:
+                - {order_id: 1, customer_id: 4, status: paid}
+        """),
+}
+
+
+def unit_v2():
+    f = dict(UNIT_V1)
+    # stg_orders gains a column and changes status; customer_totals averages; both tests
+    # follow, and customer_totals's reads the rebuilt stg_orders's new column
+    replace(f, "models/staging/stg_orders.sql", "amount, status, ordered_at",
+            "amount, coalesce(status, 'unknown') as status, ordered_at, amount * 0 as discount")
+    replace(f, "models/marts/customer_totals.sql", "as paid_amount\n",
+            "as paid_amount,\n       round(avg(o.amount - o.discount), 2) as average\n")
+    for old, new in [
+            ("amount: 5.50, status: paid}", "amount: 5.50, status: paid, discount: 0}"),
+            ("amount: 7, status: open}", "amount: 7, status: open, discount: 0}"),
+            ("amount: 1.25, status: paid}", "amount: 1.25, status: paid, discount: 0}"),
+            ("{order_id: 13, customer_id: 2}", "{order_id: 13, customer_id: 2, discount: 1}"),
+            ('orders: 2, paid_amount: "5.50"}', 'orders: 2, paid_amount: "5.50", average: 6.25}'),
+            ("orders: 2, paid_amount: 1.25}", "orders: 2, paid_amount: 1.25, average: 1.25}"),
+            ("orders: 0, paid_amount: 0}", "orders: 0, paid_amount: 0, average: null}")]:
+        replace(f, "models/marts/_unit_tests.yml", old, new)
+    f["models/staging/_unit_tests.yml"] = _d("""
+        unit_tests:
+          - name: unknown_status
+            model: stg_orders
+            given:
+              - input: source('raw', 'orders')
+                rows:
+                  - {id: 2, customer: 1, amount: 1, ordered_at: "2024-03-02"}
+            expect:
+              rows:
+                - {order_id: 2, status: unknown, discount: "0.00"}
+        """)
+    return f
+
+
+def unit_v3():
+    f = unit_v2()
+    # the logic changes, its test does not: dbt's unit test fails, and so does bluegreen's
+    replace(f, "models/marts/order_flags.sql", "amount > 100 as big", "amount > 200 as big")
+    return f
+
+
+UNIT_TESTS = dict(
+    name="unit_tests",
+    doc="dbt unit tests: dict, csv and sql fixtures, a source input, an input rebuilt in the "
+        "same deployment; passing and promoted, then one failing",
+    versions={"v1": UNIT_V1, "v2": unit_v2(), "v3": unit_v3()},
+    raw=UNIT_RAW,
+    stages=[dict(version="v2", kind="deploy", promote=True),
+            dict(version="v3", kind="deploy")],
+    must=[dict(ran=_m("stg_orders", "customer_totals", "order_flags", project="ut"),
+               not_ran=_m("stg_customers", project="ut"),
+               tests={"unit_test.ut.customer_totals.sums_paid_orders": "pass",
+                      "unit_test.ut.order_flags.flags_big": "pass",
+                      "unit_test.ut.order_flags.no_orders_no_rows": "pass",
+                      "unit_test.ut.stg_orders.renames_columns": "pass",
+                      "unit_test.ut.stg_orders.unknown_status": "pass"}),
+          dict(ran=_m("order_flags", project="ut"),
+               not_ran=_m("stg_orders", "customer_totals", project="ut"),
+               tests={"unit_test.ut.order_flags.flags_big": "fail",
+                      "unit_test.ut.order_flags.no_orders_no_rows": "pass"})],
+)
+
+
 def all_scenarios():
-    out = [demo(), GEN, OUTCOMES, FULL_REFRESH, TWO_CYCLES, MOVES, contracts(), PACKAGES]
+    out = [demo(), GEN, OUTCOMES, FULL_REFRESH, TWO_CYCLES, MOVES, contracts(), PACKAGES,
+           UNIT_TESTS]
     for s in out:
         for st in s["stages"]:
             st.setdefault("between", "")
