@@ -184,6 +184,16 @@ CALL bg.deploy(ut(priced('select id, color from ' || rel('stg_items')),
 SELECT step, unique_id, action, status FROM steps;
 CALL bg.abandon();
 
+-- An ephemeral model has nothing to build, and its unit tests run all the same (here
+-- it fails: its code doubles, the test expects triples).
+CALL bg.deploy(ut(model('eph_priced', 'select id, price * 2 as p from ' || rel('stg_items'),
+                        'ephemeral', '{stg_items}'),
+    unit_test('triples', 'eph_priced',
+        '[{"input": "ref(''stg_items'')", "rows": [{"id": 1, "price": "1.00"}]}]',
+        '{"rows": [{"id": 1, "p": "3.00"}]}')));
+SELECT step, unique_id, action, status FROM steps;
+CALL bg.abandon();
+
 -- bluegreen.unit_tests = skip builds without running them, saying which; refuse builds
 -- nothing a unit test tests.
 SET bluegreen.unit_tests = skip;

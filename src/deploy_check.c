@@ -64,6 +64,29 @@ unit_tests_by_model(Deployment *d)
 	return index;
 }
 
+/* the unit tests of a model the deployment builds, as steps right before its build */
+static void
+add_unit_test_steps(Deployment *d, HTAB *unit_tests, BgNode *model, int *n)
+{
+	ListCell   *lc;
+
+	if (unit_tests == NULL)
+		return;
+	foreach(lc, (List *) bg_index_lookup(unit_tests, model->unique_id))
+	{
+		BgUnitTest *ut = lfirst(lc);
+		BgStep	   *s = &d->steps[*n];
+
+		s->number = ++(*n);
+		s->kind = BG_STEP_TEST;
+		s->node = &ut->node;
+		s->unit_test = ut;
+		s->status = "pending";
+		d->n_test++;
+		d->n_unit_test++;
+	}
+}
+
 void
 bg_deploy_collect_steps(Deployment *d)
 {
@@ -105,26 +128,16 @@ bg_deploy_collect_steps(Deployment *d)
 				kind = BG_STEP_REMOVE;
 				node = gone;
 			}
+			else if (pass == 0 && item->action == BG_ACTION_BUILD && bg_node_is(node, "model"))
+			{
+				/* an ephemeral model: nothing to build, but its unit tests run */
+				add_unit_test_steps(d, unit_tests, node, &n);
+				continue;
+			}
 			else
 				continue;
-			if (kind == BG_STEP_BUILD && unit_tests)
-			{
-				ListCell   *lc;
-
-				foreach(lc, (List *) bg_index_lookup(unit_tests, node->unique_id))
-				{
-					BgUnitTest *ut = lfirst(lc);
-
-					s = &d->steps[n];
-					s->number = ++n;
-					s->kind = BG_STEP_TEST;
-					s->node = &ut->node;
-					s->unit_test = ut;
-					s->status = "pending";
-					d->n_test++;
-					d->n_unit_test++;
-				}
-			}
+			if (kind == BG_STEP_BUILD)
+				add_unit_test_steps(d, unit_tests, node, &n);
 			s = &d->steps[n];
 			s->number = ++n;
 			s->kind = kind;
@@ -238,9 +251,9 @@ check_unit_tests_not_run(Deployment *d)
 	{
 		BgUnitTest *ut = lfirst(lc);
 
-		for (int i = 0; i < d->n_steps; i++)
-			if (d->steps[i].kind == BG_STEP_BUILD &&
-				strcmp(d->steps[i].node->unique_id, ut->model) == 0)
+		for (int i = 0; i < d->plan->n_items; i++)
+			if (d->plan->items[i].action == BG_ACTION_BUILD &&
+				strcmp(d->plan->items[i].node->unique_id, ut->model) == 0)
 			{
 				if (count < 5)
 					appendStringInfo(&list, "%s%s (of %s)", count ? ", " : "",
