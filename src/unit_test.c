@@ -241,8 +241,10 @@ cannot_run(BgUnitTest *ut, const char *why)
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("unit test %s cannot be run from the manifest: %s",
 					bg_printable(ut->node.unique_id), why),
-			 errhint("Run it with dbt (dbt test --select %s), then SET bluegreen.unit_tests = 'skip' for this deployment.",
-					 bg_printable(ut->node.name))));
+			 bg_hints_for_dbt() ?
+			 errhint("Let dbt build the deployment, unit tests included: %s.", bg_dbt_deployment(false)) :
+			 errhint("Run it with dbt (dbt test --select %s), then SET bluegreen.unit_tests = 'skip' for this deployment; or let dbt build the deployment, unit tests included (%s).",
+					 bg_printable(ut->node.name), bg_call_hint("deploy_begin", NULL, NULL))));
 }
 
 /* Fixture values are what YAML gives: strings, numbers, booleans, nulls. */
