@@ -11,9 +11,11 @@
  * per row over every column of the input relation, as the model will read it (its shadow
  * copy when this deployment rebuilds it), each value cast to the column's type, a column
  * the row leaves out a typed NULL. Expected rows are cast to the types of the model's own
- * columns, and only the columns the first expected row names are compared. dbt reads
- * both sides into tables of values and diffs them as text, sorted (5.50 is not 5.5 to
- * it): they are compared here as multisets of their text (EXCEPT ALL both ways);
+ * columns, and only the columns the first expected row names are compared. dbt unions
+ * both sides in one query (so each column has one type: an expected query's text where
+ * the model has an integer is an error), reads them into tables of values and diffs them
+ * as text, sorted (5.50 is not 5.5 to it): they are unioned here too, then compared as
+ * multisets of their text (EXCEPT ALL both ways);
  * a failing test counts one failure, as dbt counts it, and its message shows the rows
  * that differ.
  *
@@ -535,6 +537,8 @@ bg_run_unit_test(BgBuildContext *ctx, BgManifest *m, BgUnitTest *ut, BgTestResul
 	StringInfoData sql;
 	StringInfoData cols;
 	StringInfoData names;
+	StringInfoData aliases;
+	StringInfoData texts;
 	StringInfoData diff;
 	List	   *actual = NIL;
 	List	   *compared = NIL;
@@ -630,27 +634,47 @@ bg_run_unit_test(BgBuildContext *ctx, BgManifest *m, BgUnitTest *ut, BgTestResul
 
 	initStringInfo(&cols);
 	initStringInfo(&names);
+	initStringInfo(&aliases);
+	initStringInfo(&texts);
 	foreach(lc, compared)
 	{
 		FixtureColumn *c = lfirst(lc);
+		int			k = foreach_current_index(lc) + 1;
 
-		appendStringInfo(&cols, "%s%s::text AS %s", cols.len ? ", " : "",
-						 always_quoted(c->name), always_quoted(c->name));
+		appendStringInfo(&cols, "%s%s", cols.len ? ", " : "", always_quoted(c->name));
 		appendStringInfo(&names, "%s%s", names.len ? ", " : "", always_quoted(c->name));
+		appendStringInfo(&aliases, "__bg_c%d, ", k);
+		appendStringInfo(&texts, "%s__bg_c%d::text AS %s", texts.len ? ", " : "", k,
+						 always_quoted(c->name));
 	}
+
+	/*
+	 * As dbt's get_unit_test_sql: both sides in one UNION ALL, so that PostgreSQL gives
+	 * each column one type (an expected query's text where the model has an integer is
+	 * an error, its double precision where the model has numeric compares as double
+	 * precision); then the text of each side, as dbt's diff reads it.
+	 */
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "%s%sdbt_internal_unit_test_actual AS (\n"
 					 "  SELECT %s FROM (\n%s) AS _dbt_internal_unit_test_actual\n),\n"
 					 "dbt_internal_unit_test_expected AS (\n"
-					 "  SELECT %s FROM (\n%s\n) AS _dbt_internal_unit_test_expected\n)\n"
-					 "SELECT 'actual' AS side, d::text FROM (SELECT * FROM dbt_internal_unit_test_actual"
-					 " EXCEPT ALL SELECT * FROM dbt_internal_unit_test_expected) AS d\n"
+					 "  SELECT %s FROM (\n%s\n) AS _dbt_internal_unit_test_expected\n),\n"
+					 "__bg_unit_test_rows(%s__bg_side) AS (\n"
+					 "  SELECT *, 'actual' FROM dbt_internal_unit_test_actual\n"
+					 "  UNION ALL\n"
+					 "  SELECT *, 'expected' FROM dbt_internal_unit_test_expected\n),\n"
+					 "__bg_unit_test_actual AS (\n"
+					 "  SELECT %s FROM __bg_unit_test_rows WHERE __bg_side = 'actual'\n),\n"
+					 "__bg_unit_test_expected AS (\n"
+					 "  SELECT %s FROM __bg_unit_test_rows WHERE __bg_side = 'expected'\n)\n"
+					 "SELECT 'actual' AS side, d::text FROM (SELECT * FROM __bg_unit_test_actual"
+					 " EXCEPT ALL SELECT * FROM __bg_unit_test_expected) AS d\n"
 					 "UNION ALL\n"
-					 "SELECT 'expected', d::text FROM (SELECT * FROM dbt_internal_unit_test_expected"
-					 " EXCEPT ALL SELECT * FROM dbt_internal_unit_test_actual) AS d",
+					 "SELECT 'expected', d::text FROM (SELECT * FROM __bg_unit_test_expected"
+					 " EXCEPT ALL SELECT * FROM __bg_unit_test_actual) AS d",
 					 with.data, with.len ? ",\n" : "WITH ", cols.data, main_sql, cols.data,
-					 expected_sql);
+					 expected_sql, aliases.data, texts.data, texts.data);
 	run_select(what, sql.data);
 
 	/* as dbt counts it: a unit test fails once, whatever the rows that differ */
