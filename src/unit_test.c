@@ -38,6 +38,7 @@
 #include "utils/lsyscache.h"
 
 #include "audit.h"
+#include "intake_scan.h"
 #include "catalog.h"
 #include "privilege.h"
 #include "redirect.h"
@@ -249,6 +250,25 @@ cannot_run(BgUnitTest *ut, const char *why)
 					 bg_printable(ut->node.name), bg_call_hint("deploy_begin", NULL, NULL))));
 }
 
+/*
+ * Fixture rows as intake kept them (bg_json_plain), parsed as deep as intake parsed
+ * them: a value nested deeper than json_tokener_parse's default must not read as no rows.
+ */
+static json_object *
+parse_rows(const char *rows_json)
+{
+	json_tokener *tok = json_tokener_new_ex(BG_JSON_MAX_DEPTH);
+	json_object *rows = tok ? json_tokener_parse_ex(tok, rows_json, -1) : NULL;
+
+	if (tok)
+		json_tokener_free(tok);
+	if (rows == NULL || !json_object_is_type(rows, json_type_array))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("unit test fixture rows do not parse again as an array")));
+	return rows;
+}
+
 /* Fixture values are what YAML gives: strings, numbers, booleans, nulls. */
 static void
 check_rows(BgUnitTest *ut, const BgUnitTestFixture *f, const char *field)
@@ -257,7 +277,7 @@ check_rows(BgUnitTest *ut, const BgUnitTestFixture *f, const char *field)
 
 	if (f->is_sql)
 		return;
-	rows = json_tokener_parse(f->rows_json);
+	rows = parse_rows(f->rows_json);
 	for (size_t r = 0; rows && r < json_object_array_length(rows); r++)
 	{
 		json_object_object_foreach(json_object_array_get_idx(rows, r), col, v)
@@ -434,7 +454,7 @@ static char *
 rows_sql(BgUnitTest *ut, const char *rows_json, const char *field, const char *whose,
 		 List *columns, bool all)
 {
-	json_object *rows = json_tokener_parse(rows_json);
+	json_object *rows = parse_rows(rows_json);
 	StringInfoData buf;
 	size_t		n = rows ? json_object_array_length(rows) : 0;
 
@@ -599,7 +619,7 @@ bg_run_unit_test(BgBuildContext *ctx, BgManifest *m, BgUnitTest *ut, BgTestResul
 	/* what is compared: the columns of the first expected row, or all of them */
 	if (!ut->expect.is_sql)
 	{
-		json_object *rows = json_tokener_parse(ut->expect.rows_json);
+		json_object *rows = parse_rows(ut->expect.rows_json);
 
 		if (rows && json_object_array_length(rows) > 0)
 		{
