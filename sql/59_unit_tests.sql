@@ -157,6 +157,29 @@ CALL bg.deploy(ut(priced(), unit_test('scale', 'priced',
 SELECT unique_id, status, message FROM steps WHERE action = 'test';
 CALL bg.abandon();
 
+-- The model's rows and the expected ones share one UNION ALL, as in dbt's query, so each
+-- column gets one type: an expected query's double precision where the model has
+-- numeric compares as double precision (2.5 is 2.50 then), its text where the model has
+-- an integer is an error, as dbt's unit test errors.
+CALL bg.deploy(ut(priced(), unit_test('as_float', 'priced',
+    '[{"input": "ref(''stg_items'')", "rows": [{"id": 1, "name": "pen", "price": 1.25}]}]',
+    '{"format": "sql", "rows": "select 1 as id, ''PEN'' as label, 2.5::float8 as double_price"}')));
+SELECT unique_id, status, message FROM steps WHERE action = 'test';
+CALL bg.abandon();
+\set VERBOSITY terse
+CALL bg.deploy(ut(priced(), unit_test('as_text', 'priced',
+    '[{"input": "ref(''stg_items'')", "rows": [{"id": 1, "name": "pen", "price": 1.25}]}]',
+    '{"format": "sql", "rows": "select ''1''::text as id, ''PEN'' as label, 2.50 as double_price"}')));
+\set VERBOSITY default
+SELECT status, error FROM latest;
+CALL bg.abandon();
+
+-- A fixture value nested deeper than json-c parses by default is still a list, refused
+-- as every list is (dbt's unit test errors on it), never read as no rows at all.
+CALL bg.deploy(ut(priced(), unit_test('deep', 'priced',
+    format('[{"input": "ref(''stg_items'')", "rows": [{"id": %s1%s}]}]',
+           repeat('[', 40), repeat(']', 40))::jsonb, '{"rows": []}')));
+
 --
 -- Fixtures as SQL (format sql), given and expected; an expected result of no rows; a
 -- json column (a type without equality: text is what is compared); a model with two

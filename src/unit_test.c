@@ -11,9 +11,11 @@
  * per row over every column of the input relation, as the model will read it (its shadow
  * copy when this deployment rebuilds it), each value cast to the column's type, a column
  * the row leaves out a typed NULL. Expected rows are cast to the types of the model's own
- * columns, and only the columns the first expected row names are compared. dbt reads
- * both sides into tables of values and diffs them as text, sorted (5.50 is not 5.5 to
- * it): they are compared here as multisets of their text (EXCEPT ALL both ways);
+ * columns, and only the columns the first expected row names are compared. dbt unions
+ * both sides in one query (so each column has one type: an expected query's text where
+ * the model has an integer is an error), reads them into tables of values and diffs them
+ * as text, sorted (5.50 is not 5.5 to it): they are unioned here too, then compared as
+ * multisets of their text (EXCEPT ALL both ways);
  * a failing test counts one failure, as dbt counts it, and its message shows the rows
  * that differ.
  *
@@ -36,6 +38,7 @@
 #include "utils/lsyscache.h"
 
 #include "audit.h"
+#include "intake_scan.h"
 #include "catalog.h"
 #include "privilege.h"
 #include "redirect.h"
@@ -247,6 +250,25 @@ cannot_run(BgUnitTest *ut, const char *why)
 					 bg_printable(ut->node.name), bg_call_hint("deploy_begin", NULL, NULL))));
 }
 
+/*
+ * Fixture rows as intake kept them (bg_json_plain), parsed as deep as intake parsed
+ * them: a value nested deeper than json_tokener_parse's default must not read as no rows.
+ */
+static json_object *
+parse_rows(const char *rows_json)
+{
+	json_tokener *tok = json_tokener_new_ex(BG_JSON_MAX_DEPTH);
+	json_object *rows = tok ? json_tokener_parse_ex(tok, rows_json, -1) : NULL;
+
+	if (tok)
+		json_tokener_free(tok);
+	if (rows == NULL || !json_object_is_type(rows, json_type_array))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("unit test fixture rows do not parse again as an array")));
+	return rows;
+}
+
 /* Fixture values are what YAML gives: strings, numbers, booleans, nulls. */
 static void
 check_rows(BgUnitTest *ut, const BgUnitTestFixture *f, const char *field)
@@ -255,7 +277,7 @@ check_rows(BgUnitTest *ut, const BgUnitTestFixture *f, const char *field)
 
 	if (f->is_sql)
 		return;
-	rows = json_tokener_parse(f->rows_json);
+	rows = parse_rows(f->rows_json);
 	for (size_t r = 0; rows && r < json_object_array_length(rows); r++)
 	{
 		json_object_object_foreach(json_object_array_get_idx(rows, r), col, v)
@@ -432,7 +454,7 @@ static char *
 rows_sql(BgUnitTest *ut, const char *rows_json, const char *field, const char *whose,
 		 List *columns, bool all)
 {
-	json_object *rows = json_tokener_parse(rows_json);
+	json_object *rows = parse_rows(rows_json);
 	StringInfoData buf;
 	size_t		n = rows ? json_object_array_length(rows) : 0;
 
@@ -535,6 +557,8 @@ bg_run_unit_test(BgBuildContext *ctx, BgManifest *m, BgUnitTest *ut, BgTestResul
 	StringInfoData sql;
 	StringInfoData cols;
 	StringInfoData names;
+	StringInfoData aliases;
+	StringInfoData texts;
 	StringInfoData diff;
 	List	   *actual = NIL;
 	List	   *compared = NIL;
@@ -595,7 +619,7 @@ bg_run_unit_test(BgBuildContext *ctx, BgManifest *m, BgUnitTest *ut, BgTestResul
 	/* what is compared: the columns of the first expected row, or all of them */
 	if (!ut->expect.is_sql)
 	{
-		json_object *rows = json_tokener_parse(ut->expect.rows_json);
+		json_object *rows = parse_rows(ut->expect.rows_json);
 
 		if (rows && json_object_array_length(rows) > 0)
 		{
@@ -630,27 +654,47 @@ bg_run_unit_test(BgBuildContext *ctx, BgManifest *m, BgUnitTest *ut, BgTestResul
 
 	initStringInfo(&cols);
 	initStringInfo(&names);
+	initStringInfo(&aliases);
+	initStringInfo(&texts);
 	foreach(lc, compared)
 	{
 		FixtureColumn *c = lfirst(lc);
+		int			k = foreach_current_index(lc) + 1;
 
-		appendStringInfo(&cols, "%s%s::text AS %s", cols.len ? ", " : "",
-						 always_quoted(c->name), always_quoted(c->name));
+		appendStringInfo(&cols, "%s%s", cols.len ? ", " : "", always_quoted(c->name));
 		appendStringInfo(&names, "%s%s", names.len ? ", " : "", always_quoted(c->name));
+		appendStringInfo(&aliases, "__bg_c%d, ", k);
+		appendStringInfo(&texts, "%s__bg_c%d::text AS %s", texts.len ? ", " : "", k,
+						 always_quoted(c->name));
 	}
+
+	/*
+	 * As dbt's get_unit_test_sql: both sides in one UNION ALL, so that PostgreSQL gives
+	 * each column one type (an expected query's text where the model has an integer is
+	 * an error, its double precision where the model has numeric compares as double
+	 * precision); then the text of each side, as dbt's diff reads it.
+	 */
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "%s%sdbt_internal_unit_test_actual AS (\n"
 					 "  SELECT %s FROM (\n%s) AS _dbt_internal_unit_test_actual\n),\n"
 					 "dbt_internal_unit_test_expected AS (\n"
-					 "  SELECT %s FROM (\n%s\n) AS _dbt_internal_unit_test_expected\n)\n"
-					 "SELECT 'actual' AS side, d::text FROM (SELECT * FROM dbt_internal_unit_test_actual"
-					 " EXCEPT ALL SELECT * FROM dbt_internal_unit_test_expected) AS d\n"
+					 "  SELECT %s FROM (\n%s\n) AS _dbt_internal_unit_test_expected\n),\n"
+					 "__bg_unit_test_rows(%s__bg_side) AS (\n"
+					 "  SELECT *, 'actual' FROM dbt_internal_unit_test_actual\n"
+					 "  UNION ALL\n"
+					 "  SELECT *, 'expected' FROM dbt_internal_unit_test_expected\n),\n"
+					 "__bg_unit_test_actual AS (\n"
+					 "  SELECT %s FROM __bg_unit_test_rows WHERE __bg_side = 'actual'\n),\n"
+					 "__bg_unit_test_expected AS (\n"
+					 "  SELECT %s FROM __bg_unit_test_rows WHERE __bg_side = 'expected'\n)\n"
+					 "SELECT 'actual' AS side, d::text FROM (SELECT * FROM __bg_unit_test_actual"
+					 " EXCEPT ALL SELECT * FROM __bg_unit_test_expected) AS d\n"
 					 "UNION ALL\n"
-					 "SELECT 'expected', d::text FROM (SELECT * FROM dbt_internal_unit_test_expected"
-					 " EXCEPT ALL SELECT * FROM dbt_internal_unit_test_actual) AS d",
+					 "SELECT 'expected', d::text FROM (SELECT * FROM __bg_unit_test_expected"
+					 " EXCEPT ALL SELECT * FROM __bg_unit_test_actual) AS d",
 					 with.data, with.len ? ",\n" : "WITH ", cols.data, main_sql, cols.data,
-					 expected_sql);
+					 expected_sql, aliases.data, texts.data, texts.data);
 	run_select(what, sql.data);
 
 	/* as dbt counts it: a unit test fails once, whatever the rows that differ */
