@@ -38,8 +38,8 @@
 #include "utils/lsyscache.h"
 
 #include "audit.h"
-#include "intake_scan.h"
 #include "catalog.h"
+#include "intake_scan.h"
 #include "privilege.h"
 #include "redirect.h"
 #include "spi.h"
