@@ -64,7 +64,6 @@ static BgNode *node_from_json(ManifestReader *r, json_object *o, const BgSpan *s
 static BgMacro *macro_from_json(json_object *o, const char *key);
 static void unit_test_from_json(BgManifest *m, json_object *o, const char *key);
 static void read_metadata(ManifestReader *r, json_object *o);
-static void check_graph(BgManifest *m);
 
 /* ------------------------------------------------------------------------
  * What intake keeps of each entry (intake_scan.h)
@@ -178,7 +177,7 @@ manifest_parse(const char *json, Size len, bool plan_only, BgManifest *live)
 				 errmsg("manifest has no \"nodes\" object"),
 				 errhint("Pass the target/manifest.json that dbt writes.")));
 
-	check_graph(r.manifest);
+	bg_manifest_check_graph(r.manifest);
 	MemoryContextSwitchTo(oldcxt);
 	return r.manifest;
 }
@@ -705,122 +704,6 @@ read_metadata(ManifestReader *r, json_object *o)
 	m->invocation_id = bg_json_opt_string(o, "invocation_id", "field", "metadata", "metadata.invocation_id");
 	m->generated_at = bg_json_opt_string(o, "generated_at", "field", "metadata", "metadata.generated_at");
 	r->saw_metadata = true;
-}
-
-/*
- * Whole-graph checks, once every node is in: dependencies exist, no cycles, and no two
- * nodes claim the same relation.
- */
-static void
-check_graph(BgManifest *m)
-{
-	HTAB	   *relations = bg_string_index("bluegreen relations", CurrentMemoryContext, m->n_nodes + 1);
-	int		   *state;			/* 0 unvisited, 1 on the DFS stack, 2 done */
-	int		   *stack_node;
-	int		   *stack_edge;
-
-	for (int i = 0; i < m->n_nodes; i++)
-	{
-		BgNode	   *n = m->nodes[i];
-		char	   *rel;
-		BgIndexEntry *e;
-		bool		found;
-
-		if (n->disabled)
-			continue;
-		for (int d = 0; d < n->n_depends_nodes; d++)
-		{
-			if (bg_manifest_node(m, n->depends_nodes[d]) == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("manifest node \"%s\": field \"depends_on.nodes\" names \"%s\", which is not an enabled node or source of the manifest",
-								n->unique_id, n->depends_nodes[d])));
-		}
-		if (!bg_node_has_relation(n))
-			continue;
-		/* names hold no control characters (bg_check_identifier): \x1f parts them */
-		rel = psprintf("%s\x1f%s", n->schema, n->alias);
-		e = hash_search(relations, &rel, HASH_ENTER, &found);
-		if (found)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("manifest nodes \"%s\" and \"%s\" both build the relation %s",
-							((BgNode *) e->value)->unique_id, n->unique_id,
-							bg_qualified_name(n->schema, n->alias))));
-		e->key = rel;
-		e->value = n;
-	}
-	hash_destroy(relations);
-
-	/* iterative depth-first search, so a deep chain cannot exhaust the C stack */
-	state = palloc0(sizeof(int) * m->n_nodes);
-	stack_node = palloc(sizeof(int) * m->n_nodes);
-	stack_edge = palloc(sizeof(int) * m->n_nodes);
-	{
-		HTAB	   *position = bg_string_index("bluegreen node positions", CurrentMemoryContext,
-										  m->n_nodes + 1);
-
-		for (int i = 0; i < m->n_nodes; i++)
-		{
-			BgIndexEntry *e = hash_search(position, &m->nodes[i]->unique_id, HASH_ENTER, NULL);
-
-			e->key = m->nodes[i]->unique_id;
-			e->value = (void *) (intptr_t) i;
-		}
-		for (int start = 0; start < m->n_nodes; start++)
-		{
-			int			depth = 0;
-
-			if (state[start] != 0 || m->nodes[start]->disabled)
-				continue;
-			stack_node[0] = start;
-			stack_edge[0] = 0;
-			state[start] = 1;
-			while (depth >= 0)
-			{
-				BgNode	   *n = m->nodes[stack_node[depth]];
-
-				if (stack_edge[depth] < n->n_depends_nodes)
-				{
-					const char *dep = n->depends_nodes[stack_edge[depth]++];
-					int			j = (int) (intptr_t) bg_index_lookup(position, dep);
-
-					if (state[j] == 1)
-					{
-						StringInfoData path;
-						int			k = depth;
-
-						while (stack_node[k] != j)
-							k--;
-						initStringInfo(&path);
-						for (; k <= depth; k++)
-							appendStringInfo(&path, "%s -> ", m->nodes[stack_node[k]]->unique_id);
-						appendStringInfoString(&path, dep);
-						ereport(ERROR,
-								(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-								 errmsg("manifest has a dependency cycle through node \"%s\"", dep),
-								 errdetail("Each node depends on the next: %s.", path.data)));
-					}
-					if (state[j] == 0)
-					{
-						state[j] = 1;
-						depth++;
-						stack_node[depth] = j;
-						stack_edge[depth] = 0;
-					}
-				}
-				else
-				{
-					state[stack_node[depth]] = 2;
-					depth--;
-				}
-			}
-		}
-		hash_destroy(position);
-	}
-	pfree(state);
-	pfree(stack_node);
-	pfree(stack_edge);
 }
 
 /*

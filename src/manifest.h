@@ -24,6 +24,9 @@
 
 struct BgModelConfig;
 
+/* unique_id -> node or macro, and the node's position (manifest.c) */
+typedef struct BgIdIndex BgIdIndex;
+
 typedef struct BgNode
 {
 	char	   *unique_id;
@@ -109,9 +112,9 @@ typedef struct BgManifest
 	List	   *unit_tests;		/* of char *: unique_id of each enabled unit test */
 	List	   *unit_test_models;	/* of char *: the model each tests, in step */
 
-	HTAB	   *node_index;		/* enabled nodes and sources */
-	HTAB	   *disabled_index;
-	HTAB	   *macro_index;
+	BgIdIndex  *node_index;		/* enabled nodes and sources */
+	BgIdIndex  *disabled_index;
+	BgIdIndex  *macro_index;
 } BgManifest;
 
 /* manifest.c: the container */
@@ -119,9 +122,11 @@ extern BgManifest *bg_manifest_create(void);
 extern void bg_manifest_add_node(BgManifest *m, BgNode *node);
 extern void bg_manifest_add_macro(BgManifest *m, BgMacro *macro);
 extern BgNode *bg_manifest_node(BgManifest *m, const char *unique_id);
+extern int	bg_manifest_node_position(BgManifest *m, const char *unique_id);
 extern BgNode *bg_manifest_previous_node(BgManifest *m, const char *unique_id);
 extern BgMacro *bg_manifest_macro(BgManifest *m, const char *unique_id);
 extern bool bg_manifest_is_disabled(BgManifest *m, const char *unique_id);
+extern void bg_manifest_check_graph(BgManifest *m);
 
 /* manifest.c: what a node is */
 extern bool bg_node_is(const BgNode *node, const char *resource_type);
