@@ -72,21 +72,29 @@ static void read_metadata(ManifestReader *r, json_object *o);
 static const char *const node_kept[] = {
 	"unique_id", "resource_type", "package_name", "name", "original_file_path", "database",
 	"schema", "alias", "identifier", "unrendered_config", "fqn", "quoting", "freshness",
-	"loaded_at_field", "external", "checksum", "raw_code", "raw_sql", "latest_version",
-	"access", "deprecation_date", "version", "depends_on", "contract", "compiled_code",
-	"compiled_sql", "attached_node", "description", NULL
+	"loaded_at_field", "external", "checksum", "latest_version", "access",
+	"deprecation_date", "version", "depends_on", "contract", "attached_node", "description",
+	NULL
 };
 
-/* kept as the document has them; in this order in a node's spans */
+/*
+ * kept as the document has them (the code too: hashed or decoded from the document, never
+ * a json-c string of its own); in this order in a node's spans
+ */
 enum
 {
 	SPAN_TEST_METADATA,
 	SPAN_CONSTRAINTS,
+	SPAN_RAW_CODE,
+	SPAN_RAW_SQL,
+	SPAN_COMPILED_CODE,
+	SPAN_COMPILED_SQL,
 	SPAN_CONFIG,
 	SPAN_COLUMNS,
 	N_NODE_SPANS
 };
-static const char *const node_spans[] = {"test_metadata", "constraints", NULL};
+static const char *const node_spans[] = {"test_metadata", "constraints", "raw_code", "raw_sql",
+"compiled_code", "compiled_sql", NULL};
 static const char *const node_descend[] = {"config", "columns", NULL};
 
 static const char *const config_kept[] = {"materialized", "enabled", "persist_docs", NULL};
@@ -115,12 +123,41 @@ static const char *const unit_test_descend[] = {"config", NULL};
 static BgPrune unit_test_prune = {.keep = unit_test_kept, .descend = unit_test_descend,
 .descend_as = unit_test_descend_as};
 
-static BgManifest *manifest_parse(const char *json, Size len, bool plan_only, BgManifest *live);
+static BgManifest *manifest_parse(const char *json, Size len, bool plan_only, bool in_document,
+								  BgManifest *live);
 
 BgManifest *
 bg_manifest_parse(const char *json, Size len)
 {
-	return manifest_parse(json, len, false, NULL);
+	return manifest_parse(json, len, false, false, NULL);
+}
+
+/*
+ * A manifest read only to be stored, while its text is at hand (json must outlive the
+ * result): checked exactly as bg_manifest_parse checks it, but the texts stored as the
+ * document has them (config, columns, constraints, test metadata) and the compiled code
+ * are left in json (BgNode.doc_*), not copied: state_manifest.c and state_compact.c store
+ * them from there, the code decoded a batch at a time (bg_node_compiled_code). Nothing
+ * but storing may read those fields of its nodes.
+ */
+BgManifest *
+bg_manifest_parse_to_store(const char *json, Size len)
+{
+	return manifest_parse(json, len, false, true, NULL);
+}
+
+/* The node's compiled code, decoded from the manifest's text if it was left there. */
+char *
+bg_node_compiled_code(const BgNode *node)
+{
+	BgSpan		span = {0, node->doc_compiled_code.len, false};
+	StringInfoData buf;
+
+	if (node->compiled_code != NULL || node->doc_compiled_code.at == NULL)
+		return node->compiled_code;
+	initStringInfo(&buf);
+	bg_span_decode(node->doc_compiled_code.at, &span, &buf);
+	return buf.data;
 }
 
 /*
@@ -132,11 +169,11 @@ bg_manifest_parse(const char *json, Size len)
 BgManifest *
 bg_manifest_parse_for_plan(const char *json, Size len, BgManifest *live)
 {
-	return manifest_parse(json, len, true, live);
+	return manifest_parse(json, len, true, false, live);
 }
 
 static BgManifest *
-manifest_parse(const char *json, Size len, bool plan_only, BgManifest *live)
+manifest_parse(const char *json, Size len, bool plan_only, bool in_document, BgManifest *live)
 {
 	ManifestReader r;
 	MemoryContext oldcxt;
@@ -150,18 +187,21 @@ manifest_parse(const char *json, Size len, bool plan_only, BgManifest *live)
 
 	memset(&r, 0, sizeof(r));
 	r.plan_only = plan_only;
+	r.in_document = in_document;
 	r.plan_live = live;
 	r.manifest = bg_manifest_create();
 	r.manifest->source_bytes = len;
 
 	oldcxt = MemoryContextSwitchTo(r.manifest->cxt);
 	bg_reader_open(&r, json, len);
+	bg_json_keep_begin(r.manifest->cxt);
 	PG_TRY();
 	{
 		read_document(&r);
 	}
 	PG_FINALLY();
 	{
+		bg_json_keep_end();
 		bg_reader_close(&r);
 	}
 	PG_END_TRY();
@@ -364,7 +404,7 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
  */
 static char *
 stored_text(ManifestReader *r, const BgSpan *span, json_object *v, const char *what,
-			const char *id, const char *field, bool plan_reads)
+			const char *id, const char *field, bool plan_reads, BgDocText *doc)
 {
 	if (v == NULL || span->end == 0)
 		return NULL;
@@ -373,13 +413,19 @@ stored_text(ManifestReader *r, const BgSpan *span, json_object *v, const char *w
 				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
 				 errmsg("manifest %s \"%s\": field \"%s\" contains a \\u0000 character",
 						what, id, field)));
+	if (r->in_document)
+	{
+		doc->at = r->buf + span->start;
+		doc->len = span->end - span->start;
+		return NULL;
+	}
 	return r->plan_only && !plan_reads ? NULL : bg_span_text(r, span);
 }
 
 /* The same for a value intake only stores: null, or a value opening with open. */
 static char *
 stored_span(ManifestReader *r, const BgSpan *span, char open, const char *what,
-			const char *id, const char *field, const char *expected)
+			const char *id, const char *field, const char *expected, BgDocText *doc)
 {
 	if (span->end == 0 || r->buf[span->start] == 'n')
 		return NULL;
@@ -390,7 +436,32 @@ stored_span(ManifestReader *r, const BgSpan *span, char open, const char *what,
 				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
 				 errmsg("manifest %s \"%s\": field \"%s\" contains a \\u0000 character",
 						what, id, field)));
+	if (r->in_document)
+	{
+		doc->at = r->buf + span->start;
+		doc->len = span->end - span->start;
+		return NULL;
+	}
 	return r->plan_only ? NULL : bg_span_text(r, span);
+}
+
+/*
+ * The code of a node, a string taken from the document: the span of field main, or of
+ * older, its former name, when main is absent or null; NULL when neither is given.
+ */
+static const BgSpan *
+code_span(ManifestReader *r, const BgSpan *spans, int main, int older, const char *what,
+		  const char *id, const char *field)
+{
+	const BgSpan *s = &spans[main];
+
+	if (s->end == 0 || r->buf[s->start] == 'n')
+		s = &spans[older];
+	if (s->end == 0 || r->buf[s->start] == 'n')
+		return NULL;
+	if (r->buf[s->start] != '"')
+		bg_json_field_error(what, id, field, "a string");
+	return s;
 }
 
 static BgNode *
@@ -450,13 +521,14 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 	n->alias = is_source ? bg_json_req_string(o, "identifier", what, key)
 		: bg_json_opt_string(o, "alias", what, key, NULL);
 	if (n->alias == NULL)
-		n->alias = pstrdup(n->name);
+		n->alias = bg_json_keep(n->name, strlen(n->name));
 
 	config = bg_json_opt_object(o, "config", what, key, NULL);
 	unrendered = bg_json_opt_object(o, "unrendered_config", what, key, NULL);
 	bg_json_check_values(config, what, key, "config");
 	bg_json_check_values(unrendered, what, key, "unrendered_config");
-	n->config_json = stored_text(r, &spans[SPAN_CONFIG], config, what, key, "config", false);
+	n->config_json = stored_text(r, &spans[SPAN_CONFIG], config, what, key, "config", false,
+								 &n->doc_config);
 	if (strcmp(n->resource_type, "test") == 0)
 		n->config_canon = bg_json_canon_subset(unrendered, test_config_compared);
 	else
@@ -471,8 +543,8 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 	{
 		n->materialized = bg_json_opt_string(config, "materialized", what, key, "config.materialized");
 		if (n->materialized == NULL)
-			n->materialized = pstrdup(strcmp(n->resource_type, "model") == 0 ? "view" :
-									  n->resource_type);
+			n->materialized = strcmp(n->resource_type, "model") == 0 ? bg_json_keep("view", 4) :
+				bg_json_keep(n->resource_type, strlen(n->resource_type));
 	}
 
 	n->fqn_canon = bg_json_canon(bg_json_get(o, "fqn"));
@@ -485,7 +557,7 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 	{
 		json_object *persist = bg_json_opt_object(config, "persist_docs", what, key,
 										  "config.persist_docs");
-		const char *raw_code;
+		const BgSpan *code;
 
 		n->relation_canon = bg_json_canon_fields(unrendered, relation_keys);
 
@@ -494,13 +566,14 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 			n->body_digest = bg_json_canon(bg_json_get(o, "checksum"));
 		else
 		{
-			v = bg_json_get(o, "raw_code");
-			if (v == NULL)
-				v = bg_json_get(o, "raw_sql");	/* manifests before v7 named it so */
-			if (v != NULL && !json_object_is_type(v, json_type_string))
-				bg_json_field_error(what, key, "raw_code", "a string");
-			raw_code = v ? json_object_get_string(v) : "";
-			n->body_digest = bg_md5(raw_code, v ? json_object_get_string_len(v) : 0);
+			/* manifests before v7 named it raw_sql */
+			const BgSpan *raw = code_span(r, spans, SPAN_RAW_CODE, SPAN_RAW_SQL, what, key,
+										  "raw_code");
+
+			resetStringInfo(&r->scratch);
+			if (raw)
+				bg_span_decode(r->buf, raw, &r->scratch);
+			n->body_digest = bg_json_keep_md5(r->scratch.data, r->scratch.len);
 		}
 
 		n->persist_relation_docs = bg_json_truthy(bg_json_get(persist, "relation"));
@@ -523,26 +596,32 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 		n->contract_enforced = bg_json_opt_bool(contract, "enforced", what, key, "contract.enforced");
 		n->contract_checksum = bg_json_opt_string(contract, "checksum", what, key, "contract.checksum");
 
-		v = bg_json_get(o, "compiled_code");
-		if (v == NULL)
-			v = bg_json_get(o, "compiled_sql");
-		if (v != NULL && !json_object_is_type(v, json_type_null))
+		code = code_span(r, spans, SPAN_COMPILED_CODE, SPAN_COMPILED_SQL, what, key,
+						 "compiled_code");
+		if (code && code->has_nul)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+					 errmsg("manifest %s \"%s\": field \"compiled_code\" contains a \\u0000 character",
+							what, key)));
+		if (code && r->in_document)
 		{
-			if (!json_object_is_type(v, json_type_string))
-				bg_json_field_error(what, key, "compiled_code", "a string");
-			if (r->plan_only)
-				bg_json_check_values(v, what, key, "compiled_code");	/* checked, not kept */
-			else
-				n->compiled_code = bg_json_copy_string(v, what, key, "compiled_code");
+			n->doc_compiled_code.at = r->buf + code->start;
+			n->doc_compiled_code.len = code->end - code->start;
+		}
+		else if (code && !r->plan_only)
+		{
+			resetStringInfo(&r->scratch);
+			bg_span_decode(r->buf, code, &r->scratch);
+			n->compiled_code = pnstrdup(r->scratch.data, r->scratch.len);
 		}
 
 		n->test_metadata_json = stored_span(r, &spans[SPAN_TEST_METADATA], '{', what, key,
-											"test_metadata", "an object");
+											"test_metadata", "an object", &n->doc_test_metadata);
 		n->generic_test = spans[SPAN_TEST_METADATA].end != 0 &&
 			r->buf[spans[SPAN_TEST_METADATA].start] != 'n';
 		n->attached_node = bg_json_opt_string(o, "attached_node", what, key, NULL);
 		n->constraints_json = stored_span(r, &spans[SPAN_CONSTRAINTS], '[', what, key,
-										  "constraints", "an array");
+										  "constraints", "an array", &n->doc_constraints);
 	}
 
 	/* descriptions: dbt compares them only where they are persisted */
@@ -550,7 +629,7 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 	if (v != NULL && !json_object_is_type(v, json_type_null) &&
 		!json_object_is_type(v, json_type_string))
 		bg_json_field_error(what, key, "description", "a string");
-	n->description_digest = bg_md5(v ? json_object_get_string(v) : "",
+	n->description_digest = bg_json_keep_md5(v ? json_object_get_string(v) : "",
 								   v ? json_object_get_string_len(v) : 0);
 	if (n->persist_relation_docs && v != NULL && json_object_is_type(v, json_type_string))
 		n->description = bg_json_copy_string(v, what, key, "description");
@@ -592,17 +671,18 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 			bg_json_canon_append(&docs, bg_json_get(bg_json_get(columns, names[i]), "description"), NULL);
 		}
 		appendStringInfoChar(&docs, '}');
-		n->column_docs_digest = bg_md5(docs.data, docs.len);
+		n->column_docs_digest = bg_json_keep_md5(docs.data, docs.len);
 		pfree(docs.data);
 		pfree(names);
 		bg_json_check_values(columns, what, key, "columns");
 		/* a plan compares the columns of contracts enforced before or now */
 		was = r->plan_live ? bg_manifest_node(r->plan_live, n->unique_id) : NULL;
 		n->columns_json = stored_text(r, &spans[SPAN_COLUMNS], columns, what, key, "columns",
-									  n->contract_enforced || (was && was->contract_enforced));
+									  n->contract_enforced || (was && was->contract_enforced),
+									  &n->doc_columns);
 	}
 	else
-		n->column_docs_digest = bg_md5("{}", 2);
+		n->column_docs_digest = bg_json_keep_md5("{}", 2);
 
 	if (bg_node_has_relation(n) || is_source)
 	{

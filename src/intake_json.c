@@ -17,6 +17,70 @@
 #include "util.h"
 
 /* ------------------------------------------------------------------------
+ * The strings intake keeps
+ *
+ * While a manifest is read (bg_json_keep_begin to bg_json_keep_end), the strings its
+ * nodes keep are packed end to end in large blocks of the manifest's context rather than
+ * given a chunk each, which AllocSet rounds up to a power of two: ten thousand nodes keep
+ * some twenty short strings each, and none of them is ever freed alone.
+ * ------------------------------------------------------------------------
+ */
+#define KEEP_BLOCK (64 * 1024)
+
+static MemoryContext keep_cxt = NULL;
+static char *keep_next = NULL;
+static size_t keep_free = 0;
+
+void
+bg_json_keep_begin(MemoryContext cxt)
+{
+	keep_cxt = cxt;
+	keep_next = NULL;
+	keep_free = 0;
+}
+
+void
+bg_json_keep_end(void)
+{
+	keep_cxt = NULL;
+	keep_next = NULL;
+	keep_free = 0;
+}
+
+/* A kept copy of the len bytes at s (which hold no NUL), NUL-terminated. */
+char *
+bg_json_keep(const char *s, size_t len)
+{
+	char	   *p;
+
+	if (keep_cxt == NULL || len >= KEEP_BLOCK / 16)
+		return pnstrdup(s, len);
+	if (len + 1 > keep_free)
+	{
+		keep_next = MemoryContextAlloc(keep_cxt, KEEP_BLOCK);
+		keep_free = KEEP_BLOCK;
+	}
+	p = keep_next;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	keep_next += len + 1;
+	keep_free -= len + 1;
+	return p;
+}
+
+/* bg_md5, kept */
+char *
+bg_json_keep_md5(const char *data, Size len)
+{
+	char	   *hex = bg_md5(data, len);
+	char	   *kept = bg_json_keep(hex, strlen(hex));
+
+	if (kept != hex)
+		pfree(hex);
+	return kept;
+}
+
+/* ------------------------------------------------------------------------
  * Typed field access, with errors that name the node and the field
  * ------------------------------------------------------------------------
  */
@@ -49,7 +113,7 @@ bg_json_copy_string(json_object *v, const char *what, const char *id, const char
 				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
 				 errmsg("manifest %s \"%s\": field \"%s\" contains a \\u0000 character",
 						what, id, field)));
-	return pnstrdup(s, len);
+	return bg_json_keep(s, len);
 }
 
 char *
@@ -246,7 +310,7 @@ bg_json_canon_append(StringInfo buf, json_object *v, const char **skip_keys)
 char *
 bg_string_finish(StringInfo buf)
 {
-	char	   *s = pnstrdup(buf->data, buf->len);
+	char	   *s = bg_json_keep(buf->data, buf->len);
 
 	pfree(buf->data);
 	return s;

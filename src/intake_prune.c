@@ -11,6 +11,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/memutils.h"
 
+#include "intake_json.h"
 #include "intake_scan.h"
 
 typedef enum KeyKind
@@ -62,14 +63,11 @@ hex4(const char *p)
  * scan_string has checked, decoded as json-c decodes it: a UTF-16 surrogate without its
  * partner becomes U+FFFD, and \u0000 a NUL byte (which the caller refuses).
  */
-static json_object *
-decoded_string(ManifestReader *r, size_t start, size_t end)
+static void
+decode_into(StringInfo out, const char *b, size_t start, size_t end)
 {
-	StringInfo	out = &r->scratch;
-	const char *b = r->buf;
 	size_t		p = start + 1;
 	size_t		stop = end - 1;
-	json_object *s;
 
 	resetStringInfo(out);
 	while (p < stop)
@@ -131,10 +129,28 @@ decoded_string(ManifestReader *r, size_t start, size_t end)
 		}
 		appendStringInfoChar(out, c);
 	}
-	s = json_object_new_string_len(out->data, out->len);
+}
+
+static json_object *
+decoded_string(ManifestReader *r, size_t start, size_t end)
+{
+	json_object *s;
+
+	decode_into(&r->scratch, r->buf, start, end);
+	s = json_object_new_string_len(r->scratch.data, r->scratch.len);
 	if (s == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	return s;
+}
+
+/*
+ * The string value at span (its quotes included; checked by the scanner), decoded into
+ * out as decoded_string decodes it.
+ */
+void
+bg_span_decode(const char *buf, const BgSpan *span, StringInfo out)
+{
+	decode_into(out, buf, span->start, span->end);
 }
 
 /*
@@ -575,5 +591,5 @@ bg_span_text(ManifestReader *r, const BgSpan *span)
 {
 	if (span->end == 0)
 		return NULL;
-	return pnstrdup(r->buf + span->start, span->end - span->start);
+	return bg_json_keep(r->buf + span->start, span->end - span->start);
 }

@@ -355,6 +355,8 @@ bg_node_label(const BgNode *node)
 const char *
 bg_node_code(const BgNode *node)
 {
+	if (node->compiled_code == NULL && node->doc_compiled_code.at != NULL)
+		elog(ERROR, "compiled code of %s left in the manifest's text", bg_node_label(node));
 	if (node->compiled_code == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

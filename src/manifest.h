@@ -24,6 +24,13 @@
 
 struct BgModelConfig;
 
+/* A text left in the manifest's text (bg_manifest_parse_to_store): not NUL-terminated. */
+typedef struct BgDocText
+{
+	const char *at;				/* NULL: none */
+	Size		len;
+} BgDocText;
+
 /* unique_id -> node or macro, and the node's position (manifest.c) */
 typedef struct BgIdIndex BgIdIndex;
 
@@ -73,6 +80,17 @@ typedef struct BgNode
 	char	   *attached_node;
 	char	   *compiled_code;
 	char	   *original_file_path;
+
+	/*
+	 * bg_manifest_parse_to_store: the texts above left in the manifest's text, and
+	 * stored from there (the JSON texts as the document has them; the compiled code as its
+	 * JSON string, quotes included, decoded as it is stored: bg_node_compiled_code)
+	 */
+	BgDocText	doc_config;
+	BgDocText	doc_columns;
+	BgDocText	doc_constraints;
+	BgDocText	doc_test_metadata;
+	BgDocText	doc_compiled_code;
 
 	/* config.c: the JSON above parsed once, when first asked for */
 	struct BgModelConfig *config;
@@ -137,6 +155,8 @@ extern const char *bg_node_code(const BgNode *node);
 /* intake.c */
 extern BgManifest *bg_manifest_parse(const char *json, Size len);
 extern BgManifest *bg_manifest_parse_for_plan(const char *json, Size len, BgManifest *live);
+extern BgManifest *bg_manifest_parse_to_store(const char *json, Size len);
+extern char *bg_node_compiled_code(const BgNode *node);
 extern const char *bg_text_arg_manifest(Datum arg, bool is_jsonb, Size *len);
 
 #endif							/* BLUEGREEN_MANIFEST_H */

@@ -111,13 +111,46 @@ put_int(StateWriter *w, int32 v)
 }
 
 static void
+put_text_len(StateWriter *w, const char *s, Size len)
+{
+	char		nul = '\0';
+
+	put_int(w, s ? (int32) len : -1);
+	if (s)
+	{
+		put_bytes(w, s, len);
+		put_bytes(w, &nul, 1);
+	}
+}
+
+static void
 put_text(StateWriter *w, const char *s)
 {
-	int32		len = s ? (int32) strlen(s) : -1;
+	put_text_len(w, s, s ? strlen(s) : 0);
+}
 
-	put_int(w, len);
-	if (s)
-		put_bytes(w, s, len + 1);
+/*
+ * The text of field f of node, and its length: the node's own, or where it was left in
+ * the manifest's text (BgNode.doc_*), compiled code decoded (palloc'd); NULL if none.
+ */
+const char *
+bg_node_field_text(const BgNode *node, const NodeField *f, Size *len)
+{
+	const char *s = *(char *const *) ((const char *) node + f->offset);
+	const BgDocText *doc = f->doc_offset ? (const BgDocText *) ((const char *) node + f->doc_offset) : NULL;
+
+	if (s == NULL && doc != NULL && doc->at != NULL)
+	{
+		if (f->code)
+			s = bg_node_compiled_code(node);
+		else
+		{
+			*len = doc->len;
+			return doc->at;
+		}
+	}
+	*len = s ? strlen(s) : 0;
+	return s;
 }
 
 static void
@@ -151,8 +184,13 @@ bg_state_store(BgManifest *m, int64 manifest_id)
 			{
 				case FIELD_TEXT:
 				case FIELD_JSON:
-					put_text(&w, *(char **) FIELD(x, f));
-					break;
+					{
+						Size		len;
+						const char *text = bg_node_field_text(x, f, &len);
+
+						put_text_len(&w, text, len);
+						break;
+					}
 				case FIELD_TEXT_ARRAY:
 					put_array(&w, *(char ***) FIELD(x, f), *(int *) ((char *) x + f->count_offset));
 					break;
