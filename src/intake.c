@@ -185,6 +185,17 @@ manifest_parse(const char *json, Size len, bool plan_only, bool in_document, BgM
 				 errdetail("dbt manifests are UTF-8; this database is %s.",
 						   GetDatabaseEncodingName())));
 
+	/* live's nodes matter only where live enforces a contract */
+	if (live)
+	{
+		bool		contracts = false;
+
+		for (int i = 0; i < live->n_nodes && !contracts; i++)
+			contracts = live->nodes[i]->contract_enforced;
+		if (!contracts)
+			live = NULL;
+	}
+
 	memset(&r, 0, sizeof(r));
 	r.plan_only = plan_only;
 	r.in_document = in_document;

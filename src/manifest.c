@@ -21,7 +21,8 @@
  *
  * Intake, the graph checks and the plan look nodes up by unique_id some ten times per
  * node: an open-addressing table whose slots hold each key's hash beside it, so that a
- * probe reads one array and compares a string only once the hash matches.
+ * probe reads one array and compares a string only once the hash matches; against a copy
+ * of the key packed with the others, which stays in cache where the nodes do not.
  * ------------------------------------------------------------------------
  */
 typedef struct BgIdSlot
@@ -38,7 +39,11 @@ struct BgIdIndex
 	uint32		mask;			/* slots - 1; slots a power of two */
 	uint32		used;
 	BgIdSlot   *slots;
+	char	   *keys_next;		/* the copies of the keys, end to end */
+	size_t		keys_free;
 };
+
+#define INDEX_KEY_BLOCK (32 * 1024)
 
 static BgIdIndex *
 index_create(MemoryContext cxt, uint32 size)
@@ -49,7 +54,29 @@ index_create(MemoryContext cxt, uint32 size)
 	ix->mask = size - 1;
 	ix->used = 0;
 	ix->slots = MemoryContextAllocZero(cxt, sizeof(BgIdSlot) * size);
+	ix->keys_next = NULL;
+	ix->keys_free = 0;
 	return ix;
+}
+
+static const char *
+index_key_copy(BgIdIndex *ix, const char *key)
+{
+	size_t		len = strlen(key) + 1;
+	char	   *copy;
+
+	if (len > INDEX_KEY_BLOCK / 8)
+		return MemoryContextStrdup(ix->cxt, key);
+	if (len > ix->keys_free)
+	{
+		ix->keys_next = MemoryContextAlloc(ix->cxt, INDEX_KEY_BLOCK);
+		ix->keys_free = INDEX_KEY_BLOCK;
+	}
+	copy = ix->keys_next;
+	memcpy(copy, key, len);
+	ix->keys_next += len;
+	ix->keys_free -= len;
+	return copy;
 }
 
 static inline uint32
@@ -85,7 +112,7 @@ index_grow(BgIdIndex *ix)
 	pfree(old);
 }
 
-/* Enter key (which must live as long as the index); false if it was there already. */
+/* Enter key (copied); false if it was there already. */
 static bool
 index_add(BgIdIndex *ix, const char *key, void *value, int32 position)
 {
@@ -97,7 +124,7 @@ index_add(BgIdIndex *ix, const char *key, void *value, int32 position)
 	s = index_probe(ix, key, hash);
 	if (s->key)
 		return false;
-	s->key = key;
+	s->key = index_key_copy(ix, key);
 	s->value = value;
 	s->hash = hash;
 	s->position = position;
@@ -229,6 +256,7 @@ bg_manifest_check_graph(BgManifest *m)
 	int		   *state;			/* 0 unvisited, 1 on the DFS stack, 2 done */
 	int		   *stack_node;
 	int		   *stack_edge;
+	int		  **deps = palloc0(sizeof(int *) * Max(m->n_nodes, 1));	/* their positions */
 
 	for (int i = 0; i < m->n_nodes; i++)
 	{
@@ -238,9 +266,11 @@ bg_manifest_check_graph(BgManifest *m)
 
 		if (n->disabled)
 			continue;
+		deps[i] = palloc(sizeof(int) * Max(n->n_depends_nodes, 1));
 		for (int d = 0; d < n->n_depends_nodes; d++)
 		{
-			if (bg_manifest_node(m, n->depends_nodes[d]) == NULL)
+			deps[i][d] = bg_manifest_node_position(m, n->depends_nodes[d]);
+			if (deps[i][d] < 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("manifest node \"%s\": field \"depends_on.nodes\" names \"%s\", which is not an enabled node or source of the manifest",
@@ -281,8 +311,8 @@ bg_manifest_check_graph(BgManifest *m)
 
 				if (stack_edge[depth] < n->n_depends_nodes)
 				{
-					const char *dep = n->depends_nodes[stack_edge[depth]++];
-					int			j = bg_manifest_node_position(m, dep);
+					const char *dep = n->depends_nodes[stack_edge[depth]];
+					int			j = deps[stack_node[depth]][stack_edge[depth]++];
 
 					if (state[j] == 1)
 					{
