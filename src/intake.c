@@ -27,7 +27,6 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
-#include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 #include "intake_json.h"
@@ -59,7 +58,7 @@ static const char *const test_config_compared[] = {
 
 static void read_document(ManifestReader *r);
 static void read_entries(ManifestReader *r, EntryKind kind, const char *section);
-static BgNode *node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans,
+static BgNode *node_from_json(ManifestReader *r, json_object *const *kept, const BgSpan *spans,
 							  const char *key, bool is_source, bool disabled, bool listed);
 static BgMacro *macro_from_json(json_object *o, const char *key);
 static void unit_test_from_json(BgManifest *m, json_object *o, const char *key);
@@ -69,12 +68,30 @@ static void read_metadata(ManifestReader *r, json_object *o);
  * What intake keeps of each entry (intake_scan.h)
  * ------------------------------------------------------------------------
  */
+/* a node's kept values, by their place (bg_reader_pruned_slots): node_kept, then node_descend */
+enum
+{
+	NK_UNIQUE_ID, NK_RESOURCE_TYPE, NK_PACKAGE_NAME, NK_NAME, NK_ORIGINAL_FILE_PATH,
+	NK_DATABASE, NK_SCHEMA, NK_ALIAS, NK_IDENTIFIER, NK_UNRENDERED_CONFIG, NK_FQN,
+	NK_QUOTING, NK_FRESHNESS, NK_LOADED_AT_FIELD, NK_EXTERNAL, NK_CHECKSUM,
+	NK_LATEST_VERSION, NK_ACCESS, NK_DEPRECATION_DATE, NK_VERSION, NK_DEPENDS_ON,
+	NK_CONTRACT, NK_ATTACHED_NODE, NK_DESCRIPTION,
+	NK_CONFIG, NK_COLUMNS,
+	N_NODE_KEPT
+};
 static const char *const node_kept[] = {
-	"unique_id", "resource_type", "package_name", "name", "original_file_path", "database",
-	"schema", "alias", "identifier", "unrendered_config", "fqn", "quoting", "freshness",
-	"loaded_at_field", "external", "checksum", "latest_version", "access",
-	"deprecation_date", "version", "depends_on", "contract", "attached_node", "description",
-	NULL
+	[NK_UNIQUE_ID] = "unique_id", [NK_RESOURCE_TYPE] = "resource_type",
+	[NK_PACKAGE_NAME] = "package_name", [NK_NAME] = "name",
+	[NK_ORIGINAL_FILE_PATH] = "original_file_path", [NK_DATABASE] = "database",
+	[NK_SCHEMA] = "schema", [NK_ALIAS] = "alias", [NK_IDENTIFIER] = "identifier",
+	[NK_UNRENDERED_CONFIG] = "unrendered_config", [NK_FQN] = "fqn", [NK_QUOTING] = "quoting",
+	[NK_FRESHNESS] = "freshness", [NK_LOADED_AT_FIELD] = "loaded_at_field",
+	[NK_EXTERNAL] = "external", [NK_CHECKSUM] = "checksum",
+	[NK_LATEST_VERSION] = "latest_version", [NK_ACCESS] = "access",
+	[NK_DEPRECATION_DATE] = "deprecation_date", [NK_VERSION] = "version",
+	[NK_DEPENDS_ON] = "depends_on", [NK_CONTRACT] = "contract",
+	[NK_ATTACHED_NODE] = "attached_node", [NK_DESCRIPTION] = "description",
+	[NK_CONFIG] = NULL
 };
 
 /*
@@ -95,7 +112,8 @@ enum
 };
 static const char *const node_spans[] = {"test_metadata", "constraints", "raw_code", "raw_sql",
 "compiled_code", "compiled_sql", NULL};
-static const char *const node_descend[] = {"config", "columns", NULL};
+static const char *const node_descend[] = {[NK_CONFIG - NK_CONFIG] = "config",
+[NK_COLUMNS - NK_CONFIG] = "columns", NULL};
 
 static const char *const config_kept[] = {"materialized", "enabled", "persist_docs", NULL};
 static BgPrune config_prune = {.keep = config_kept};
@@ -144,20 +162,6 @@ BgManifest *
 bg_manifest_parse_to_store(const char *json, Size len)
 {
 	return manifest_parse(json, len, false, true, NULL);
-}
-
-/* The node's compiled code, decoded from the manifest's text if it was left there. */
-char *
-bg_node_compiled_code(const BgNode *node)
-{
-	BgSpan		span = {0, node->doc_compiled_code.len, false};
-	StringInfoData buf;
-
-	if (node->compiled_code != NULL || node->doc_compiled_code.at == NULL)
-		return node->compiled_code;
-	initStringInfo(&buf);
-	bg_span_decode(node->doc_compiled_code.at, &span, &buf);
-	return buf.data;
 }
 
 /*
@@ -315,6 +319,8 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 		char	   *entry_where;
 		json_object *o;
 		BgSpan		spans[N_NODE_SPANS];
+		json_object *kept[N_NODE_KEPT];
+		bool		object = true;
 
 		/* every message names the node: keep that readable */
 		if (strlen(key) > BG_MAX_UNIQUE_ID)
@@ -327,11 +333,14 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 		bg_reader_expect(r, ':', "\":\"", entry_where);
 		if (kind == ENTRY_DISABLED)
 			o = bg_reader_pruned_array(r, entry_where, &node_prune);
+		else if (kind == ENTRY_NODE || kind == ENTRY_SOURCE)
+		{
+			object = bg_reader_pruned_slots(r, entry_where, &node_prune, spans, kept);
+			o = r->current;
+		}
 		else
 			o = bg_reader_pruned(r, entry_where,
-								 kind == ENTRY_MACRO ? &macro_prune :
-								 kind == ENTRY_UNIT_TEST ? &unit_test_prune : &node_prune,
-								 kind == ENTRY_NODE || kind == ENTRY_SOURCE ? spans : NULL);
+								 kind == ENTRY_MACRO ? &macro_prune : &unit_test_prune, NULL);
 
 		if (kind == ENTRY_DISABLED)
 		{
@@ -357,8 +366,10 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 					json_object_is_type(rt, json_type_string) &&
 					strcmp(json_object_get_string(rt), "source") == 0)
 					is_source = true;
+				for (int k = 0; k < N_NODE_KEPT; k++)
+					kept[k] = bg_json_get(v, k < NK_CONFIG ? node_kept[k] : node_descend[k - NK_CONFIG]);
 				bg_manifest_add_node(r->manifest,
-									 node_from_json(r, v, NULL, key, is_source, true, false));
+									 node_from_json(r, kept, NULL, key, is_source, true, false));
 			}
 		}
 		else
@@ -366,7 +377,8 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 			const char *what = kind == ENTRY_MACRO ? "macro" :
 				kind == ENTRY_SOURCE ? "source" : kind == ENTRY_UNIT_TEST ? "unit test" : "node";
 
-			if (o == NULL || !json_object_is_type(o, json_type_object))
+			if (!object || (kind != ENTRY_NODE && kind != ENTRY_SOURCE &&
+							(o == NULL || !json_object_is_type(o, json_type_object))))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("manifest %s \"%s\" must be a JSON object", what, key)));
@@ -380,18 +392,17 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 				 * dbt leaves the tests of a disabled model in "nodes" with
 				 * config.enabled false; dbt ls treats them as absent, and so do we.
 				 */
-				json_object *config;
+				json_object *config = kept[NK_CONFIG];
 				json_object *enabled;
 				bool		disabled = false;
 
-				if (json_object_object_get_ex(o, "config", &config) &&
-					json_object_is_type(config, json_type_object) &&
+				if (config && json_object_is_type(config, json_type_object) &&
 					json_object_object_get_ex(config, "enabled", &enabled) &&
 					json_object_is_type(enabled, json_type_boolean) &&
 					!json_object_get_boolean(enabled))
 					disabled = true;
 				bg_manifest_add_node(r->manifest,
-									 node_from_json(r, o, spans, key,
+									 node_from_json(r, kept, spans, key,
 													kind == ENTRY_SOURCE, disabled, true));
 			}
 		}
@@ -456,6 +467,19 @@ stored_span(ManifestReader *r, const BgSpan *span, char open, const char *what,
 	return r->plan_only ? NULL : bg_span_text(r, span);
 }
 
+/* A node's kept string k, which it must have */
+static char *
+req_string(json_object *const *kept, int k, const char *what, const char *id)
+{
+	char	   *s = bg_json_value_string(kept[k], what, id, node_kept[k]);
+
+	if (s == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("manifest %s \"%s\": field \"%s\" is missing", what, id, node_kept[k])));
+	return s;
+}
+
 /*
  * The code of a node, a string taken from the document: the span of field main, or of
  * older, its former name, when main is absent or null; NULL when neither is given.
@@ -476,7 +500,7 @@ code_span(ManifestReader *r, const BgSpan *spans, int main, int older, const cha
 }
 
 static BgNode *
-node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const char *key,
+node_from_json(ManifestReader *r, json_object *const *kept, const BgSpan *spans, const char *key,
 			   bool is_source, bool disabled, bool listed)
 {
 	const char *what = is_source ? "source" : "node";
@@ -488,12 +512,8 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 	json_object *columns;
 	json_object *v;
 	static const char *const relation_keys[] = {"database", "schema", "alias", NULL};
-	static const char *const source_relation_keys[] = {"database", "schema", "identifier", NULL};
-	static const char *const ref_keys[] = {"latest_version", "access", "deprecation_date", NULL};
-	static const char *const source_keys[] = {"quoting", "freshness", "loaded_at_field",
-	"external", NULL};
 
-	n->unique_id = bg_json_req_string(o, "unique_id", what, key);
+	n->unique_id = req_string(kept, NK_UNIQUE_ID, what, key);
 	if (strcmp(n->unique_id, key) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -501,7 +521,7 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 						what, key, bg_shorten(n->unique_id))));
 	n->disabled = disabled;
 	n->listed = listed;
-	n->resource_type = bg_json_req_string(o, "resource_type", what, key);
+	n->resource_type = req_string(kept, NK_RESOURCE_TYPE, what, key);
 	if (is_source ? strcmp(n->resource_type, "source") != 0 :
 		!(strcmp(n->resource_type, "model") == 0 ||
 		  strcmp(n->resource_type, "seed") == 0 ||
@@ -520,22 +540,22 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("manifest %s \"%s\": field \"resource_type\" has the unknown value \"%s\"",
 						what, key, bg_shorten(n->resource_type))));
-	n->package_name = bg_json_req_string(o, "package_name", what, key);
-	n->name = bg_json_req_string(o, "name", what, key);
-	n->original_file_path = bg_json_opt_string(o, "original_file_path", what, key, NULL);
+	n->package_name = req_string(kept, NK_PACKAGE_NAME, what, key);
+	n->name = req_string(kept, NK_NAME, what, key);
+	n->original_file_path = bg_json_value_string(kept[NK_ORIGINAL_FILE_PATH], what, key, "original_file_path");
 
 	if (disabled && !listed)
 		return n;				/* only its identity matters: "was disabled" */
 
-	n->database = bg_json_opt_string(o, "database", what, key, NULL);
-	n->schema = bg_json_req_string(o, "schema", what, key);
-	n->alias = is_source ? bg_json_req_string(o, "identifier", what, key)
-		: bg_json_opt_string(o, "alias", what, key, NULL);
+	n->database = bg_json_value_string(kept[NK_DATABASE], what, key, "database");
+	n->schema = req_string(kept, NK_SCHEMA, what, key);
+	n->alias = is_source ? req_string(kept, NK_IDENTIFIER, what, key)
+		: bg_json_value_string(kept[NK_ALIAS], what, key, "alias");
 	if (n->alias == NULL)
 		n->alias = bg_json_keep(n->name, strlen(n->name));
 
-	config = bg_json_opt_object(o, "config", what, key, NULL);
-	unrendered = bg_json_opt_object(o, "unrendered_config", what, key, NULL);
+	config = bg_json_value_object(kept[NK_CONFIG], what, key, "config");
+	unrendered = bg_json_value_object(kept[NK_UNRENDERED_CONFIG], what, key, "unrendered_config");
 	bg_json_check_values(config, what, key, "config");
 	bg_json_check_values(unrendered, what, key, "unrendered_config");
 	n->config_json = stored_text(r, &spans[SPAN_CONFIG], config, what, key, "config", false,
@@ -558,11 +578,15 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 				bg_json_keep(n->resource_type, strlen(n->resource_type));
 	}
 
-	n->fqn_canon = bg_json_canon(bg_json_get(o, "fqn"));
+	n->fqn_canon = bg_json_canon(kept[NK_FQN]);
 	if (is_source)
 	{
-		n->relation_canon = bg_json_canon_fields(o, source_relation_keys);
-		n->source_canon = bg_json_canon_fields(o, source_keys);
+		json_object *relation[] = {kept[NK_DATABASE], kept[NK_SCHEMA], kept[NK_IDENTIFIER]};
+		json_object *source[] = {kept[NK_QUOTING], kept[NK_FRESHNESS], kept[NK_LOADED_AT_FIELD],
+		kept[NK_EXTERNAL]};
+
+		n->relation_canon = bg_json_canon_values(relation, lengthof(relation));
+		n->source_canon = bg_json_canon_values(source, lengthof(source));
 	}
 	else
 	{
@@ -574,7 +598,7 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 
 		/* seeds are compared by file checksum, everything else by raw code */
 		if (strcmp(n->resource_type, "seed") == 0)
-			n->body_digest = bg_json_canon(bg_json_get(o, "checksum"));
+			n->body_digest = bg_json_canon(kept[NK_CHECKSUM]);
 		else
 		{
 			/* manifests before v7 named it raw_sql */
@@ -591,19 +615,24 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 		n->persist_column_docs = bg_json_truthy(bg_json_get(persist, "columns"));
 
 		if (strcmp(n->resource_type, "model") == 0)
-			n->ref_canon = bg_json_canon_fields(o, ref_keys);
+		{
+			json_object *ref[] = {kept[NK_LATEST_VERSION], kept[NK_ACCESS],
+			kept[NK_DEPRECATION_DATE]};
 
-		v = bg_json_get(o, "version");
+			n->ref_canon = bg_json_canon_values(ref, lengthof(ref));
+		}
+
+		v = kept[NK_VERSION];
 		if (v != NULL && !json_object_is_type(v, json_type_null))
 			n->version = bg_json_canon(v);
 
-		depends_on = bg_json_opt_object(o, "depends_on", what, key, NULL);
+		depends_on = bg_json_value_object(kept[NK_DEPENDS_ON], what, key, "depends_on");
 		n->depends_nodes = bg_json_string_array(depends_on, "nodes", what, key, "depends_on.nodes",
 										&n->n_depends_nodes);
 		n->depends_macros = bg_json_string_array(depends_on, "macros", what, key, "depends_on.macros",
 										 &n->n_depends_macros);
 
-		contract = bg_json_opt_object(o, "contract", what, key, NULL);
+		contract = bg_json_value_object(kept[NK_CONTRACT], what, key, "contract");
 		n->contract_enforced = bg_json_opt_bool(contract, "enforced", what, key, "contract.enforced");
 		n->contract_checksum = bg_json_opt_string(contract, "checksum", what, key, "contract.checksum");
 
@@ -630,13 +659,13 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 											"test_metadata", "an object", &n->doc_test_metadata);
 		n->generic_test = spans[SPAN_TEST_METADATA].end != 0 &&
 			r->buf[spans[SPAN_TEST_METADATA].start] != 'n';
-		n->attached_node = bg_json_opt_string(o, "attached_node", what, key, NULL);
+		n->attached_node = bg_json_value_string(kept[NK_ATTACHED_NODE], what, key, "attached_node");
 		n->constraints_json = stored_span(r, &spans[SPAN_CONSTRAINTS], '[', what, key,
 										  "constraints", "an array", &n->doc_constraints);
 	}
 
 	/* descriptions: dbt compares them only where they are persisted */
-	v = bg_json_get(o, "description");
+	v = kept[NK_DESCRIPTION];
 	if (v != NULL && !json_object_is_type(v, json_type_null) &&
 		!json_object_is_type(v, json_type_string))
 		bg_json_field_error(what, key, "description", "a string");
@@ -645,7 +674,7 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 	if (n->persist_relation_docs && v != NULL && json_object_is_type(v, json_type_string))
 		n->description = bg_json_copy_string(v, what, key, "description");
 
-	columns = bg_json_opt_object(o, "columns", what, key, NULL);
+	columns = bg_json_value_object(kept[NK_COLUMNS], what, key, "columns");
 	if (columns != NULL)
 	{
 		StringInfoData docs;
@@ -795,29 +824,4 @@ read_metadata(ManifestReader *r, json_object *o)
 	m->invocation_id = bg_json_opt_string(o, "invocation_id", "field", "metadata", "metadata.invocation_id");
 	m->generated_at = bg_json_opt_string(o, "generated_at", "field", "metadata", "metadata.generated_at");
 	r->saw_metadata = true;
-}
-
-/*
- * The manifest argument of a SQL call, as UTF-8 JSON text. jsonb arguments are printed
- * back to text: jsonb is capped near 256 MB, so the text overloads are the way for big
- * manifests, and both share one parser.
- */
-const char *
-bg_text_arg_manifest(Datum arg, bool is_jsonb, Size *len)
-{
-	if (is_jsonb)
-	{
-		Jsonb	   *jb = DatumGetJsonbP(arg);
-		char	   *s = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
-
-		*len = strlen(s);
-		return s;
-	}
-	else
-	{
-		text	   *t = DatumGetTextPP(arg);
-
-		*len = VARSIZE_ANY_EXHDR(t);
-		return VARDATA_ANY(t);
-	}
 }

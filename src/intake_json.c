@@ -116,17 +116,31 @@ bg_json_copy_string(json_object *v, const char *what, const char *id, const char
 	return bg_json_keep(s, len);
 }
 
+/* v, a field's value (NULL: absent or null), as a kept string, or NULL */
+char *
+bg_json_value_string(json_object *v, const char *what, const char *id, const char *field)
+{
+	if (v == NULL)
+		return NULL;
+	if (!json_object_is_type(v, json_type_string))
+		bg_json_field_error(what, id, field, "a string");
+	return bg_json_copy_string(v, what, id, field);
+}
+
+/* v, a field's value, checked to be an object (or NULL) */
+json_object *
+bg_json_value_object(json_object *v, const char *what, const char *id, const char *field)
+{
+	if (v != NULL && !json_object_is_type(v, json_type_object))
+		bg_json_field_error(what, id, field, "an object");
+	return v;
+}
+
 char *
 bg_json_opt_string(json_object *o, const char *field, const char *what, const char *id,
 		   const char *path)
 {
-	json_object *v = bg_json_get(o, field);
-
-	if (v == NULL)
-		return NULL;
-	if (!json_object_is_type(v, json_type_string))
-		bg_json_field_error(what, id, path ? path : field, "a string");
-	return bg_json_copy_string(v, what, id, path ? path : field);
+	return bg_json_value_string(bg_json_get(o, field), what, id, path ? path : field);
 }
 
 char *
@@ -145,11 +159,7 @@ json_object *
 bg_json_opt_object(json_object *o, const char *field, const char *what, const char *id,
 		   const char *path)
 {
-	json_object *v = bg_json_get(o, field);
-
-	if (v != NULL && !json_object_is_type(v, json_type_object))
-		bg_json_field_error(what, id, path ? path : field, "an object");
-	return v;
+	return bg_json_value_object(bg_json_get(o, field), what, id, path ? path : field);
 }
 
 bool
@@ -330,15 +340,30 @@ bg_json_canon(json_object *v)
 char *
 bg_json_canon_fields(json_object *o, const char *const *fields)
 {
+	json_object *values[8];
+	int			n = 0;
+
+	for (; fields[n]; n++)
+	{
+		Assert(n < lengthof(values));
+		values[n] = bg_json_get(o, fields[n]);
+	}
+	return bg_json_canon_values(values, n);
+}
+
+/* canonical JSON array of n values (NULL as null) */
+char *
+bg_json_canon_values(json_object *const *values, int n)
+{
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '[');
-	for (int i = 0; fields[i]; i++)
+	for (int i = 0; i < n; i++)
 	{
 		if (i > 0)
 			appendStringInfoChar(&buf, ',');
-		bg_json_canon_append(&buf, bg_json_get(o, fields[i]), NULL);
+		bg_json_canon_append(&buf, values[i], NULL);
 	}
 	appendStringInfoChar(&buf, ']');
 	return bg_string_finish(&buf);

@@ -97,6 +97,8 @@ extern void bg_reader_skip(ManifestReader *r, const char *where);
 extern char *bg_reader_key(ManifestReader *r, const char *where);
 extern json_object *bg_reader_pruned(ManifestReader *r, const char *where, BgPrune *prune,
 									 BgSpan *spans);
+extern bool bg_reader_pruned_slots(ManifestReader *r, const char *where, BgPrune *prune,
+								   BgSpan *spans, json_object **kept);
 extern json_object *bg_reader_pruned_array(ManifestReader *r, const char *where,
 										   BgPrune *prune);
 extern char *bg_span_text(ManifestReader *r, const BgSpan *span);

@@ -1,8 +1,8 @@
 /*
  * manifest.c
  *		The compact state of a manifest (BgManifest): its nodes and macros, found by
- *		unique_id, the checks on the whole graph, and the few facts about a node every
- *		stage asks the same way.
+ *		unique_id, the checks on the whole graph, the few facts about a node every stage
+ *		asks the same way, and the manifest argument of a SQL call.
  *
  * Intake (intake.c) fills a BgManifest from manifest.json; state_manifest.c fills one
  * from bg.node. Everything lives in the manifest's own memory context.
@@ -11,6 +11,7 @@
 
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 #include "manifest.h"
@@ -393,4 +394,29 @@ bg_node_code(const BgNode *node)
 				 errmsg("%s has no compiled code", bg_node_label(node)),
 				 errhint("Give bluegreen the manifest of dbt compile (or dbt build), not of dbt parse.")));
 	return node->compiled_code;
+}
+
+/*
+ * The manifest argument of a SQL call, as UTF-8 JSON text. jsonb arguments are printed
+ * back to text: jsonb is capped near 256 MB, so the text overloads are the way for big
+ * manifests, and both share one parser.
+ */
+const char *
+bg_text_arg_manifest(Datum arg, bool is_jsonb, Size *len)
+{
+	if (is_jsonb)
+	{
+		Jsonb	   *jb = DatumGetJsonbP(arg);
+		char	   *s = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+
+		*len = strlen(s);
+		return s;
+	}
+	else
+	{
+		text	   *t = DatumGetTextPP(arg);
+
+		*len = VARSIZE_ANY_EXHDR(t);
+		return VARDATA_ANY(t);
+	}
 }

@@ -152,11 +152,15 @@ extern bool bg_node_has_relation(const BgNode *node);
 extern char *bg_node_label(const BgNode *node);
 extern const char *bg_node_code(const BgNode *node);
 
+/* manifest.c: the manifest argument of a SQL call */
+extern const char *bg_text_arg_manifest(Datum arg, bool is_jsonb, Size *len);
+
 /* intake.c */
 extern BgManifest *bg_manifest_parse(const char *json, Size len);
 extern BgManifest *bg_manifest_parse_for_plan(const char *json, Size len, BgManifest *live);
 extern BgManifest *bg_manifest_parse_to_store(const char *json, Size len);
+
+/* intake_prune.c: compiled code left in the manifest's text (bg_manifest_parse_to_store) */
 extern char *bg_node_compiled_code(const BgNode *node);
-extern const char *bg_text_arg_manifest(Datum arg, bool is_jsonb, Size *len);
 
 #endif							/* BLUEGREEN_MANIFEST_H */
