@@ -159,9 +159,30 @@ bg_manifest_create(void)
 	return m;
 }
 
+/*
+ * s itself, or the same text as a constant: the few values of resource_type and
+ * materialized that every stage compares, tens of thousands of times a plan, read
+ * from one place rather than from each node's own copy.
+ */
+static char *
+intern(char *s)
+{
+	static const char *const common[] = {"model", "test", "source", "seed", "snapshot",
+		"analysis", "view", "table", "incremental", "ephemeral", "materialized_view", NULL};
+
+	if (s == NULL)
+		return NULL;
+	for (int i = 0; common[i]; i++)
+		if (strcmp(s, common[i]) == 0)
+			return (char *) common[i];
+	return s;
+}
+
 void
 bg_manifest_add_node(BgManifest *m, BgNode *node)
 {
+	node->resource_type = intern(node->resource_type);
+	node->materialized = intern(node->materialized);
 	if (!index_add(node->disabled ? m->disabled_index : m->node_index, node->unique_id, node,
 				   m->n_nodes))
 	{
