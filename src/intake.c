@@ -504,7 +504,7 @@ node_from_json(ManifestReader *r, json_object *const *kept, const BgSpan *spans,
 			   bool is_source, bool disabled, bool listed)
 {
 	const char *what = is_source ? "source" : "node";
-	BgNode	   *n = palloc0(sizeof(BgNode));
+	BgNode	   *n = bg_manifest_new_node(r->manifest);
 	json_object *config;
 	json_object *unrendered;
 	json_object *depends_on;

@@ -149,6 +149,8 @@ bg_manifest_create(void)
 	BgManifest *m = MemoryContextAllocZero(cxt, sizeof(BgManifest));
 
 	m->cxt = cxt;
+	m->node_cxt = GenerationContextCreate(cxt, "bluegreen manifest nodes", 0, 64 * 1024,
+										  1024 * 1024);
 	m->max_nodes = 256;
 	m->nodes = MemoryContextAlloc(cxt, sizeof(BgNode *) * m->max_nodes);
 	m->max_macros = 256;
@@ -176,6 +178,17 @@ intern(char *s)
 		if (strcmp(s, common[i]) == 0)
 			return (char *) common[i];
 	return s;
+}
+
+/*
+ * A new, zeroed node of m, to be added with bg_manifest_add_node: in a context of its own
+ * that, unlike AllocSet, does not round the struct up to a power of two (a third more
+ * for each of tens of thousands). What is later kept on the node (config.c) goes there too.
+ */
+BgNode *
+bg_manifest_new_node(BgManifest *m)
+{
+	return MemoryContextAllocZero(m->node_cxt, sizeof(BgNode));
 }
 
 void

@@ -107,6 +107,7 @@ typedef struct BgMacro
 typedef struct BgManifest
 {
 	MemoryContext cxt;			/* everything below lives here */
+	MemoryContext node_cxt;		/* the BgNodes (bg_manifest_new_node), in cxt */
 	int			schema_version;
 	char	   *dbt_version;
 	char	   *project_name;
@@ -137,6 +138,7 @@ typedef struct BgManifest
 
 /* manifest.c: the container */
 extern BgManifest *bg_manifest_create(void);
+extern BgNode *bg_manifest_new_node(BgManifest *m);
 extern void bg_manifest_add_node(BgManifest *m, BgNode *node);
 extern void bg_manifest_add_macro(BgManifest *m, BgMacro *macro);
 extern BgNode *bg_manifest_node(BgManifest *m, const char *unique_id);

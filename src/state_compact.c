@@ -338,7 +338,7 @@ state_load(BgManifest *m, char *buf, size_t len, int64 manifest_id)
 	for (int i = 0; i < h.n_nodes; i++)
 	{
 		/* a chunk of its own: config.c allocates in the node's context */
-		BgNode	   *x = palloc0(sizeof(BgNode));
+		BgNode	   *x = bg_manifest_new_node(m);
 
 		for (int k = 0; k < N_NODE_FIELDS; k++)
 		{

@@ -408,7 +408,7 @@ manifest_load(int64 manifest_id, bool with_code)
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		Row			row;
-		BgNode	   *x = palloc0(sizeof(BgNode));
+		BgNode	   *x = bg_manifest_new_node(m);
 
 		row_deform(&row, SPI_tuptable->vals[r], SPI_tuptable->tupdesc);
 		for (int k = 0; k < N_NODE_FIELDS; k++)
