@@ -57,7 +57,7 @@ state_layout(void)
  * Written in parts of STATE_PART bytes, each stored as it fills: the whole value is never
  * in memory while it is written, nor a compressed copy of it.
  */
-#define STATE_PART (1024 * 1024)
+#define STATE_PART (256 * 1024)
 
 typedef struct StateWriter
 {

@@ -35,7 +35,7 @@
  * (compiled code, decoded from the manifest's text as it is stored, is most of it).
  */
 #define STORE_BATCH 2000
-#define STORE_BATCH_BYTES (2 * 1024 * 1024)
+#define STORE_BATCH_BYTES (1024 * 1024)
 
 typedef struct Column
 {
