@@ -367,7 +367,8 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 					strcmp(json_object_get_string(rt), "source") == 0)
 					is_source = true;
 				for (int k = 0; k < N_NODE_KEPT; k++)
-					kept[k] = bg_json_get(v, k < NK_CONFIG ? node_kept[k] : node_descend[k - NK_CONFIG]);
+					kept[k] = bg_json_get(v, k < NK_CONFIG ? node_kept[k] :
+										  node_descend[k - NK_CONFIG]);
 				bg_manifest_add_node(r->manifest,
 									 node_from_json(r, kept, NULL, key, is_source, true, false));
 			}
@@ -542,7 +543,8 @@ node_from_json(ManifestReader *r, json_object *const *kept, const BgSpan *spans,
 						what, key, bg_shorten(n->resource_type))));
 	n->package_name = req_string(kept, NK_PACKAGE_NAME, what, key);
 	n->name = req_string(kept, NK_NAME, what, key);
-	n->original_file_path = bg_json_value_string(kept[NK_ORIGINAL_FILE_PATH], what, key, "original_file_path");
+	n->original_file_path = bg_json_value_string(kept[NK_ORIGINAL_FILE_PATH], what, key,
+												 "original_file_path");
 
 	if (disabled && !listed)
 		return n;				/* only its identity matters: "was disabled" */

@@ -429,7 +429,10 @@ new_object(void)
 	return o;
 }
 
-/* Read the value at r->pos by prune into a new member of o, named key (o's slot-th item when slot >= 0). */
+/*
+ * Read the value at r->pos by prune into a new member of o, named key (o's slot-th item
+ * when slot >= 0).
+ */
 static void
 read_member(ManifestReader *r, const char *where, BgPrune *prune, json_object *o,
 			const char *key, bool constant_key, int depth, bool *nul, int slot)

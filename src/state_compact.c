@@ -137,7 +137,8 @@ const char *
 bg_node_field_text(const BgNode *node, const NodeField *f, Size *len)
 {
 	const char *s = *(char *const *) ((const char *) node + f->offset);
-	const BgDocText *doc = f->doc_offset ? (const BgDocText *) ((const char *) node + f->doc_offset) : NULL;
+	const BgDocText *doc = f->doc_offset ?
+		(const BgDocText *) ((const char *) node + f->doc_offset) : NULL;
 
 	if (s == NULL && doc != NULL && doc->at != NULL)
 	{
