@@ -200,8 +200,10 @@ def time_plan(server, db, manifest, label, runs):
         count = cur.fetchone()[0]
         times.append(time.perf_counter() - t0)
     peak = backend_peak(cur)
-    # The way psql users pass it (\set manifest `cat manifest.json`, then :'manifest'): the
-    # document travels as a SQL literal, which the server lexes and copies before the call.
+    # The document sent as a SQL literal, which the server lexes and copies before the call:
+    # by psycopg2 (quoted and spliced into the query by the client, whose time counts too),
+    # and the way psql users pass it (\set manifest `cat manifest.json`, then :'manifest'),
+    # timed by psql's \timing (from sending the query to its result).
     with open(manifest) as f:
         text = f.read()
     literal = []
@@ -212,7 +214,21 @@ def time_plan(server, db, manifest, label, runs):
         cur.fetchone()
         literal.append(time.perf_counter() - t0)
     conn.close()
-    return statistics.median(times), count, ids, peak, statistics.median(literal)
+    return statistics.median(times), count, ids, peak, statistics.median(literal), \
+        psql_literal_plan(db, manifest, f"acme{label}")
+
+
+def psql_literal_plan(db, manifest, project, runs=3):
+    """Median of psql's \\timing for plan with the manifest as psql's :'manifest' literal."""
+    script = (f"\\set manifest `cat '{manifest}'`\n\\timing on\n"
+              + f"SELECT count(*) FILTER (WHERE selected) FROM bg.plan(:'manifest', '{project}');\n"
+              * runs)
+    p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", db],
+                       input=script, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"bench: psql failed: {p.stderr.strip()}")
+    times = [float(l.split()[1]) / 1000 for l in p.stdout.splitlines() if l.startswith("Time: ")]
+    return statistics.median(times)
 
 
 def time_anchors(server, manifest, runs=3):
@@ -286,7 +302,8 @@ def main():
             log(f"{n} models: create_project ...")
             c_s, c_peak, db, c_pre = time_create_project(server, old, str(n), a.create_runs)
             log(f"{n} models: bg.plan ...")
-            p_s, p_count, p_ids, p_peak, p_lit = time_plan(server, db, new, str(n), a.plan_runs)
+            p_s, p_count, p_ids, p_peak, p_lit, p_psql = time_plan(server, db, new, str(n),
+                                                                   a.plan_runs)
             read_s, json_s = time_anchors(server, new)
         except psycopg2.Error as e:
             failed = True
@@ -304,7 +321,8 @@ def main():
                      f"{meta['generator']['config_changes']} config edits (+1 tag-only), 1 new model, 1 macro edit "
                      f"(called by {callers} model{'' if callers == 1 else 's'}); "
                      f"dbt parse (cold) {meta['old_parse_s']} s; "
-                     f"plan with the manifest as a SQL literal {p_lit:.3f} s; "
+                     f"plan with the manifest as a SQL literal: psql (:'manifest', \\timing) "
+                     f"{p_psql:.3f} s, psycopg2 {p_lit:.3f} s; "
                      f"anchors: reading the new manifest {read_s:.3f} s, PostgreSQL's json "
                      f"validation of it {json_s:.3f} s; "
                      f"session peak before create_project {c_pre / MB:.0f} MB; "

@@ -27,7 +27,6 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
-#include "utils/jsonb.h"
 #include "utils/memutils.h"
 
 #include "intake_json.h"
@@ -59,35 +58,61 @@ static const char *const test_config_compared[] = {
 
 static void read_document(ManifestReader *r);
 static void read_entries(ManifestReader *r, EntryKind kind, const char *section);
-static BgNode *node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans,
+static BgNode *node_from_json(ManifestReader *r, json_object *const *kept, const BgSpan *spans,
 							  const char *key, bool is_source, bool disabled, bool listed);
 static BgMacro *macro_from_json(json_object *o, const char *key);
 static void read_metadata(ManifestReader *r, json_object *o);
-static void check_graph(BgManifest *m);
 
 /* ------------------------------------------------------------------------
  * What intake keeps of each entry (intake_scan.h)
  * ------------------------------------------------------------------------
  */
+/* a node's kept values, by their place (bg_reader_pruned_slots): node_kept, then node_descend */
+enum
+{
+	NK_UNIQUE_ID, NK_RESOURCE_TYPE, NK_PACKAGE_NAME, NK_NAME, NK_ORIGINAL_FILE_PATH,
+	NK_DATABASE, NK_SCHEMA, NK_ALIAS, NK_IDENTIFIER, NK_UNRENDERED_CONFIG, NK_FQN,
+	NK_QUOTING, NK_FRESHNESS, NK_LOADED_AT_FIELD, NK_EXTERNAL, NK_CHECKSUM,
+	NK_LATEST_VERSION, NK_ACCESS, NK_DEPRECATION_DATE, NK_VERSION, NK_DEPENDS_ON,
+	NK_CONTRACT, NK_ATTACHED_NODE, NK_DESCRIPTION,
+	NK_CONFIG, NK_COLUMNS,
+	N_NODE_KEPT
+};
 static const char *const node_kept[] = {
-	"unique_id", "resource_type", "package_name", "name", "original_file_path", "database",
-	"schema", "alias", "identifier", "unrendered_config", "fqn", "quoting", "freshness",
-	"loaded_at_field", "external", "checksum", "raw_code", "raw_sql", "latest_version",
-	"access", "deprecation_date", "version", "depends_on", "contract", "compiled_code",
-	"compiled_sql", "attached_node", "description", NULL
+	[NK_UNIQUE_ID] = "unique_id", [NK_RESOURCE_TYPE] = "resource_type",
+	[NK_PACKAGE_NAME] = "package_name", [NK_NAME] = "name",
+	[NK_ORIGINAL_FILE_PATH] = "original_file_path", [NK_DATABASE] = "database",
+	[NK_SCHEMA] = "schema", [NK_ALIAS] = "alias", [NK_IDENTIFIER] = "identifier",
+	[NK_UNRENDERED_CONFIG] = "unrendered_config", [NK_FQN] = "fqn", [NK_QUOTING] = "quoting",
+	[NK_FRESHNESS] = "freshness", [NK_LOADED_AT_FIELD] = "loaded_at_field",
+	[NK_EXTERNAL] = "external", [NK_CHECKSUM] = "checksum",
+	[NK_LATEST_VERSION] = "latest_version", [NK_ACCESS] = "access",
+	[NK_DEPRECATION_DATE] = "deprecation_date", [NK_VERSION] = "version",
+	[NK_DEPENDS_ON] = "depends_on", [NK_CONTRACT] = "contract",
+	[NK_ATTACHED_NODE] = "attached_node", [NK_DESCRIPTION] = "description",
+	[NK_CONFIG] = NULL
 };
 
-/* kept as the document has them; in this order in a node's spans */
+/*
+ * kept as the document has them (the code too: hashed or decoded from the document, never
+ * a json-c string of its own); in this order in a node's spans
+ */
 enum
 {
 	SPAN_TEST_METADATA,
 	SPAN_CONSTRAINTS,
+	SPAN_RAW_CODE,
+	SPAN_RAW_SQL,
+	SPAN_COMPILED_CODE,
+	SPAN_COMPILED_SQL,
 	SPAN_CONFIG,
 	SPAN_COLUMNS,
 	N_NODE_SPANS
 };
-static const char *const node_spans[] = {"test_metadata", "constraints", NULL};
-static const char *const node_descend[] = {"config", "columns", NULL};
+static const char *const node_spans[] = {"test_metadata", "constraints", "raw_code", "raw_sql",
+"compiled_code", "compiled_sql", NULL};
+static const char *const node_descend[] = {[NK_CONFIG - NK_CONFIG] = "config",
+[NK_COLUMNS - NK_CONFIG] = "columns", NULL};
 
 static const char *const config_kept[] = {"materialized", "enabled", "persist_docs", NULL};
 static BgPrune config_prune = {.keep = config_kept};
@@ -116,12 +141,27 @@ static const char *const unit_test_descend[] = {"config", NULL};
 static BgPrune unit_test_prune = {.keep = unit_test_kept, .descend = unit_test_descend,
 .descend_as = unit_test_descend_as};
 
-static BgManifest *manifest_parse(const char *json, Size len, bool plan_only, BgManifest *live);
+static BgManifest *manifest_parse(const char *json, Size len, bool plan_only, bool in_document,
+								  BgManifest *live);
 
 BgManifest *
 bg_manifest_parse(const char *json, Size len)
 {
-	return manifest_parse(json, len, false, NULL);
+	return manifest_parse(json, len, false, false, NULL);
+}
+
+/*
+ * A manifest read only to be stored, while its text is at hand (json must outlive the
+ * result): checked exactly as bg_manifest_parse checks it, but the texts stored as the
+ * document has them (config, columns, constraints, test metadata) and the compiled code
+ * are left in json (BgNode.doc_*), not copied: state_manifest.c and state_compact.c store
+ * them from there, the code decoded a batch at a time (bg_node_compiled_code). Nothing
+ * but storing may read those fields of its nodes.
+ */
+BgManifest *
+bg_manifest_parse_to_store(const char *json, Size len)
+{
+	return manifest_parse(json, len, false, true, NULL);
 }
 
 /*
@@ -133,11 +173,11 @@ bg_manifest_parse(const char *json, Size len)
 BgManifest *
 bg_manifest_parse_for_plan(const char *json, Size len, BgManifest *live)
 {
-	return manifest_parse(json, len, true, live);
+	return manifest_parse(json, len, true, false, live);
 }
 
 static BgManifest *
-manifest_parse(const char *json, Size len, bool plan_only, BgManifest *live)
+manifest_parse(const char *json, Size len, bool plan_only, bool in_document, BgManifest *live)
 {
 	ManifestReader r;
 	MemoryContext oldcxt;
@@ -149,20 +189,34 @@ manifest_parse(const char *json, Size len, bool plan_only, BgManifest *live)
 				 errdetail("dbt manifests are UTF-8; this database is %s.",
 						   GetDatabaseEncodingName())));
 
+	/* live's nodes matter only where live enforces a contract */
+	if (live)
+	{
+		bool		contracts = false;
+
+		for (int i = 0; i < live->n_nodes && !contracts; i++)
+			contracts = live->nodes[i]->contract_enforced;
+		if (!contracts)
+			live = NULL;
+	}
+
 	memset(&r, 0, sizeof(r));
 	r.plan_only = plan_only;
+	r.in_document = in_document;
 	r.plan_live = live;
 	r.manifest = bg_manifest_create();
 	r.manifest->source_bytes = len;
 
 	oldcxt = MemoryContextSwitchTo(r.manifest->cxt);
 	bg_reader_open(&r, json, len);
+	bg_json_keep_begin(r.manifest->cxt);
 	PG_TRY();
 	{
 		read_document(&r);
 	}
 	PG_FINALLY();
 	{
+		bg_json_keep_end();
 		bg_reader_close(&r);
 	}
 	PG_END_TRY();
@@ -178,7 +232,7 @@ manifest_parse(const char *json, Size len, bool plan_only, BgManifest *live)
 				 errmsg("manifest has no \"nodes\" object"),
 				 errhint("Pass the target/manifest.json that dbt writes.")));
 
-	check_graph(r.manifest);
+	bg_manifest_check_graph(r.manifest);
 	MemoryContextSwitchTo(oldcxt);
 	return r.manifest;
 }
@@ -265,6 +319,8 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 		char	   *entry_where;
 		json_object *o;
 		BgSpan		spans[N_NODE_SPANS];
+		json_object *kept[N_NODE_KEPT];
+		bool		object = true;
 
 		/* every message names the node: keep that readable */
 		if (strlen(key) > BG_MAX_UNIQUE_ID)
@@ -277,11 +333,14 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 		bg_reader_expect(r, ':', "\":\"", entry_where);
 		if (kind == ENTRY_DISABLED)
 			o = bg_reader_pruned_array(r, entry_where, &node_prune);
+		else if (kind == ENTRY_NODE || kind == ENTRY_SOURCE)
+		{
+			object = bg_reader_pruned_slots(r, entry_where, &node_prune, spans, kept);
+			o = r->current;
+		}
 		else
 			o = bg_reader_pruned(r, entry_where,
-								 kind == ENTRY_MACRO ? &macro_prune :
-								 kind == ENTRY_UNIT_TEST ? &unit_test_prune : &node_prune,
-								 kind == ENTRY_NODE || kind == ENTRY_SOURCE ? spans : NULL);
+								 kind == ENTRY_MACRO ? &macro_prune : &unit_test_prune, NULL);
 
 		if (kind == ENTRY_DISABLED)
 		{
@@ -307,8 +366,11 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 					json_object_is_type(rt, json_type_string) &&
 					strcmp(json_object_get_string(rt), "source") == 0)
 					is_source = true;
+				for (int k = 0; k < N_NODE_KEPT; k++)
+					kept[k] = bg_json_get(v, k < NK_CONFIG ? node_kept[k] :
+										  node_descend[k - NK_CONFIG]);
 				bg_manifest_add_node(r->manifest,
-									 node_from_json(r, v, NULL, key, is_source, true, false));
+									 node_from_json(r, kept, NULL, key, is_source, true, false));
 			}
 		}
 		else
@@ -316,7 +378,8 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 			const char *what = kind == ENTRY_MACRO ? "macro" :
 				kind == ENTRY_SOURCE ? "source" : kind == ENTRY_UNIT_TEST ? "unit test" : "node";
 
-			if (o == NULL || !json_object_is_type(o, json_type_object))
+			if (!object || (kind != ENTRY_NODE && kind != ENTRY_SOURCE &&
+							(o == NULL || !json_object_is_type(o, json_type_object))))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("manifest %s \"%s\" must be a JSON object", what, key)));
@@ -330,18 +393,17 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 				 * dbt leaves the tests of a disabled model in "nodes" with
 				 * config.enabled false; dbt ls treats them as absent, and so do we.
 				 */
-				json_object *config;
+				json_object *config = kept[NK_CONFIG];
 				json_object *enabled;
 				bool		disabled = false;
 
-				if (json_object_object_get_ex(o, "config", &config) &&
-					json_object_is_type(config, json_type_object) &&
+				if (config && json_object_is_type(config, json_type_object) &&
 					json_object_object_get_ex(config, "enabled", &enabled) &&
 					json_object_is_type(enabled, json_type_boolean) &&
 					!json_object_get_boolean(enabled))
 					disabled = true;
 				bg_manifest_add_node(r->manifest,
-									 node_from_json(r, o, spans, key,
+									 node_from_json(r, kept, spans, key,
 													kind == ENTRY_SOURCE, disabled, true));
 			}
 		}
@@ -365,7 +427,7 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
  */
 static char *
 stored_text(ManifestReader *r, const BgSpan *span, json_object *v, const char *what,
-			const char *id, const char *field, bool plan_reads)
+			const char *id, const char *field, bool plan_reads, BgDocText *doc)
 {
 	if (v == NULL || span->end == 0)
 		return NULL;
@@ -374,13 +436,19 @@ stored_text(ManifestReader *r, const BgSpan *span, json_object *v, const char *w
 				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
 				 errmsg("manifest %s \"%s\": field \"%s\" contains a \\u0000 character",
 						what, id, field)));
+	if (r->in_document)
+	{
+		doc->at = r->buf + span->start;
+		doc->len = span->end - span->start;
+		return NULL;
+	}
 	return r->plan_only && !plan_reads ? NULL : bg_span_text(r, span);
 }
 
 /* The same for a value intake only stores: null, or a value opening with open. */
 static char *
 stored_span(ManifestReader *r, const BgSpan *span, char open, const char *what,
-			const char *id, const char *field, const char *expected)
+			const char *id, const char *field, const char *expected, BgDocText *doc)
 {
 	if (span->end == 0 || r->buf[span->start] == 'n')
 		return NULL;
@@ -391,15 +459,53 @@ stored_span(ManifestReader *r, const BgSpan *span, char open, const char *what,
 				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
 				 errmsg("manifest %s \"%s\": field \"%s\" contains a \\u0000 character",
 						what, id, field)));
+	if (r->in_document)
+	{
+		doc->at = r->buf + span->start;
+		doc->len = span->end - span->start;
+		return NULL;
+	}
 	return r->plan_only ? NULL : bg_span_text(r, span);
 }
 
+/* A node's kept string k, which it must have */
+static char *
+req_string(json_object *const *kept, int k, const char *what, const char *id)
+{
+	char	   *s = bg_json_value_string(kept[k], what, id, node_kept[k]);
+
+	if (s == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("manifest %s \"%s\": field \"%s\" is missing", what, id, node_kept[k])));
+	return s;
+}
+
+/*
+ * The code of a node, a string taken from the document: the span of field main, or of
+ * older, its former name, when main is absent or null; NULL when neither is given.
+ */
+static const BgSpan *
+code_span(ManifestReader *r, const BgSpan *spans, int main, int older, const char *what,
+		  const char *id, const char *field)
+{
+	const BgSpan *s = &spans[main];
+
+	if (s->end == 0 || r->buf[s->start] == 'n')
+		s = &spans[older];
+	if (s->end == 0 || r->buf[s->start] == 'n')
+		return NULL;
+	if (r->buf[s->start] != '"')
+		bg_json_field_error(what, id, field, "a string");
+	return s;
+}
+
 static BgNode *
-node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const char *key,
+node_from_json(ManifestReader *r, json_object *const *kept, const BgSpan *spans, const char *key,
 			   bool is_source, bool disabled, bool listed)
 {
 	const char *what = is_source ? "source" : "node";
-	BgNode	   *n = palloc0(sizeof(BgNode));
+	BgNode	   *n = bg_manifest_new_node(r->manifest);
 	json_object *config;
 	json_object *unrendered;
 	json_object *depends_on;
@@ -407,12 +513,8 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 	json_object *columns;
 	json_object *v;
 	static const char *const relation_keys[] = {"database", "schema", "alias", NULL};
-	static const char *const source_relation_keys[] = {"database", "schema", "identifier", NULL};
-	static const char *const ref_keys[] = {"latest_version", "access", "deprecation_date", NULL};
-	static const char *const source_keys[] = {"quoting", "freshness", "loaded_at_field",
-	"external", NULL};
 
-	n->unique_id = bg_json_req_string(o, "unique_id", what, key);
+	n->unique_id = req_string(kept, NK_UNIQUE_ID, what, key);
 	if (strcmp(n->unique_id, key) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -420,7 +522,7 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 						what, key, bg_shorten(n->unique_id))));
 	n->disabled = disabled;
 	n->listed = listed;
-	n->resource_type = bg_json_req_string(o, "resource_type", what, key);
+	n->resource_type = req_string(kept, NK_RESOURCE_TYPE, what, key);
 	if (is_source ? strcmp(n->resource_type, "source") != 0 :
 		!(strcmp(n->resource_type, "model") == 0 ||
 		  strcmp(n->resource_type, "seed") == 0 ||
@@ -439,25 +541,27 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("manifest %s \"%s\": field \"resource_type\" has the unknown value \"%s\"",
 						what, key, bg_shorten(n->resource_type))));
-	n->package_name = bg_json_req_string(o, "package_name", what, key);
-	n->name = bg_json_req_string(o, "name", what, key);
-	n->original_file_path = bg_json_opt_string(o, "original_file_path", what, key, NULL);
+	n->package_name = req_string(kept, NK_PACKAGE_NAME, what, key);
+	n->name = req_string(kept, NK_NAME, what, key);
+	n->original_file_path = bg_json_value_string(kept[NK_ORIGINAL_FILE_PATH], what, key,
+												 "original_file_path");
 
 	if (disabled && !listed)
 		return n;				/* only its identity matters: "was disabled" */
 
-	n->database = bg_json_opt_string(o, "database", what, key, NULL);
-	n->schema = bg_json_req_string(o, "schema", what, key);
-	n->alias = is_source ? bg_json_req_string(o, "identifier", what, key)
-		: bg_json_opt_string(o, "alias", what, key, NULL);
+	n->database = bg_json_value_string(kept[NK_DATABASE], what, key, "database");
+	n->schema = req_string(kept, NK_SCHEMA, what, key);
+	n->alias = is_source ? req_string(kept, NK_IDENTIFIER, what, key)
+		: bg_json_value_string(kept[NK_ALIAS], what, key, "alias");
 	if (n->alias == NULL)
-		n->alias = pstrdup(n->name);
+		n->alias = bg_json_keep(n->name, strlen(n->name));
 
-	config = bg_json_opt_object(o, "config", what, key, NULL);
-	unrendered = bg_json_opt_object(o, "unrendered_config", what, key, NULL);
+	config = bg_json_value_object(kept[NK_CONFIG], what, key, "config");
+	unrendered = bg_json_value_object(kept[NK_UNRENDERED_CONFIG], what, key, "unrendered_config");
 	bg_json_check_values(config, what, key, "config");
 	bg_json_check_values(unrendered, what, key, "unrendered_config");
-	n->config_json = stored_text(r, &spans[SPAN_CONFIG], config, what, key, "config", false);
+	n->config_json = stored_text(r, &spans[SPAN_CONFIG], config, what, key, "config", false,
+								 &n->doc_config);
 	if (strcmp(n->resource_type, "test") == 0)
 		n->config_canon = bg_json_canon_subset(unrendered, test_config_compared);
 	else
@@ -472,91 +576,107 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 	{
 		n->materialized = bg_json_opt_string(config, "materialized", what, key, "config.materialized");
 		if (n->materialized == NULL)
-			n->materialized = pstrdup(strcmp(n->resource_type, "model") == 0 ? "view" :
-									  n->resource_type);
+			n->materialized = strcmp(n->resource_type, "model") == 0 ? bg_json_keep("view", 4) :
+				bg_json_keep(n->resource_type, strlen(n->resource_type));
 	}
 
-	n->fqn_canon = bg_json_canon(bg_json_get(o, "fqn"));
+	n->fqn_canon = bg_json_canon(kept[NK_FQN]);
 	if (is_source)
 	{
-		n->relation_canon = bg_json_canon_fields(o, source_relation_keys);
-		n->source_canon = bg_json_canon_fields(o, source_keys);
+		json_object *relation[] = {kept[NK_DATABASE], kept[NK_SCHEMA], kept[NK_IDENTIFIER]};
+		json_object *source[] = {kept[NK_QUOTING], kept[NK_FRESHNESS], kept[NK_LOADED_AT_FIELD],
+		kept[NK_EXTERNAL]};
+
+		n->relation_canon = bg_json_canon_values(relation, lengthof(relation));
+		n->source_canon = bg_json_canon_values(source, lengthof(source));
 	}
 	else
 	{
 		json_object *persist = bg_json_opt_object(config, "persist_docs", what, key,
 										  "config.persist_docs");
-		const char *raw_code;
+		const BgSpan *code;
 
 		n->relation_canon = bg_json_canon_fields(unrendered, relation_keys);
 
 		/* seeds are compared by file checksum, everything else by raw code */
 		if (strcmp(n->resource_type, "seed") == 0)
-			n->body_digest = bg_json_canon(bg_json_get(o, "checksum"));
+			n->body_digest = bg_json_canon(kept[NK_CHECKSUM]);
 		else
 		{
-			v = bg_json_get(o, "raw_code");
-			if (v == NULL)
-				v = bg_json_get(o, "raw_sql");	/* manifests before v7 named it so */
-			if (v != NULL && !json_object_is_type(v, json_type_string))
-				bg_json_field_error(what, key, "raw_code", "a string");
-			raw_code = v ? json_object_get_string(v) : "";
-			n->body_digest = bg_md5(raw_code, v ? json_object_get_string_len(v) : 0);
+			/* manifests before v7 named it raw_sql */
+			const BgSpan *raw = code_span(r, spans, SPAN_RAW_CODE, SPAN_RAW_SQL, what, key,
+										  "raw_code");
+
+			resetStringInfo(&r->scratch);
+			if (raw)
+				bg_span_decode(r->buf, raw, &r->scratch);
+			n->body_digest = bg_json_keep_md5(r->scratch.data, r->scratch.len);
 		}
 
 		n->persist_relation_docs = bg_json_truthy(bg_json_get(persist, "relation"));
 		n->persist_column_docs = bg_json_truthy(bg_json_get(persist, "columns"));
 
 		if (strcmp(n->resource_type, "model") == 0)
-			n->ref_canon = bg_json_canon_fields(o, ref_keys);
+		{
+			json_object *ref[] = {kept[NK_LATEST_VERSION], kept[NK_ACCESS],
+			kept[NK_DEPRECATION_DATE]};
 
-		v = bg_json_get(o, "version");
+			n->ref_canon = bg_json_canon_values(ref, lengthof(ref));
+		}
+
+		v = kept[NK_VERSION];
 		if (v != NULL && !json_object_is_type(v, json_type_null))
 			n->version = bg_json_canon(v);
 
-		depends_on = bg_json_opt_object(o, "depends_on", what, key, NULL);
+		depends_on = bg_json_value_object(kept[NK_DEPENDS_ON], what, key, "depends_on");
 		n->depends_nodes = bg_json_string_array(depends_on, "nodes", what, key, "depends_on.nodes",
 										&n->n_depends_nodes);
 		n->depends_macros = bg_json_string_array(depends_on, "macros", what, key, "depends_on.macros",
 										 &n->n_depends_macros);
 
-		contract = bg_json_opt_object(o, "contract", what, key, NULL);
+		contract = bg_json_value_object(kept[NK_CONTRACT], what, key, "contract");
 		n->contract_enforced = bg_json_opt_bool(contract, "enforced", what, key, "contract.enforced");
 		n->contract_checksum = bg_json_opt_string(contract, "checksum", what, key, "contract.checksum");
 
-		v = bg_json_get(o, "compiled_code");
-		if (v == NULL)
-			v = bg_json_get(o, "compiled_sql");
-		if (v != NULL && !json_object_is_type(v, json_type_null))
+		code = code_span(r, spans, SPAN_COMPILED_CODE, SPAN_COMPILED_SQL, what, key,
+						 "compiled_code");
+		if (code && code->has_nul)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
+					 errmsg("manifest %s \"%s\": field \"compiled_code\" contains a \\u0000 character",
+							what, key)));
+		if (code && r->in_document)
 		{
-			if (!json_object_is_type(v, json_type_string))
-				bg_json_field_error(what, key, "compiled_code", "a string");
-			if (r->plan_only)
-				bg_json_check_values(v, what, key, "compiled_code");	/* checked, not kept */
-			else
-				n->compiled_code = bg_json_copy_string(v, what, key, "compiled_code");
+			n->doc_compiled_code.at = r->buf + code->start;
+			n->doc_compiled_code.len = code->end - code->start;
+		}
+		else if (code && !r->plan_only)
+		{
+			resetStringInfo(&r->scratch);
+			bg_span_decode(r->buf, code, &r->scratch);
+			n->compiled_code = pnstrdup(r->scratch.data, r->scratch.len);
 		}
 
 		n->test_metadata_json = stored_span(r, &spans[SPAN_TEST_METADATA], '{', what, key,
-											"test_metadata", "an object");
+											"test_metadata", "an object", &n->doc_test_metadata);
 		n->generic_test = spans[SPAN_TEST_METADATA].end != 0 &&
 			r->buf[spans[SPAN_TEST_METADATA].start] != 'n';
-		n->attached_node = bg_json_opt_string(o, "attached_node", what, key, NULL);
+		n->attached_node = bg_json_value_string(kept[NK_ATTACHED_NODE], what, key, "attached_node");
 		n->constraints_json = stored_span(r, &spans[SPAN_CONSTRAINTS], '[', what, key,
-										  "constraints", "an array");
+										  "constraints", "an array", &n->doc_constraints);
 	}
 
 	/* descriptions: dbt compares them only where they are persisted */
-	v = bg_json_get(o, "description");
+	v = kept[NK_DESCRIPTION];
 	if (v != NULL && !json_object_is_type(v, json_type_null) &&
 		!json_object_is_type(v, json_type_string))
 		bg_json_field_error(what, key, "description", "a string");
-	n->description_digest = bg_md5(v ? json_object_get_string(v) : "",
+	n->description_digest = bg_json_keep_md5(v ? json_object_get_string(v) : "",
 								   v ? json_object_get_string_len(v) : 0);
 	if (n->persist_relation_docs && v != NULL && json_object_is_type(v, json_type_string))
 		n->description = bg_json_copy_string(v, what, key, "description");
 
-	columns = bg_json_opt_object(o, "columns", what, key, NULL);
+	columns = bg_json_value_object(kept[NK_COLUMNS], what, key, "columns");
 	if (columns != NULL)
 	{
 		StringInfoData docs;
@@ -593,17 +713,18 @@ node_from_json(ManifestReader *r, json_object *o, const BgSpan *spans, const cha
 			bg_json_canon_append(&docs, bg_json_get(bg_json_get(columns, names[i]), "description"), NULL);
 		}
 		appendStringInfoChar(&docs, '}');
-		n->column_docs_digest = bg_md5(docs.data, docs.len);
+		n->column_docs_digest = bg_json_keep_md5(docs.data, docs.len);
 		pfree(docs.data);
 		pfree(names);
 		bg_json_check_values(columns, what, key, "columns");
 		/* a plan compares the columns of contracts enforced before or now */
 		was = r->plan_live ? bg_manifest_node(r->plan_live, n->unique_id) : NULL;
 		n->columns_json = stored_text(r, &spans[SPAN_COLUMNS], columns, what, key, "columns",
-									  n->contract_enforced || (was && was->contract_enforced));
+									  n->contract_enforced || (was && was->contract_enforced),
+									  &n->doc_columns);
 	}
 	else
-		n->column_docs_digest = bg_md5("{}", 2);
+		n->column_docs_digest = bg_json_keep_md5("{}", 2);
 
 	if (bg_node_has_relation(n) || is_source)
 	{
@@ -677,145 +798,4 @@ read_metadata(ManifestReader *r, json_object *o)
 	m->invocation_id = bg_json_opt_string(o, "invocation_id", "field", "metadata", "metadata.invocation_id");
 	m->generated_at = bg_json_opt_string(o, "generated_at", "field", "metadata", "metadata.generated_at");
 	r->saw_metadata = true;
-}
-
-/*
- * Whole-graph checks, once every node is in: dependencies exist, no cycles, and no two
- * nodes claim the same relation.
- */
-static void
-check_graph(BgManifest *m)
-{
-	HTAB	   *relations = bg_string_index("bluegreen relations", CurrentMemoryContext, m->n_nodes + 1);
-	int		   *state;			/* 0 unvisited, 1 on the DFS stack, 2 done */
-	int		   *stack_node;
-	int		   *stack_edge;
-
-	for (int i = 0; i < m->n_nodes; i++)
-	{
-		BgNode	   *n = m->nodes[i];
-		char	   *rel;
-		BgIndexEntry *e;
-		bool		found;
-
-		if (n->disabled)
-			continue;
-		for (int d = 0; d < n->n_depends_nodes; d++)
-		{
-			if (bg_manifest_node(m, n->depends_nodes[d]) == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("manifest node \"%s\": field \"depends_on.nodes\" names \"%s\", which is not an enabled node or source of the manifest",
-								n->unique_id, n->depends_nodes[d])));
-		}
-		if (!bg_node_has_relation(n))
-			continue;
-		/* names hold no control characters (bg_check_identifier): \x1f parts them */
-		rel = psprintf("%s\x1f%s", n->schema, n->alias);
-		e = hash_search(relations, &rel, HASH_ENTER, &found);
-		if (found)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("manifest nodes \"%s\" and \"%s\" both build the relation %s",
-							((BgNode *) e->value)->unique_id, n->unique_id,
-							bg_qualified_name(n->schema, n->alias))));
-		e->key = rel;
-		e->value = n;
-	}
-	hash_destroy(relations);
-
-	/* iterative depth-first search, so a deep chain cannot exhaust the C stack */
-	state = palloc0(sizeof(int) * m->n_nodes);
-	stack_node = palloc(sizeof(int) * m->n_nodes);
-	stack_edge = palloc(sizeof(int) * m->n_nodes);
-	{
-		HTAB	   *position = bg_string_index("bluegreen node positions", CurrentMemoryContext,
-										  m->n_nodes + 1);
-
-		for (int i = 0; i < m->n_nodes; i++)
-		{
-			BgIndexEntry *e = hash_search(position, &m->nodes[i]->unique_id, HASH_ENTER, NULL);
-
-			e->key = m->nodes[i]->unique_id;
-			e->value = (void *) (intptr_t) i;
-		}
-		for (int start = 0; start < m->n_nodes; start++)
-		{
-			int			depth = 0;
-
-			if (state[start] != 0 || m->nodes[start]->disabled)
-				continue;
-			stack_node[0] = start;
-			stack_edge[0] = 0;
-			state[start] = 1;
-			while (depth >= 0)
-			{
-				BgNode	   *n = m->nodes[stack_node[depth]];
-
-				if (stack_edge[depth] < n->n_depends_nodes)
-				{
-					const char *dep = n->depends_nodes[stack_edge[depth]++];
-					int			j = (int) (intptr_t) bg_index_lookup(position, dep);
-
-					if (state[j] == 1)
-					{
-						StringInfoData path;
-						int			k = depth;
-
-						while (stack_node[k] != j)
-							k--;
-						initStringInfo(&path);
-						for (; k <= depth; k++)
-							appendStringInfo(&path, "%s -> ", m->nodes[stack_node[k]]->unique_id);
-						appendStringInfoString(&path, dep);
-						ereport(ERROR,
-								(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-								 errmsg("manifest has a dependency cycle through node \"%s\"", dep),
-								 errdetail("Each node depends on the next: %s.", path.data)));
-					}
-					if (state[j] == 0)
-					{
-						state[j] = 1;
-						depth++;
-						stack_node[depth] = j;
-						stack_edge[depth] = 0;
-					}
-				}
-				else
-				{
-					state[stack_node[depth]] = 2;
-					depth--;
-				}
-			}
-		}
-		hash_destroy(position);
-	}
-	pfree(state);
-	pfree(stack_node);
-	pfree(stack_edge);
-}
-
-/*
- * The manifest argument of a SQL call, as UTF-8 JSON text. jsonb arguments are printed
- * back to text: jsonb is capped near 256 MB, so the text overloads are the way for big
- * manifests, and both share one parser.
- */
-const char *
-bg_text_arg_manifest(Datum arg, bool is_jsonb, Size *len)
-{
-	if (is_jsonb)
-	{
-		Jsonb	   *jb = DatumGetJsonbP(arg);
-		char	   *s = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
-
-		*len = strlen(s);
-		return s;
-	}
-	else
-	{
-		text	   *t = DatumGetTextPP(arg);
-
-		*len = VARSIZE_ANY_EXHDR(t);
-		return VARDATA_ANY(t);
-	}
 }

@@ -17,6 +17,80 @@
 #include "util.h"
 
 /* ------------------------------------------------------------------------
+ * The strings intake keeps
+ *
+ * While a manifest is read (bg_json_keep_begin to bg_json_keep_end), the strings its
+ * nodes keep are packed end to end in large blocks of the manifest's context rather than
+ * given a chunk each, which AllocSet rounds up to a power of two: ten thousand nodes keep
+ * some twenty short strings each, and none of them is ever freed alone.
+ * ------------------------------------------------------------------------
+ */
+#define KEEP_BLOCK (64 * 1024)
+
+static MemoryContext keep_cxt = NULL;
+static char *keep_next = NULL;
+static size_t keep_free = 0;
+
+void
+bg_json_keep_begin(MemoryContext cxt)
+{
+	keep_cxt = cxt;
+	keep_next = NULL;
+	keep_free = 0;
+}
+
+void
+bg_json_keep_end(void)
+{
+	keep_cxt = NULL;
+	keep_next = NULL;
+	keep_free = 0;
+}
+
+/* A kept copy of the len bytes at s (which hold no NUL), NUL-terminated. */
+char *
+bg_json_keep(const char *s, size_t len)
+{
+	char	   *p;
+
+	if (keep_cxt == NULL || len >= KEEP_BLOCK / 16)
+		return pnstrdup(s, len);
+	if (len + 1 > keep_free)
+	{
+		keep_next = MemoryContextAlloc(keep_cxt, KEEP_BLOCK);
+		keep_free = KEEP_BLOCK;
+	}
+	p = keep_next;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	keep_next += len + 1;
+	keep_free -= len + 1;
+	return p;
+}
+
+/* bg_md5, kept; that of the empty string and of {} (a third of all) computed once */
+char *
+bg_json_keep_md5(const char *data, Size len)
+{
+	static char empty_md5[33];
+	static char braces_md5[33];
+	char	   *cached = len == 0 ? empty_md5 :
+		len == 2 && data[0] == '{' && data[1] == '}' ? braces_md5 : NULL;
+	char	   *hex;
+	char	   *kept;
+
+	if (cached && cached[0])
+		return bg_json_keep(cached, 32);
+	hex = bg_md5(data, len);
+	if (cached)
+		strlcpy(cached, hex, 33);
+	kept = bg_json_keep(hex, strlen(hex));
+	if (kept != hex)
+		pfree(hex);
+	return kept;
+}
+
+/* ------------------------------------------------------------------------
  * Typed field access, with errors that name the node and the field
  * ------------------------------------------------------------------------
  */
@@ -49,20 +123,34 @@ bg_json_copy_string(json_object *v, const char *what, const char *id, const char
 				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
 				 errmsg("manifest %s \"%s\": field \"%s\" contains a \\u0000 character",
 						what, id, field)));
-	return pnstrdup(s, len);
+	return bg_json_keep(s, len);
+}
+
+/* v, a field's value (NULL: absent or null), as a kept string, or NULL */
+char *
+bg_json_value_string(json_object *v, const char *what, const char *id, const char *field)
+{
+	if (v == NULL)
+		return NULL;
+	if (!json_object_is_type(v, json_type_string))
+		bg_json_field_error(what, id, field, "a string");
+	return bg_json_copy_string(v, what, id, field);
+}
+
+/* v, a field's value, checked to be an object (or NULL) */
+json_object *
+bg_json_value_object(json_object *v, const char *what, const char *id, const char *field)
+{
+	if (v != NULL && !json_object_is_type(v, json_type_object))
+		bg_json_field_error(what, id, field, "an object");
+	return v;
 }
 
 char *
 bg_json_opt_string(json_object *o, const char *field, const char *what, const char *id,
 		   const char *path)
 {
-	json_object *v = bg_json_get(o, field);
-
-	if (v == NULL)
-		return NULL;
-	if (!json_object_is_type(v, json_type_string))
-		bg_json_field_error(what, id, path ? path : field, "a string");
-	return bg_json_copy_string(v, what, id, path ? path : field);
+	return bg_json_value_string(bg_json_get(o, field), what, id, path ? path : field);
 }
 
 char *
@@ -81,11 +169,7 @@ json_object *
 bg_json_opt_object(json_object *o, const char *field, const char *what, const char *id,
 		   const char *path)
 {
-	json_object *v = bg_json_get(o, field);
-
-	if (v != NULL && !json_object_is_type(v, json_type_object))
-		bg_json_field_error(what, id, path ? path : field, "an object");
-	return v;
+	return bg_json_value_object(bg_json_get(o, field), what, id, path ? path : field);
 }
 
 bool
@@ -246,7 +330,7 @@ bg_json_canon_append(StringInfo buf, json_object *v, const char **skip_keys)
 char *
 bg_string_finish(StringInfo buf)
 {
-	char	   *s = pnstrdup(buf->data, buf->len);
+	char	   *s = bg_json_keep(buf->data, buf->len);
 
 	pfree(buf->data);
 	return s;
@@ -266,15 +350,30 @@ bg_json_canon(json_object *v)
 char *
 bg_json_canon_fields(json_object *o, const char *const *fields)
 {
+	json_object *values[8];
+	int			n = 0;
+
+	for (; fields[n]; n++)
+	{
+		Assert(n < lengthof(values));
+		values[n] = bg_json_get(o, fields[n]);
+	}
+	return bg_json_canon_values(values, n);
+}
+
+/* canonical JSON array of n values (NULL as null) */
+char *
+bg_json_canon_values(json_object *const *values, int n)
+{
 	StringInfoData buf;
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '[');
-	for (int i = 0; fields[i]; i++)
+	for (int i = 0; i < n; i++)
 	{
 		if (i > 0)
 			appendStringInfoChar(&buf, ',');
-		bg_json_canon_append(&buf, bg_json_get(o, fields[i]), NULL);
+		bg_json_canon_append(&buf, values[i], NULL);
 	}
 	appendStringInfoChar(&buf, ']');
 	return bg_string_finish(&buf);

@@ -17,6 +17,10 @@
 extern pg_attribute_noreturn() void bg_json_field_error(const char *what, const char *id,
 														const char *field, const char *expected);
 extern json_object *bg_json_get(json_object *o, const char *field);
+extern char *bg_json_value_string(json_object *v, const char *what, const char *id,
+								  const char *field);
+extern json_object *bg_json_value_object(json_object *v, const char *what, const char *id,
+										 const char *field);
 extern char *bg_json_copy_string(json_object *v, const char *what, const char *id,
 								 const char *field);
 extern char *bg_json_opt_string(json_object *o, const char *field, const char *what,
@@ -35,8 +39,13 @@ extern bool bg_json_truthy(json_object *v);
 extern int	bg_cmp_cstring(const void *a, const void *b);
 extern void bg_json_canon_append(StringInfo buf, json_object *v, const char **skip_keys);
 extern char *bg_string_finish(StringInfo buf);
+extern void bg_json_keep_begin(MemoryContext cxt);
+extern void bg_json_keep_end(void);
+extern char *bg_json_keep(const char *s, size_t len);
+extern char *bg_json_keep_md5(const char *data, Size len);
 extern char *bg_json_canon(json_object *v);
 extern char *bg_json_canon_fields(json_object *o, const char *const *fields);
+extern char *bg_json_canon_values(json_object *const *values, int n);
 extern char *bg_json_canon_subset(json_object *o, const char *const *keys);
 
 /* checks at the door */

@@ -2,7 +2,8 @@
  * intake_prune.c
  *		Objects of a manifest read key by key, as BgPrune says: what intake keeps built
  *		into json-c values here (strings decoded as json-c decodes them, numbers parsed
- *		by json-c), the rest checked by the scanner (intake_scan.c) and passed over.
+ *		by json-c), the rest checked by the scanner (intake_scan.c) and passed over; and
+ *		strings left in the document decoded the same way when they are needed.
  */
 #include "postgres.h"
 
@@ -11,7 +12,9 @@
 #include "mb/pg_wchar.h"
 #include "utils/memutils.h"
 
+#include "intake_json.h"
 #include "intake_scan.h"
+#include "manifest.h"
 
 typedef enum KeyKind
 {
@@ -31,12 +34,13 @@ typedef struct PruneKey
 typedef struct PruneLookup
 {
 	int			n;
+	int			n_keep;
 	int			n_spans;
 	PruneKey	keys[FLEXIBLE_ARRAY_MEMBER];
 } PruneLookup;
 
 static void read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune,
-							 BgSpan *spans, json_object *o, int depth, bool *nul);
+							 BgSpan *spans, json_object *o, bool slots, int depth, bool *nul);
 
 /* ------------------------------------------------------------------------
  * Keys and kept values
@@ -62,14 +66,11 @@ hex4(const char *p)
  * scan_string has checked, decoded as json-c decodes it: a UTF-16 surrogate without its
  * partner becomes U+FFFD, and \u0000 a NUL byte (which the caller refuses).
  */
-static json_object *
-decoded_string(ManifestReader *r, size_t start, size_t end)
+static void
+decode_into(StringInfo out, const char *b, size_t start, size_t end)
 {
-	StringInfo	out = &r->scratch;
-	const char *b = r->buf;
 	size_t		p = start + 1;
 	size_t		stop = end - 1;
-	json_object *s;
 
 	resetStringInfo(out);
 	while (p < stop)
@@ -131,10 +132,28 @@ decoded_string(ManifestReader *r, size_t start, size_t end)
 		}
 		appendStringInfoChar(out, c);
 	}
-	s = json_object_new_string_len(out->data, out->len);
+}
+
+static json_object *
+decoded_string(ManifestReader *r, size_t start, size_t end)
+{
+	json_object *s;
+
+	decode_into(&r->scratch, r->buf, start, end);
+	s = json_object_new_string_len(r->scratch.data, r->scratch.len);
 	if (s == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	return s;
+}
+
+/*
+ * The string value at span (its quotes included; checked by the scanner), decoded into
+ * out as decoded_string decodes it.
+ */
+void
+bg_span_decode(const char *buf, const BgSpan *span, StringInfo out)
+{
+	decode_into(out, buf, span->start, span->end);
 }
 
 /*
@@ -192,24 +211,33 @@ bg_reader_key(ManifestReader *r, const char *where)
 	return copied ? (char *) key : pnstrdup(key, len);
 }
 
+/* v made a member of parent: named key, or appended to an array, or its slot-th item */
 static void
-attach(json_object *parent, const char *key, unsigned flags, json_object *v)
+attach(json_object *parent, const char *key, unsigned flags, json_object *v, int slot)
 {
-	if (json_object_is_type(parent, json_type_array))
+	if (slot >= 0)
+	{
+		if (json_object_array_put_idx(parent, slot, v) != 0)
+		{
+			json_object_put(v);
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		}
+	}
+	else if (json_object_is_type(parent, json_type_array))
 		json_object_array_add(parent, v);
 	else
 		json_object_object_add_ex(parent, key, v, flags);
 }
 
 /*
- * A kept value, made a member of parent (named key, unless parent is an array): built
- * here as json-c would build it -- strings decoded, containers filled after they are
- * attached, so that an error anywhere leaves nothing unowned -- with json-c itself
- * parsing only numbers, whose conversions are its own.
+ * A kept value, made a member of parent (named key, unless parent is an array; its
+ * slot-th item when slot >= 0): built here as json-c would build it -- strings decoded,
+ * containers filled after they are attached, so that an error anywhere leaves nothing
+ * unowned -- with json-c itself parsing only numbers, whose conversions are its own.
  */
 static void
 keep_into(ManifestReader *r, const char *where, json_object *parent, const char *key,
-		  unsigned flags, int depth, const char *inside)
+		  unsigned flags, int depth, const char *inside, int slot)
 {
 	json_object *v;
 
@@ -237,7 +265,7 @@ keep_into(ManifestReader *r, const char *where, json_object *parent, const char 
 					v = json_object_new_string_len(r->buf + start + 1, (int) (r->pos - start - 2));
 				if (v == NULL)
 					ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-				attach(parent, key, flags, v);
+				attach(parent, key, flags, v, slot);
 				return;
 			}
 		case '{':
@@ -251,7 +279,7 @@ keep_into(ManifestReader *r, const char *where, json_object *parent, const char 
 				v = object ? json_object_new_object() : json_object_new_array();
 				if (v == NULL)
 					ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-				attach(parent, key, flags, v);
+				attach(parent, key, flags, v, slot);
 				r->pos++;
 				if (bg_reader_accept(r, close))
 					return;
@@ -269,11 +297,11 @@ keep_into(ManifestReader *r, const char *where, json_object *parent, const char 
 							bg_scan_error(r, r->pos >= r->len ? json_tokener_error_parse_eof :
 									   json_tokener_error_parse_object_key_sep, r->pos, where);
 						name = copied ? (char *) k : pnstrdup(k, len);
-						keep_into(r, where, v, name, 0, depth + 1, inside ? inside : key);
+						keep_into(r, where, v, name, 0, depth + 1, inside ? inside : key, -1);
 						pfree(name);
 					}
 					else
-						keep_into(r, where, v, NULL, 0, depth + 1, inside ? inside : key);
+						keep_into(r, where, v, NULL, 0, depth + 1, inside ? inside : key, -1);
 					bg_reader_skip_ws(r);
 					if (r->pos >= r->len)
 						bg_scan_error(r, json_tokener_error_parse_eof, r->pos, where);
@@ -295,12 +323,12 @@ keep_into(ManifestReader *r, const char *where, json_object *parent, const char 
 				bool		b = r->buf[r->pos] == 't';
 
 				bg_scan_literal(r, b ? "true" : "false", json_tokener_error_parse_boolean, where);
-				attach(parent, key, flags, json_object_new_boolean(b));
+				attach(parent, key, flags, json_object_new_boolean(b), slot);
 				return;
 			}
 		case 'n':
 			bg_scan_literal(r, "null", json_tokener_error_parse_null, where);
-			attach(parent, key, flags, NULL);
+			attach(parent, key, flags, NULL, slot);
 			return;
 		default:
 			{
@@ -315,7 +343,7 @@ keep_into(ManifestReader *r, const char *where, json_object *parent, const char 
 					bg_scan_error(r, json_tokener_error_parse_unexpected, r->pos, where);
 				bg_scan_number(r, where);
 				r->pos = start;
-				attach(parent, key, flags, bg_parse_json_c(r, where));
+				attach(parent, key, flags, bg_parse_json_c(r, where), slot);
 				return;
 			}
 	}
@@ -355,6 +383,7 @@ prune_lookup(BgPrune *prune)
 	lk = MemoryContextAllocZero(TopMemoryContext, offsetof(PruneLookup, keys) + sizeof(PruneKey) * Max(n, 1));
 	for (int i = 0; prune->keep && prune->keep[i]; i++)
 		lk->keys[k++] = (PruneKey) {prune->keep[i], strlen(prune->keep[i]), KEY_KEEP, i};
+	lk->n_keep = k;
 	for (int i = 0; prune->spans && prune->spans[i]; i++)
 		lk->keys[k++] = (PruneKey) {prune->spans[i], strlen(prune->spans[i]), KEY_SPAN, i};
 	for (const char *const *s = prune->spans; s && *s; s++)
@@ -400,10 +429,13 @@ new_object(void)
 	return o;
 }
 
-/* Read the value at r->pos by prune into a new member of o, named key. */
+/*
+ * Read the value at r->pos by prune into a new member of o, named key (o's slot-th item
+ * when slot >= 0).
+ */
 static void
 read_member(ManifestReader *r, const char *where, BgPrune *prune, json_object *o,
-			const char *key, bool constant_key, int depth, bool *nul)
+			const char *key, bool constant_key, int depth, bool *nul, int slot)
 {
 	unsigned	flags = constant_key ? JSON_C_OBJECT_ADD_CONSTANT_KEY : 0;
 
@@ -412,17 +444,21 @@ read_member(ManifestReader *r, const char *where, BgPrune *prune, json_object *o
 		json_object *child = new_object();
 
 		/* attached first: an error inside frees it with the whole tree */
-		json_object_object_add_ex(o, key, child, flags);
-		read_pruned_into(r, where, prune, NULL, child, depth + 1, nul);
+		attach(o, key, flags, child, slot);
+		read_pruned_into(r, where, prune, NULL, child, false, depth + 1, nul);
 	}
 	else
-		json_object_object_add_ex(o, key, bg_parse_json_c(r, where), flags);
+		attach(o, key, flags, bg_parse_json_c(r, where), slot);
 }
 
-/* Read the object at r->pos (its "{" next) into o, keeping what prune says. */
+/*
+ * Read the object at r->pos (its "{" next) into o, keeping what prune says; with slots, o
+ * is an array and each kept value its item by its place in prune->keep, then those of
+ * prune->descend (bg_reader_pruned_slots).
+ */
 static void
 read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *spans,
-				 json_object *o, int depth, bool *nul)
+				 json_object *o, bool slots, int depth, bool *nul)
 {
 	PruneLookup *lk = prune_lookup(prune);
 
@@ -444,7 +480,8 @@ read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 					   json_tokener_error_parse_object_key_sep, r->pos, where);
 		k = prune_find(lk, key, len);
 		if (k && k->kind == KEY_KEEP)
-			keep_into(r, where, o, k->key, JSON_C_OBJECT_ADD_CONSTANT_KEY, depth, NULL);
+			keep_into(r, where, o, k->key, JSON_C_OBJECT_ADD_CONSTANT_KEY, depth, NULL,
+					  slots ? k->index : -1);
 		else if (k && k->kind == KEY_SPAN)
 		{
 			BgSpan		s = {0, 0, false};
@@ -464,7 +501,7 @@ read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 			bg_reader_skip_ws(r);
 			s.start = r->pos;
 			read_member(r, where, (BgPrune *) prune->descend_as[k->index], o, k->key, true,
-						depth, &s.has_nul);
+						depth, &s.has_nul, slots ? lk->n_keep + k->index : -1);
 			s.end = r->pos;
 			if (spans)
 				spans[lk->n_spans + k->index] = s;
@@ -474,7 +511,8 @@ read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 		{
 			char	   *name = copied ? (char *) key : pnstrdup(key, len);
 
-			read_member(r, where, (BgPrune *) prune->each, o, name, false, depth, nul);
+			Assert(!slots);
+			read_member(r, where, (BgPrune *) prune->each, o, name, false, depth, nul, -1);
 			if (!copied)
 				pfree(name);	/* a copied key is freed below */
 		}
@@ -519,8 +557,42 @@ bg_reader_pruned(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 		return bg_reader_value(r, where);
 	bg_reader_drop_current(r);
 	r->current = new_object();
-	read_pruned_into(r, where, prune, spans, r->current, 1, &nul);
+	read_pruned_into(r, where, prune, spans, r->current, false, 1, &nul);
 	return r->current;
+}
+
+/*
+ * The next value pruned by prune as bg_reader_pruned reads it, but its kept values not
+ * gathered in an object of their own: kept[i] is that of prune->keep[i], then those of
+ * prune->descend follow, NULL when absent or null (an object's own table, built and
+ * searched for every entry, costs more than most of what is kept). They belong to
+ * r->current. False, with kept untouched, if the value is not an object: then it is
+ * parsed whole, as r->current.
+ */
+bool
+bg_reader_pruned_slots(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *spans,
+					   json_object **kept)
+{
+	PruneLookup *lk = prune_lookup(prune);
+	int			n_spans = lk->n - lk->n_keep;
+	int			n_slots = lk->n_keep + (lk->n - lk->n_keep - lk->n_spans);
+	bool		nul = false;
+
+	if (spans)
+		memset(spans, 0, sizeof(BgSpan) * n_spans);
+	if (!bg_reader_at(r, '{'))
+	{
+		(void) bg_reader_value(r, where);
+		return false;
+	}
+	bg_reader_drop_current(r);
+	r->current = json_object_new_array_ext(n_slots);
+	if (r->current == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	read_pruned_into(r, where, prune, spans, r->current, true, 1, &nul);
+	for (int i = 0; i < n_slots; i++)
+		kept[i] = json_object_array_get_idx(r->current, i);
+	return true;
 }
 
 /*
@@ -550,7 +622,7 @@ bg_reader_pruned_array(ManifestReader *r, const char *where, BgPrune *prune)
 			json_object *child = new_object();
 
 			json_object_array_add(a, child);
-			read_pruned_into(r, where, prune, NULL, child, 2, &nul);
+			read_pruned_into(r, where, prune, NULL, child, false, 2, &nul);
 		}
 		else
 			json_object_array_add(a, bg_parse_json_c(r, where));
@@ -575,5 +647,19 @@ bg_span_text(ManifestReader *r, const BgSpan *span)
 {
 	if (span->end == 0)
 		return NULL;
-	return pnstrdup(r->buf + span->start, span->end - span->start);
+	return bg_json_keep(r->buf + span->start, span->end - span->start);
+}
+
+/* The node's compiled code, decoded from the manifest's text if it was left there. */
+char *
+bg_node_compiled_code(const BgNode *node)
+{
+	BgSpan		span = {0, node->doc_compiled_code.len, false};
+	StringInfoData buf;
+
+	if (node->compiled_code != NULL || node->doc_compiled_code.at == NULL)
+		return node->compiled_code;
+	initStringInfo(&buf);
+	bg_span_decode(node->doc_compiled_code.at, &span, &buf);
+	return buf.data;
 }

@@ -17,7 +17,12 @@
 
 #include "jsonc.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "mb/pg_wchar.h"
+#include "port/pg_bitutils.h"
 #include "utils/memutils.h"
 
 #include "intake_scan.h"
@@ -189,6 +194,25 @@ bg_scan_string(ManifestReader *r, const char *where, bool *escaped, bool *nul)
 	{
 		unsigned char c = 0;
 
+#ifdef __SSE2__
+		/* sixteen bytes at a time, to the first '"', '\\' or control character */
+		while (p + 16 <= n)
+		{
+			__m128i		v = _mm_loadu_si128((const __m128i *) (b + p));
+			__m128i		special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+															_mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+											   _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1f)),
+															  _mm_set1_epi8(0x1f)));
+			int			mask = _mm_movemask_epi8(special);
+
+			if (mask != 0)
+			{
+				p += pg_rightmost_one_pos32((uint32) mask);
+				break;
+			}
+			p += 16;
+		}
+#endif
 		/* eight bytes at a time while none of them is '"', '\\' or a control character */
 		while (p + sizeof(uint64) <= n)
 		{

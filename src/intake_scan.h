@@ -28,6 +28,7 @@ typedef struct ManifestReader
 	bool		saw_metadata;
 	bool		saw_nodes;
 	bool		plan_only;		/* keep only what a plan compares (bg_manifest_parse_for_plan) */
+	bool		in_document;	/* stored texts left in the document (bg_manifest_parse_to_store) */
 	BgManifest *plan_live;		/* ... against this live manifest */
 } ManifestReader;
 
@@ -96,8 +97,11 @@ extern void bg_reader_skip(ManifestReader *r, const char *where);
 extern char *bg_reader_key(ManifestReader *r, const char *where);
 extern json_object *bg_reader_pruned(ManifestReader *r, const char *where, BgPrune *prune,
 									 BgSpan *spans);
+extern bool bg_reader_pruned_slots(ManifestReader *r, const char *where, BgPrune *prune,
+								   BgSpan *spans, json_object **kept);
 extern json_object *bg_reader_pruned_array(ManifestReader *r, const char *where,
 										   BgPrune *prune);
 extern char *bg_span_text(ManifestReader *r, const BgSpan *span);
+extern void bg_span_decode(const char *buf, const BgSpan *span, StringInfo out);
 
 #endif							/* BLUEGREEN_INTAKE_SCAN_H */

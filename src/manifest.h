@@ -24,6 +24,16 @@
 
 struct BgModelConfig;
 
+/* A text left in the manifest's text (bg_manifest_parse_to_store): not NUL-terminated. */
+typedef struct BgDocText
+{
+	const char *at;				/* NULL: none */
+	Size		len;
+} BgDocText;
+
+/* unique_id -> node or macro, and the node's position (manifest.c) */
+typedef struct BgIdIndex BgIdIndex;
+
 typedef struct BgNode
 {
 	char	   *unique_id;
@@ -71,6 +81,17 @@ typedef struct BgNode
 	char	   *compiled_code;
 	char	   *original_file_path;
 
+	/*
+	 * bg_manifest_parse_to_store: the texts above left in the manifest's text, and
+	 * stored from there (the JSON texts as the document has them; the compiled code as its
+	 * JSON string, quotes included, decoded as it is stored: bg_node_compiled_code)
+	 */
+	BgDocText	doc_config;
+	BgDocText	doc_columns;
+	BgDocText	doc_constraints;
+	BgDocText	doc_test_metadata;
+	BgDocText	doc_compiled_code;
+
 	/* config.c: the JSON above parsed once, when first asked for */
 	struct BgModelConfig *config;
 } BgNode;
@@ -110,6 +131,7 @@ typedef struct BgUnitTest
 typedef struct BgManifest
 {
 	MemoryContext cxt;			/* everything below lives here */
+	MemoryContext node_cxt;		/* the BgNodes (bg_manifest_new_node), in cxt */
 	int			schema_version;
 	char	   *dbt_version;
 	char	   *project_name;
@@ -132,19 +154,22 @@ typedef struct BgManifest
 	 */
 	List	   *unit_tests;		/* of BgUnitTest * */
 
-	HTAB	   *node_index;		/* enabled nodes and sources */
-	HTAB	   *disabled_index;
-	HTAB	   *macro_index;
+	BgIdIndex  *node_index;		/* enabled nodes and sources */
+	BgIdIndex  *disabled_index;
+	BgIdIndex  *macro_index;
 } BgManifest;
 
 /* manifest.c: the container */
 extern BgManifest *bg_manifest_create(void);
+extern BgNode *bg_manifest_new_node(BgManifest *m);
 extern void bg_manifest_add_node(BgManifest *m, BgNode *node);
 extern void bg_manifest_add_macro(BgManifest *m, BgMacro *macro);
 extern BgNode *bg_manifest_node(BgManifest *m, const char *unique_id);
+extern int	bg_manifest_node_position(BgManifest *m, const char *unique_id);
 extern BgNode *bg_manifest_previous_node(BgManifest *m, const char *unique_id);
 extern BgMacro *bg_manifest_macro(BgManifest *m, const char *unique_id);
 extern bool bg_manifest_is_disabled(BgManifest *m, const char *unique_id);
+extern void bg_manifest_check_graph(BgManifest *m);
 
 /* manifest.c: what a node is */
 extern bool bg_node_is(const BgNode *node, const char *resource_type);
@@ -152,9 +177,15 @@ extern bool bg_node_has_relation(const BgNode *node);
 extern char *bg_node_label(const BgNode *node);
 extern const char *bg_node_code(const BgNode *node);
 
+/* manifest.c: the manifest argument of a SQL call */
+extern const char *bg_text_arg_manifest(Datum arg, bool is_jsonb, Size *len);
+
 /* intake.c */
 extern BgManifest *bg_manifest_parse(const char *json, Size len);
 extern BgManifest *bg_manifest_parse_for_plan(const char *json, Size len, BgManifest *live);
-extern const char *bg_text_arg_manifest(Datum arg, bool is_jsonb, Size *len);
+extern BgManifest *bg_manifest_parse_to_store(const char *json, Size len);
+
+/* intake_prune.c: compiled code left in the manifest's text (bg_manifest_parse_to_store) */
+extern char *bg_node_compiled_code(const BgNode *node);
 
 #endif							/* BLUEGREEN_MANIFEST_H */

@@ -74,7 +74,8 @@ create_project(FunctionCallInfo fcinfo, bool is_jsonb)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("manifest must not be null")));
 	json = bg_text_arg_manifest(PG_GETARG_DATUM(0), is_jsonb, &len);
-	m = bg_manifest_parse(json, len);
+	/* stored within this call, while json is at hand: the code is decoded as it is stored */
+	m = bg_manifest_parse_to_store(json, len);
 
 	name = bg_arg_text(fcinfo, 1);
 	if (name == NULL)

@@ -57,7 +57,7 @@ state_layout(void)
  * Written in parts of STATE_PART bytes, each stored as it fills: the whole value is never
  * in memory while it is written, nor a compressed copy of it.
  */
-#define STATE_PART (1024 * 1024)
+#define STATE_PART (256 * 1024)
 
 typedef struct StateWriter
 {
@@ -111,13 +111,47 @@ put_int(StateWriter *w, int32 v)
 }
 
 static void
+put_text_len(StateWriter *w, const char *s, Size len)
+{
+	char		nul = '\0';
+
+	put_int(w, s ? (int32) len : -1);
+	if (s)
+	{
+		put_bytes(w, s, len);
+		put_bytes(w, &nul, 1);
+	}
+}
+
+static void
 put_text(StateWriter *w, const char *s)
 {
-	int32		len = s ? (int32) strlen(s) : -1;
+	put_text_len(w, s, s ? strlen(s) : 0);
+}
 
-	put_int(w, len);
-	if (s)
-		put_bytes(w, s, len + 1);
+/*
+ * The text of field f of node, and its length: the node's own, or where it was left in
+ * the manifest's text (BgNode.doc_*), compiled code decoded (palloc'd); NULL if none.
+ */
+const char *
+bg_node_field_text(const BgNode *node, const NodeField *f, Size *len)
+{
+	const char *s = *(char *const *) ((const char *) node + f->offset);
+	const BgDocText *doc = f->doc_offset ?
+		(const BgDocText *) ((const char *) node + f->doc_offset) : NULL;
+
+	if (s == NULL && doc != NULL && doc->at != NULL)
+	{
+		if (f->code)
+			s = bg_node_compiled_code(node);
+		else
+		{
+			*len = doc->len;
+			return doc->at;
+		}
+	}
+	*len = s ? strlen(s) : 0;
+	return s;
 }
 
 static void
@@ -151,8 +185,13 @@ bg_state_store(BgManifest *m, int64 manifest_id)
 			{
 				case FIELD_TEXT:
 				case FIELD_JSON:
-					put_text(&w, *(char **) FIELD(x, f));
-					break;
+					{
+						Size		len;
+						const char *text = bg_node_field_text(x, f, &len);
+
+						put_text_len(&w, text, len);
+						break;
+					}
 				case FIELD_TEXT_ARRAY:
 					put_array(&w, *(char ***) FIELD(x, f), *(int *) ((char *) x + f->count_offset));
 					break;
@@ -173,11 +212,20 @@ bg_state_store(BgManifest *m, int64 manifest_id)
 	pfree(w.data);
 }
 
+/*
+ * Reading walks the parts in place, each detoasted once into the manifest's context,
+ * where loaded strings keep pointing: no copy of the whole value. The few values that
+ * straddle two parts are put together in a copy of their own.
+ */
 typedef struct StateReader
 {
-	const char *p;
+	const char *p;				/* in the current part */
 	const char *end;
 	int64		manifest_id;
+	SPITupleTable *parts;		/* the rows of bg.manifest_state, in order */
+	uint64		n_parts;
+	uint64		next;			/* the part after the current one */
+	size_t		total;			/* the length of the whole value */
 } StateReader;
 
 static pg_attribute_noreturn() void
@@ -191,15 +239,61 @@ state_damaged(StateReader *s)
 					 " makes bluegreen read the manifest's rows instead.", s->manifest_id)));
 }
 
+/* Make the next part current, detoasted (or copied) into the current context. */
+static bool
+next_part(StateReader *s)
+{
+	bool		isnull;
+	Datum		d;
+	bytea	   *part;
+
+	if (s->next >= s->n_parts)
+		return false;
+	d = SPI_getbinval(s->parts->vals[s->next++], s->parts->tupdesc, 1, &isnull);
+	if (isnull)
+		state_damaged(s);
+	part = DatumGetByteaPP(d);
+	if ((Pointer) part == DatumGetPointer(d))
+		part = (bytea *) PG_DETOAST_DATUM_COPY(d);	/* stored inline: it lives in SPI's tuple */
+	s->p = VARDATA_ANY(part);
+	s->end = s->p + VARSIZE_ANY_EXHDR(part);
+	return true;
+}
+
+/* The next n bytes, contiguous */
+static const char *
+get_bytes(StateReader *s, size_t n)
+{
+	char	   *copy;
+	size_t		have = 0;
+
+	if ((size_t) (s->end - s->p) >= n)
+	{
+		s->p += n;
+		return s->p - n;
+	}
+	if (n > s->total)
+		state_damaged(s);
+	copy = palloc(Max(n, 1));
+	while (have < n)
+	{
+		size_t		k = Min(n - have, (size_t) (s->end - s->p));
+
+		memcpy(copy + have, s->p, k);
+		have += k;
+		s->p += k;
+		if (have < n && !next_part(s))
+			state_damaged(s);
+	}
+	return copy;
+}
+
 static int32
 get_int(StateReader *s)
 {
 	int32		v;
 
-	if (s->end - s->p < (ptrdiff_t) sizeof(v))
-		state_damaged(s);
-	memcpy(&v, s->p, sizeof(v));
-	s->p += sizeof(v);
+	memcpy(&v, get_bytes(s, sizeof(v)), sizeof(v));
 	return v;
 }
 
@@ -207,13 +301,13 @@ static char *
 get_str(StateReader *s)
 {
 	int32		len = get_int(s);
-	char	   *str = (char *) s->p;
+	char	   *str;
 
 	if (len < 0)
 		return NULL;
-	if (s->end - s->p < (ptrdiff_t) len + 1 || str[len] != '\0')
+	str = (char *) get_bytes(s, (size_t) len + 1);
+	if (str[len] != '\0')
 		state_damaged(s);
-	s->p += len + 1;
 	return str;
 }
 
@@ -226,7 +320,7 @@ get_array(StateReader *s, int *n)
 	*n = 0;
 	if (count < 0)
 		return NULL;
-	if (count > s->end - s->p)
+	if ((size_t) count > s->total)
 		state_damaged(s);
 	items = palloc(sizeof(char *) * Max(count, 1));
 	for (int i = 0; i < count; i++)
@@ -236,71 +330,33 @@ get_array(StateReader *s, int *n)
 }
 
 /*
- * The stored state of manifest_id, its parts put together in m's context, and its
- * length; NULL if it has none.
- */
-static char *
-state_fetch(int64 manifest_id, size_t *len)
-{
-	Datum		value = Int64GetDatum(manifest_id);
-	Oid			type = INT8OID;
-	char	   *buf;
-	size_t		total;
-	bool		isnull;
-
-	bg_spi_exec("SELECT data, pg_catalog.sum(pg_catalog.octet_length(data)) OVER ()::bigint"
-				"  FROM bg.manifest_state WHERE manifest_id OPERATOR(pg_catalog.=) $1 ORDER BY part",
-				SPI_OK_SELECT, 1, &type, &value, NULL);
-	if (SPI_processed == 0)
-		return NULL;
-	total = (size_t) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2,
-												 &isnull));
-	buf = palloc_extended(Max(total, 1), MCXT_ALLOC_HUGE);
-	*len = 0;
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull);
-		bytea	   *part = DatumGetByteaPP(d);
-		size_t		n = VARSIZE_ANY_EXHDR(part);
-
-		if (*len + n > total)
-			elog(ERROR, "bluegreen manifest " INT64_FORMAT ": its state grew while read", manifest_id);
-		memcpy(buf + *len, VARDATA_ANY(part), n);
-		*len += n;
-		if ((Pointer) part != DatumGetPointer(d))
-			pfree(part);
-	}
-	return buf;
-}
-
-/*
- * Fill m from its stored state (buf, len bytes, in m's context); false if the value is
- * not one this build wrote (then nothing was added).
+ * Fill m from its stored state, the rows of bg.manifest_state in SPI_tuptable (in m's
+ * context); false if the value is not one this build wrote (then nothing was added).
  */
 static bool
-state_load(BgManifest *m, char *buf, size_t len, int64 manifest_id)
+state_load(BgManifest *m, int64 manifest_id)
 {
 	StateReader s;
 	StateHeader h;
+	bool		isnull;
 
-	s.p = buf;
-	s.end = buf + len;
+	memset(&s, 0, sizeof(s));
 	s.manifest_id = manifest_id;
-	if (s.end - s.p < (ptrdiff_t) sizeof(h))
+	s.parts = SPI_tuptable;
+	s.n_parts = SPI_processed;
+	s.total = (size_t) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+												   2, &isnull));
+	if (!next_part(&s))
 		state_damaged(&s);
-	memcpy(&h, s.p, sizeof(h));
+	memcpy(&h, get_bytes(&s, sizeof(h)), sizeof(h));
 	if (h.magic != STATE_MAGIC || h.layout != state_layout())
-	{
-		pfree(buf);
 		return false;
-	}
-	s.p += sizeof(h);
-	if (h.n_nodes < 0 || h.n_macros < 0 || h.n_nodes > s.end - s.p)
+	if (h.n_nodes < 0 || h.n_macros < 0 || (size_t) h.n_nodes > s.total)
 		state_damaged(&s);
 	for (int i = 0; i < h.n_nodes; i++)
 	{
 		/* a chunk of its own: config.c allocates in the node's context */
-		BgNode	   *x = palloc0(sizeof(BgNode));
+		BgNode	   *x = bg_manifest_new_node(m);
 
 		for (int k = 0; k < N_NODE_FIELDS; k++)
 		{
@@ -319,9 +375,7 @@ state_load(BgManifest *m, char *buf, size_t len, int64 manifest_id)
 						get_array(&s, (int *) ((char *) x + f->count_offset));
 					break;
 				case FIELD_BOOL:
-					if (s.p >= s.end)
-						state_damaged(&s);
-					*(bool *) FIELD(x, f) = *s.p++ != 0;
+					*(bool *) FIELD(x, f) = *get_bytes(&s, 1) != 0;
 					break;
 			}
 		}
@@ -340,11 +394,10 @@ state_load(BgManifest *m, char *buf, size_t len, int64 manifest_id)
 			state_damaged(&s);
 		bg_manifest_add_macro(m, x);
 	}
-	if (s.p != s.end)
+	if (s.p != s.end || s.next != s.n_parts)
 		state_damaged(&s);
 	return true;
 }
-
 
 /*
  * Fill m from the compact state of manifest_id (in m's context); false if it has none
@@ -354,10 +407,14 @@ bool
 bg_state_load(BgManifest *m, int64 manifest_id)
 {
 	MemoryContext old = MemoryContextSwitchTo(m->cxt);
-	size_t		len = 0;
-	char	   *state = state_fetch(manifest_id, &len);
-	bool		loaded = state != NULL && state_load(m, state, len, manifest_id);
+	Datum		value = Int64GetDatum(manifest_id);
+	Oid			type = INT8OID;
+	bool		loaded;
 
+	bg_spi_exec("SELECT data, pg_catalog.sum(pg_catalog.octet_length(data)) OVER ()::bigint"
+				"  FROM bg.manifest_state WHERE manifest_id OPERATOR(pg_catalog.=) $1 ORDER BY part",
+				SPI_OK_SELECT, 1, &type, &value, NULL);
+	loaded = SPI_processed > 0 && state_load(m, manifest_id);
 	MemoryContextSwitchTo(old);
 	return loaded;
 }

@@ -27,12 +27,13 @@ typedef struct NodeField
 	size_t		offset;
 	size_t		count_offset;	/* FIELD_TEXT_ARRAY: the int that counts the items */
 	bool		code;			/* read only when the caller asks for compiled code */
+	size_t		doc_offset;		/* 0, or the BgDocText the text may be left in instead */
 } NodeField;
 
-#define TEXT(c, f) {c, FIELD_TEXT, offsetof(BgNode, f), 0, false}
-#define JSON(c, f) {c, FIELD_JSON, offsetof(BgNode, f), 0, false}
-#define BOOL(c, f) {c, FIELD_BOOL, offsetof(BgNode, f), 0, false}
-#define ARRAY(c, f, n) {c, FIELD_TEXT_ARRAY, offsetof(BgNode, f), offsetof(BgNode, n), false}
+#define TEXT(c, f) {c, FIELD_TEXT, offsetof(BgNode, f), 0, false, 0}
+#define JSON(c, f, d) {c, FIELD_JSON, offsetof(BgNode, f), 0, false, offsetof(BgNode, d)}
+#define BOOL(c, f) {c, FIELD_BOOL, offsetof(BgNode, f), 0, false, 0}
+#define ARRAY(c, f, n) {c, FIELD_TEXT_ARRAY, offsetof(BgNode, f), offsetof(BgNode, n), false, 0}
 
 static const NodeField node_fields[] = {
 	TEXT("unique_id", unique_id),
@@ -61,12 +62,13 @@ static const NodeField node_fields[] = {
 	TEXT("contract_checksum", contract_checksum),
 	ARRAY("depends_on_nodes", depends_nodes, n_depends_nodes),
 	ARRAY("depends_on_macros", depends_macros, n_depends_macros),
-	JSON("config", config_json),
-	JSON("columns", columns_json),
-	JSON("constraints", constraints_json),
-	JSON("test_metadata", test_metadata_json),
+	JSON("config", config_json, doc_config),
+	JSON("columns", columns_json, doc_columns),
+	JSON("constraints", constraints_json, doc_constraints),
+	JSON("test_metadata", test_metadata_json, doc_test_metadata),
 	TEXT("attached_node", attached_node),
-	{"compiled_code", FIELD_TEXT, offsetof(BgNode, compiled_code), 0, true},
+	{"compiled_code", FIELD_TEXT, offsetof(BgNode, compiled_code), 0, true,
+	offsetof(BgNode, doc_compiled_code)},
 	TEXT("original_file_path", original_file_path),
 	TEXT("description", description),
 };
@@ -74,6 +76,7 @@ static const NodeField node_fields[] = {
 #define N_NODE_FIELDS lengthof(node_fields)
 #define FIELD(node, f) ((char *) (node) + (f)->offset)
 
+extern const char *bg_node_field_text(const BgNode *node, const NodeField *f, Size *len);
 extern void bg_state_store(BgManifest *m, int64 manifest_id);
 extern bool bg_state_load(BgManifest *m, int64 manifest_id);
 

@@ -30,8 +30,12 @@
 #include "spi.h"
 #include "state.h"
 
-/* Nodes per INSERT: bounds the memory the column arrays take at once. */
+/*
+ * Nodes per INSERT, and the bytes of their rows: bound the memory a batch takes at once
+ * (compiled code, decoded from the manifest's text as it is stored, is most of it).
+ */
 #define STORE_BATCH 2000
+#define STORE_BATCH_BYTES (1024 * 1024)
 
 typedef struct Column
 {
@@ -162,19 +166,24 @@ node_row_desc(void)
 }
 
 /*
- * Nodes from..to of m, as one INSERT of an array of bg.node rows: each row formed here,
- * once, rather than thirty arrays of columns taken apart again by thirty unnests (and
- * the JSON texts, checked at intake, not parsed again by json's input function).
+ * Nodes from m->nodes[from] on, as one INSERT of an array of bg.node rows: each row formed
+ * here, once, rather than thirty arrays of columns taken apart again by thirty unnests
+ * (and the JSON texts, checked at intake, not parsed again by json's input function).
+ * Stores at most STORE_BATCH nodes, or a little more than STORE_BATCH_BYTES of rows;
+ * returns the position after the last node stored.
  */
-static void
-store_nodes(BgManifest *m, int64 manifest_id, int from, int to)
+static int
+store_nodes(BgManifest *m, int64 manifest_id, int from)
 {
-	int			n = to - from;
 	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "bluegreen store batch",
 												ALLOCSET_DEFAULT_SIZES);
+	MemoryContext rows_cxt = AllocSetContextCreate(batch, "bluegreen store rows",
+												   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext row_cxt = AllocSetContextCreate(batch, "bluegreen store row",
+												  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(batch);
 	TupleDesc	desc = node_row_desc();
-	Datum	   *rows = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *rows = palloc(sizeof(Datum) * STORE_BATCH);
 	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
 	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
 	Datum		arg;
@@ -182,10 +191,15 @@ store_nodes(BgManifest *m, int64 manifest_id, int from, int to)
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
+	int			n = 0;
+	Size		bytes = 0;
 
-	for (int i = 0; i < n; i++)
+	for (; n < STORE_BATCH && from + n < m->n_nodes && bytes < STORE_BATCH_BYTES; n++)
 	{
-		BgNode	   *x = m->nodes[from + i];
+		BgNode	   *x = m->nodes[from + n];
+		HeapTuple	row;
+
+		MemoryContextSwitchTo(row_cxt);
 
 		for (int a = 0; a < desc->natts; a++)
 		{
@@ -198,7 +212,7 @@ store_nodes(BgManifest *m, int64 manifest_id, int from, int to)
 			else if (src == 0)
 				values[a] = Int64GetDatum(manifest_id);
 			else if (src == 1)
-				values[a] = Int32GetDatum(from + i);
+				values[a] = Int32GetDatum(from + n);
 			else if (f->kind == FIELD_BOOL)
 				values[a] = BoolGetDatum(*(bool *) FIELD(x, f));
 			else if (f->kind == FIELD_TEXT_ARRAY)	/* none: an empty array */
@@ -206,23 +220,31 @@ store_nodes(BgManifest *m, int64 manifest_id, int from, int to)
 										  *(char ***) FIELD(x, f) ? *(int *) ((char *) x + f->count_offset) : 0);
 			else
 			{
-				char	   *text = *(char **) FIELD(x, f);
+				Size		len;
+				const char *text = bg_node_field_text(x, f, &len);
 
 				nulls[a] = text == NULL;
 				if (text)
-					values[a] = CStringGetTextDatum(text);
+					values[a] = PointerGetDatum(cstring_to_text_with_len(text, (int) len));
 			}
 		}
-		rows[i] = HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+		MemoryContextSwitchTo(rows_cxt);
+		row = heap_form_tuple(desc, values, nulls);
+		bytes += row->t_len;
+		rows[n] = HeapTupleGetDatum(row);
+		MemoryContextReset(row_cxt);
 	}
+	MemoryContextSwitchTo(batch);
 	get_typlenbyvalalign(node_row_type, &typlen, &typbyval, &typalign);
 	arg = PointerGetDatum(construct_array(rows, n, node_row_type, typlen, typbyval, typalign));
+	MemoryContextDelete(rows_cxt);	/* the array has them */
 	/* not a kept plan: its parameter's type is bg.node's, made anew with the extension */
 	if (SPI_execute_with_args("INSERT INTO bg.node SELECT * FROM pg_catalog.unnest($1)",
 							  1, &argtype, &arg, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not store the nodes of bluegreen manifest " INT64_FORMAT, manifest_id);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(batch);
+	return from + n;
 }
 
 static void
@@ -287,8 +309,8 @@ manifest_store(BgManifest *m, int64 project_id)
 	manifest_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 											  &isnull));
 
-	for (int from = 0; from < m->n_nodes; from += STORE_BATCH)
-		store_nodes(m, manifest_id, from, Min(from + STORE_BATCH, m->n_nodes));
+	for (int from = 0; from < m->n_nodes;)
+		from = store_nodes(m, manifest_id, from);
 	store_macros(m, manifest_id);
 
 	/* last, so that its parts and the rows' batches are never in memory together */
@@ -386,7 +408,7 @@ manifest_load(int64 manifest_id, bool with_code)
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		Row			row;
-		BgNode	   *x = palloc0(sizeof(BgNode));
+		BgNode	   *x = bg_manifest_new_node(m);
 
 		row_deform(&row, SPI_tuptable->vals[r], SPI_tuptable->tupdesc);
 		for (int k = 0; k < N_NODE_FIELDS; k++)
