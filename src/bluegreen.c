@@ -101,8 +101,8 @@ _PG_init(void)
 	DefineCustomEnumVariable("bluegreen.unit_tests",
 							 "What a deployment does with the dbt unit tests of the models it builds: run (each right before its model), skip (build the models, saying which went unrun), or refuse (build no model that has one).",
 							 "A unit test checks a model's logic on fixed inputs, as dbt build runs it: a failing one "
-							 "fails the deployment. A form bluegreen cannot run from the manifest (overrides, an "
-							 "incremental or ephemeral input) is refused; run those with dbt and set skip.",
+							 "fails the deployment. A form bluegreen cannot run from the manifest (overrides, a model "
+							 "that calls is_incremental(), an ephemeral input) is refused; run those with dbt and set skip.",
 							 &bg_unit_tests, BG_UNIT_TESTS_RUN, unit_tests_options, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomEnumVariable("bluegreen.interface",
