@@ -79,7 +79,7 @@ add_unit_test_steps(Deployment *d, HTAB *unit_tests, BgNode *model, int *n)
 
 		s->number = ++(*n);
 		s->kind = BG_STEP_TEST;
-		s->node = &ut->node;
+		s->node = ut->node;
 		s->unit_test = ut;
 		s->status = "pending";
 		d->n_test++;
@@ -257,7 +257,7 @@ check_unit_tests_not_run(Deployment *d)
 			{
 				if (count < 5)
 					appendStringInfo(&list, "%s%s (of %s)", count ? ", " : "",
-									 ut->node.unique_id, ut->model);
+									 ut->node->unique_id, ut->model);
 				count++;
 				break;
 			}

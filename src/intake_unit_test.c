@@ -84,11 +84,12 @@ bg_unit_test_from_json(BgManifest *m, json_object *o, const char *key)
 		return;
 
 	ut = palloc0(sizeof(BgUnitTest));
-	ut->node.unique_id = id;
-	ut->node.resource_type = "unit_test";
-	ut->node.package_name = bg_json_req_string(o, "package_name", "unit test", key);
-	ut->node.name = bg_json_req_string(o, "name", "unit test", key);
-	ut->node.listed = true;
+	ut->node = bg_manifest_new_node(m);
+	ut->node->unique_id = id;
+	ut->node->resource_type = "unit_test";
+	ut->node->package_name = bg_json_req_string(o, "package_name", "unit test", key);
+	ut->node->name = bg_json_req_string(o, "name", "unit test", key);
+	ut->node->listed = true;
 	ut->model = nodes[0];
 	ut->model_name = bg_json_opt_string(o, "model", "unit test", key, NULL);
 	if (ut->model_name == NULL)

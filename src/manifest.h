@@ -119,7 +119,8 @@ typedef struct BgUnitTestFixture
 
 typedef struct BgUnitTest
 {
-	BgNode		node;			/* its identity, as a step of a deployment shows it */
+	BgNode	   *node;			/* its identity, as a step of a deployment shows it (a
+								 * node of the manifest's, though not in its index) */
 	char	   *model;			/* unique_id of the model it tests */
 	char	   *model_name;		/* and its name, as the test names it */
 	int			n_given;

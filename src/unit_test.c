@@ -65,7 +65,7 @@ bad_input(BgUnitTest *ut, int i, const char *why)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unit test %s: given[%d].input \"%s\" %s", bg_printable(ut->node.unique_id),
+			 errmsg("unit test %s: given[%d].input \"%s\" %s", bg_printable(ut->node->unique_id),
 					i, bg_printable(ut->given[i].input), why),
 			 errhint("An input is ref('model'), ref('package', 'model'), source('source', 'table') or this, as dbt reads it.")));
 }
@@ -233,7 +233,7 @@ tested_model(BgManifest *m, BgUnitTest *ut)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unit test %s tests %s, which is not an enabled model of the manifest",
-						bg_printable(ut->node.unique_id), bg_printable(ut->model))));
+						bg_printable(ut->node->unique_id), bg_printable(ut->model))));
 	return model;
 }
 
@@ -243,11 +243,11 @@ cannot_run(BgUnitTest *ut, const char *why)
 	ereport(ERROR,
 			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 			 errmsg("unit test %s cannot be run from the manifest: %s",
-					bg_printable(ut->node.unique_id), why),
+					bg_printable(ut->node->unique_id), why),
 			 bg_hints_for_dbt() ?
 			 errhint("Let dbt build the deployment, unit tests included: %s.", bg_dbt_deployment(false)) :
 			 errhint("Run it with dbt (dbt test --select %s), then SET bluegreen.unit_tests = 'skip' for this deployment; or let dbt build the deployment, unit tests included (%s).",
-					 bg_printable(ut->node.name), bg_call_hint("deploy_begin", NULL, NULL))));
+					 bg_printable(ut->node->name), bg_call_hint("deploy_begin", NULL, NULL))));
 }
 
 /*
@@ -291,7 +291,7 @@ check_rows(BgUnitTest *ut, const BgUnitTestFixture *f, const char *field)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unit test %s: %s.rows[%zu] gives column \"%s\" a %s; a fixture value is a string, number, boolean or null",
-							bg_printable(ut->node.unique_id), field, r, bg_printable(column), kind)));
+							bg_printable(ut->node->unique_id), field, r, bg_printable(column), kind)));
 		}
 	}
 	json_object_put(rows);
@@ -340,7 +340,7 @@ bg_check_unit_test(BgManifest *m, BgUnitTest *ut)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unit test %s gives no rows for %s, which %s reads",
-						bg_printable(ut->node.unique_id), bg_printable(n->unique_id),
+						bg_printable(ut->node->unique_id), bg_printable(n->unique_id),
 						bg_printable(model->name)),
 				 errdetail("dbt refuses it too: the test depends on a node named '%s' which was not found.",
 						   bg_printable(n->name)),
@@ -418,7 +418,7 @@ invalid_column(BgUnitTest *ut, const char *field, const char *key, const char *w
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_COLUMN),
 			 errmsg("unit test %s: %s names column \"%s\", which %s does not have",
-					bg_printable(ut->node.unique_id), field, bg_printable(key), whose),
+					bg_printable(ut->node->unique_id), field, bg_printable(key), whose),
 			 errdetail("Its columns are: %s.", accepted.data)));
 }
 
@@ -532,7 +532,7 @@ input_relation(BgBuildContext *ctx, BgUnitTest *ut, int i, BgNode *n, bool is_th
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("unit test %s: input %s has no relation to take its columns from: %s does not exist",
-						bg_printable(ut->node.unique_id), bg_printable(ut->given[i].input),
+						bg_printable(ut->node->unique_id), bg_printable(ut->given[i].input),
 						bg_qualified_name(schema, n->alias)),
 				 errdetail("dbt types fixture rows by the input's columns, and refuses the test too when its relation does not exist."),
 				 errhint("Give the input as format: sql, whose query says its own columns and types.")));
@@ -550,7 +550,7 @@ run_select(const char *what, const char *sql)
 void
 bg_run_unit_test(BgBuildContext *ctx, BgManifest *m, BgUnitTest *ut, BgTestResult *res)
 {
-	char	   *what = bg_node_label(&ut->node);
+	char	   *what = bg_node_label(ut->node);
 	BgNode	   *model = tested_model(m, ut);
 	HTAB	   *fixtures = bg_redirect_map_create(CurrentMemoryContext);
 	StringInfoData with;
