@@ -379,7 +379,9 @@ state_load(BgManifest *m, int64 manifest_id)
 					break;
 			}
 		}
-		if (x->unique_id == NULL)
+		/* what bg.node holds NOT NULL, every stage reads without a check */
+		if (x->unique_id == NULL || x->resource_type == NULL || x->package_name == NULL ||
+			x->name == NULL)
 			state_damaged(&s);
 		bg_manifest_add_node(m, x);
 	}
@@ -390,7 +392,7 @@ state_load(BgManifest *m, int64 manifest_id)
 		x->unique_id = get_str(&s);
 		x->sql_digest = get_str(&s);
 		x->depends_macros = get_array(&s, &x->n_depends_macros);
-		if (x->unique_id == NULL)
+		if (x->unique_id == NULL || x->sql_digest == NULL)
 			state_damaged(&s);
 		bg_manifest_add_macro(m, x);
 	}
