@@ -524,8 +524,14 @@ SELECT pg_temp.differences_from_state() AS differences;
 DELETE FROM bg.manifest_state WHERE manifest_id = (SELECT DISTINCT manifest_id FROM kept_state);
 INSERT INTO bg.manifest_state SELECT manifest_id, part, substr(data, 1, 200) FROM kept_state;
 SELECT count(*) FROM bg.plan(shop());
--- So is one that gives no value for what bg.node holds NOT NULL (here the first node's
--- resource_type: its length -1, its bytes gone), which every stage reads unchecked.
+-- So is one whose nodes read as plausible but are not what was stored: a byte of the
+-- first node's unique_id flipped (the value's checksum tells), or its resource_type, which
+-- bg.node holds NOT NULL and every stage reads unchecked, given as none (length -1).
+DELETE FROM bg.manifest_state WHERE manifest_id = (SELECT DISTINCT manifest_id FROM kept_state);
+INSERT INTO bg.manifest_state
+SELECT manifest_id, part, CASE WHEN part = 0 THEN set_byte(data, 20, get_byte(data, 20) # 1) ELSE data END
+  FROM kept_state;
+SELECT count(*) FROM bg.plan(shop());
 DELETE FROM bg.manifest_state WHERE manifest_id = (SELECT DISTINCT manifest_id FROM kept_state);
 INSERT INTO bg.manifest_state
 SELECT manifest_id, part,
