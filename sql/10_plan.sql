@@ -524,6 +524,21 @@ SELECT pg_temp.differences_from_state() AS differences;
 DELETE FROM bg.manifest_state WHERE manifest_id = (SELECT DISTINCT manifest_id FROM kept_state);
 INSERT INTO bg.manifest_state SELECT manifest_id, part, substr(data, 1, 200) FROM kept_state;
 SELECT count(*) FROM bg.plan(shop());
+-- So is one whose nodes read as plausible but are not what was stored: a byte of the
+-- first node's unique_id flipped (the value's checksum tells), or its resource_type, which
+-- bg.node holds NOT NULL and every stage reads unchecked, given as none (length -1).
+DELETE FROM bg.manifest_state WHERE manifest_id = (SELECT DISTINCT manifest_id FROM kept_state);
+INSERT INTO bg.manifest_state
+SELECT manifest_id, part, CASE WHEN part = 0 THEN set_byte(data, 20, get_byte(data, 20) # 1) ELSE data END
+  FROM kept_state;
+SELECT count(*) FROM bg.plan(shop());
+DELETE FROM bg.manifest_state WHERE manifest_id = (SELECT DISTINCT manifest_id FROM kept_state);
+INSERT INTO bg.manifest_state
+SELECT manifest_id, part,
+       CASE WHEN part = 0 THEN overlay(data PLACING '\xffffffff' FROM at + 1 FOR 4 + get_byte(data, at) + 1)
+       ELSE data END
+  FROM kept_state, LATERAL (SELECT 16 + 4 + get_byte(data, 16) + 1 AS at) AS resource_type;
+SELECT count(*) FROM bg.plan(shop());
 DELETE FROM bg.manifest_state WHERE manifest_id = (SELECT DISTINCT manifest_id FROM kept_state);
 INSERT INTO bg.manifest_state SELECT * FROM kept_state;
 SELECT count(*) > 0 AS plans_again FROM bg.plan(shop());

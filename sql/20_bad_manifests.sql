@@ -208,6 +208,10 @@ SELECT refused(intake(orders()), name => 'shop');
 -- The same node twice.
 SELECT refused(replace(intake(orders()), '"nodes": {',
                        '"nodes": {"model.intake.orders": ' || (orders() ->> 'model.intake.orders') || ', '));
+-- A section twice: read in turn, the first would count, where jsonb and dbt keep the last.
+SELECT refused(replace(intake(orders()), '"nodes": {', '"nodes": {}, "nodes": {'));
+SELECT refused(replace(intake(orders()), '"macros": {}', '"macros": {}, "macros": {}'));
+SELECT plan_refused(replace(intake(orders()), '"nodes": {', '"nodes": {}, "nodes": {'), 'shop');
 SELECT nothing_registered();
 
 --

@@ -240,6 +240,10 @@ manifest_parse(const char *json, Size len, bool plan_only, bool in_document, BgM
 static void
 read_document(ManifestReader *r)
 {
+	static const char *const sections[] = {"metadata", "nodes", "sources", "macros", "disabled",
+	"unit_tests", NULL};
+	uint32		seen = 0;
+
 	bg_reader_skip_ws(r);
 	if (r->pos == r->len)
 		ereport(ERROR,
@@ -252,6 +256,16 @@ read_document(ManifestReader *r)
 	{
 		char	   *key = bg_reader_key(r, "the manifest's top level");
 
+		/* read twice, the first would count here and the last in jsonb (and in dbt's json) */
+		for (int i = 0; sections[i]; i++)
+			if (strcmp(key, sections[i]) == 0)
+			{
+				if (seen & (1 << i))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("manifest has the top-level key \"%s\" twice", key)));
+				seen |= 1 << i;
+			}
 		bg_reader_expect(r, ':', "\":\"", "after a top-level key");
 		if (strcmp(key, "metadata") == 0)
 		{

@@ -13,6 +13,7 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "port/pg_crc32c.h"
 #include "utils/memutils.h"
 
 #include "manifest.h"
@@ -26,10 +27,11 @@
  * nothing is copied; lengths are native int32s. Compiled code is left out. The header
  * names the field list the value was written with: a value of another list (another
  * version of bluegreen), or of the other byte order, is not recognised, and the rows are
- * read instead.
+ * read instead. A CRC-32C of everything before it ends the value: a damaged byte inside
+ * a digest or a name would otherwise read as a plausible node, and plan wrongly.
  * ------------------------------------------------------------------------
  */
-#define STATE_MAGIC 0x42475331	/* "BGS1" */
+#define STATE_MAGIC 0x42475332	/* "BGS2"; "BGS1" had no checksum */
 
 typedef struct StateHeader
 {
@@ -65,6 +67,7 @@ typedef struct StateWriter
 	char	   *data;
 	size_t		len;
 	int			part;
+	pg_crc32c	crc;			/* of every byte put so far */
 } StateWriter;
 
 static void
@@ -90,6 +93,7 @@ put_bytes(StateWriter *w, const void *bytes, size_t n)
 {
 	const char *b = bytes;
 
+	COMP_CRC32C(w->crc, bytes, n);
 	while (n > 0)
 	{
 		size_t		room = VARHDRSZ + STATE_PART - w->len;
@@ -168,7 +172,9 @@ bg_state_store(BgManifest *m, int64 manifest_id)
 {
 	StateWriter w = {manifest_id, palloc(VARHDRSZ + STATE_PART), VARHDRSZ, 0};
 	StateHeader h = {STATE_MAGIC, state_layout(), m->n_nodes, m->n_macros};
+	pg_crc32c	crc;
 
+	INIT_CRC32C(w.crc);
 	put_bytes(&w, &h, sizeof(h));
 	for (int i = 0; i < m->n_nodes; i++)
 	{
@@ -208,6 +214,9 @@ bg_state_store(BgManifest *m, int64 manifest_id)
 		put_text(&w, m->macros[i]->sql_digest);
 		put_array(&w, m->macros[i]->depends_macros, m->macros[i]->n_depends_macros);
 	}
+	crc = w.crc;
+	FIN_CRC32C(crc);
+	put_bytes(&w, &crc, sizeof(crc));
 	state_flush(&w);
 	pfree(w.data);
 }
@@ -222,7 +231,7 @@ typedef struct StateReader
 	const char *p;				/* in the current part */
 	const char *end;
 	int64		manifest_id;
-	SPITupleTable *parts;		/* the rows of bg.manifest_state, in order */
+	bytea	  **parts;			/* the rows of bg.manifest_state, in order, detoasted */
 	uint64		n_parts;
 	uint64		next;			/* the part after the current one */
 	size_t		total;			/* the length of the whole value */
@@ -239,25 +248,49 @@ state_damaged(StateReader *s)
 					 " makes bluegreen read the manifest's rows instead.", s->manifest_id)));
 }
 
-/* Make the next part current, detoasted (or copied) into the current context. */
+/* Make the next part current. */
 static bool
 next_part(StateReader *s)
 {
-	bool		isnull;
-	Datum		d;
 	bytea	   *part;
 
 	if (s->next >= s->n_parts)
 		return false;
-	d = SPI_getbinval(s->parts->vals[s->next++], s->parts->tupdesc, 1, &isnull);
-	if (isnull)
-		state_damaged(s);
-	part = DatumGetByteaPP(d);
-	if ((Pointer) part == DatumGetPointer(d))
-		part = (bytea *) PG_DETOAST_DATUM_COPY(d);	/* stored inline: it lives in SPI's tuple */
+	part = s->parts[s->next++];
 	s->p = VARDATA_ANY(part);
 	s->end = s->p + VARSIZE_ANY_EXHDR(part);
 	return true;
+}
+
+/* Refuse the value unless its last bytes are the CRC-32C of all the others. */
+static void
+state_verify(StateReader *s)
+{
+	pg_crc32c	crc;
+	pg_crc32c	stored;
+	char		trailer[sizeof(pg_crc32c)];
+	size_t		body;
+	size_t		seen = 0;
+
+	if (s->total < sizeof(StateHeader) + sizeof(pg_crc32c))
+		state_damaged(s);
+	body = s->total - sizeof(pg_crc32c);
+	INIT_CRC32C(crc);
+	for (uint64 i = 0; i < s->n_parts; i++)
+	{
+		const char *d = VARDATA_ANY(s->parts[i]);
+		size_t		len = VARSIZE_ANY_EXHDR(s->parts[i]);
+		size_t		k = seen < body ? Min(len, body - seen) : 0;
+
+		COMP_CRC32C(crc, d, k);
+		for (size_t j = k; j < len; j++)
+			trailer[seen + j - body] = d[j];
+		seen += len;
+	}
+	FIN_CRC32C(crc);
+	memcpy(&stored, trailer, sizeof(stored));
+	if (stored != crc)
+		state_damaged(s);
 }
 
 /* The next n bytes, contiguous */
@@ -338,19 +371,32 @@ state_load(BgManifest *m, int64 manifest_id)
 {
 	StateReader s;
 	StateHeader h;
-	bool		isnull;
 
 	memset(&s, 0, sizeof(s));
 	s.manifest_id = manifest_id;
-	s.parts = SPI_tuptable;
 	s.n_parts = SPI_processed;
-	s.total = (size_t) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-												   2, &isnull));
+	s.parts = palloc(sizeof(bytea *) * s.n_parts);
+	for (uint64 i = 0; i < s.n_parts; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		bytea	   *part;
+
+		if (isnull)
+			state_damaged(&s);
+		/* detoasted (or copied) into the current context, where loaded strings point */
+		part = DatumGetByteaPP(d);
+		if ((Pointer) part == DatumGetPointer(d))
+			part = (bytea *) PG_DETOAST_DATUM_COPY(d);	/* stored inline: it lives in SPI's tuple */
+		s.parts[i] = part;
+		s.total += VARSIZE_ANY_EXHDR(part);
+	}
 	if (!next_part(&s))
 		state_damaged(&s);
 	memcpy(&h, get_bytes(&s, sizeof(h)), sizeof(h));
 	if (h.magic != STATE_MAGIC || h.layout != state_layout())
 		return false;
+	state_verify(&s);
 	if (h.n_nodes < 0 || h.n_macros < 0 || (size_t) h.n_nodes > s.total)
 		state_damaged(&s);
 	for (int i = 0; i < h.n_nodes; i++)
@@ -379,7 +425,9 @@ state_load(BgManifest *m, int64 manifest_id)
 					break;
 			}
 		}
-		if (x->unique_id == NULL)
+		/* what bg.node holds NOT NULL, every stage reads without a check */
+		if (x->unique_id == NULL || x->resource_type == NULL || x->package_name == NULL ||
+			x->name == NULL)
 			state_damaged(&s);
 		bg_manifest_add_node(m, x);
 	}
@@ -390,10 +438,11 @@ state_load(BgManifest *m, int64 manifest_id)
 		x->unique_id = get_str(&s);
 		x->sql_digest = get_str(&s);
 		x->depends_macros = get_array(&s, &x->n_depends_macros);
-		if (x->unique_id == NULL)
+		if (x->unique_id == NULL || x->sql_digest == NULL)
 			state_damaged(&s);
 		bg_manifest_add_macro(m, x);
 	}
+	(void) get_bytes(&s, sizeof(pg_crc32c));	/* checked by state_verify */
 	if (s.p != s.end || s.next != s.n_parts)
 		state_damaged(&s);
 	return true;
@@ -411,8 +460,8 @@ bg_state_load(BgManifest *m, int64 manifest_id)
 	Oid			type = INT8OID;
 	bool		loaded;
 
-	bg_spi_exec("SELECT data, pg_catalog.sum(pg_catalog.octet_length(data)) OVER ()::bigint"
-				"  FROM bg.manifest_state WHERE manifest_id OPERATOR(pg_catalog.=) $1 ORDER BY part",
+	bg_spi_exec("SELECT data FROM bg.manifest_state"
+				" WHERE manifest_id OPERATOR(pg_catalog.=) $1 ORDER BY part",
 				SPI_OK_SELECT, 1, &type, &value, NULL);
 	loaded = SPI_processed > 0 && state_load(m, manifest_id);
 	MemoryContextSwitchTo(old);
