@@ -257,6 +257,8 @@ CALL bg.deploy(ut(priced(), unit_test('t', 'priced',
 CALL bg.deploy(ut(priced(), unit_test('t', 'priced',
     '[{"input": "ref(''stg_items'')", "rows": []}, {"input": "ref(''nowhere'')", "rows": []}]',
     '{"rows": []}')));
+CALL bg.deploy(ut(priced(), unit_test('t', 'priced',
+    '[{"input": "source(''raw'')", "rows": []}]', '{"rows": []}')));
 -- a fixture value that is a mapping or a list
 CALL bg.deploy(ut(priced(), unit_test('t', 'priced',
     '[{"input": "ref(''stg_items'')", "rows": [{"id": {"a": 1}}]}]', '{"rows": []}')));
@@ -288,6 +290,11 @@ SELECT status, error FROM latest;
 CALL bg.abandon();
 CALL bg.deploy(ut(priced(), unit_test('t', 'priced',
     '[{"input": "ref(''stg_items'')", "rows": [{"id": 1}]}]', '{"rows": [{"id": 1, "total": 2}]}')));
+CALL bg.abandon();
+-- this, for a model that has no live relation yet: no columns to type its rows by
+CALL bg.deploy(ut(priced(), unit_test('t', 'priced',
+    '[{"input": "ref(''stg_items'')", "rows": []}, {"input": "this", "rows": [{"id": 1}]}]',
+    '{"rows": []}')));
 CALL bg.abandon();
 
 --

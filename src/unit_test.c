@@ -363,23 +363,6 @@ typedef struct FixtureColumn
 	Oid			type;
 } FixtureColumn;
 
-static char *
-always_quoted(const char *name)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '"');
-	for (const char *p = name; *p; p++)
-	{
-		if (*p == '"')
-			appendStringInfoChar(&buf, '"');
-		appendStringInfoChar(&buf, *p);
-	}
-	appendStringInfoChar(&buf, '"');
-	return buf.data;
-}
-
 static FixtureColumn *
 fixture_column(const char *name, Oid type, int32 typmod)
 {
@@ -488,7 +471,7 @@ rows_sql(BgUnitTest *ut, const char *rows_json, const char *field, const char *w
 					v = value;
 				appendStringInfoString(&buf, first ? "" : ", ");
 				append_value(&buf, v, c);
-				appendStringInfo(&buf, " as %s", always_quoted(c->name));
+				appendStringInfo(&buf, " as %s", quote_identifier(c->name));
 				first = false;
 			}
 		else
@@ -499,7 +482,7 @@ rows_sql(BgUnitTest *ut, const char *rows_json, const char *field, const char *w
 
 				appendStringInfoString(&buf, first ? "" : ", ");
 				append_value(&buf, value, c);
-				appendStringInfo(&buf, " as %s", always_quoted(c->name));
+				appendStringInfo(&buf, " as %s", quote_identifier(c->name));
 				first = false;
 			}
 		}
@@ -512,7 +495,7 @@ rows_sql(BgUnitTest *ut, const char *rows_json, const char *field, const char *w
 		foreach(lc, columns)
 			appendStringInfo(&buf, "%scast(null as %s) as %s", foreach_current_index(lc) ? ", " : "",
 							 ((FixtureColumn *) lfirst(lc))->type_name,
-							 always_quoted(((FixtureColumn *) lfirst(lc))->name));
+							 quote_identifier(((FixtureColumn *) lfirst(lc))->name));
 		appendStringInfoString(&buf, "\nlimit 0");
 	}
 	json_object_put(rows);
@@ -568,8 +551,8 @@ bg_run_unit_test(BgBuildContext *ctx, BgManifest *m, BgUnitTest *ut, BgTestResul
 	ListCell   *lc;
 	BgBuilderState *before = bg_builder_state(ctx, NULL, NULL, 0);
 
+	/* bg_check_unit_test has passed it before anything was built (deploy_check.c) */
 	memset(res, 0, sizeof(*res));
-	bg_check_unit_test(m, ut);
 	bg_pin_manifest_settings();
 
 	/* every input the model reads, as a CTE of its fixture rows */
@@ -600,8 +583,8 @@ bg_run_unit_test(BgBuildContext *ctx, BgManifest *m, BgUnitTest *ut, BgTestResul
 							psprintf("input %s", f->input), columns, true);
 		}
 		appendStringInfo(&with, "%s%s AS (\n%s\n)", with.len ? ",\n" : "WITH ",
-						 always_quoted(cte), body);
-		bg_redirect_map_add(fixtures, n->schema, n->alias, always_quoted(cte));
+						 quote_identifier(cte), body);
+		bg_redirect_map_add(fixtures, n->schema, n->alias, quote_identifier(cte));
 	}
 	main_sql = bg_redirect_select(what, bg_node_code(model), fixtures, ctx->database, NULL);
 
@@ -661,11 +644,11 @@ bg_run_unit_test(BgBuildContext *ctx, BgManifest *m, BgUnitTest *ut, BgTestResul
 		FixtureColumn *c = lfirst(lc);
 		int			k = foreach_current_index(lc) + 1;
 
-		appendStringInfo(&cols, "%s%s", cols.len ? ", " : "", always_quoted(c->name));
-		appendStringInfo(&names, "%s%s", names.len ? ", " : "", always_quoted(c->name));
+		appendStringInfo(&cols, "%s%s", cols.len ? ", " : "", quote_identifier(c->name));
+		appendStringInfo(&names, "%s%s", names.len ? ", " : "", quote_identifier(c->name));
 		appendStringInfo(&aliases, "__bg_c%d, ", k);
 		appendStringInfo(&texts, "%s__bg_c%d::text AS %s", texts.len ? ", " : "", k,
-						 always_quoted(c->name));
+						 quote_identifier(c->name));
 	}
 
 	/*
