@@ -511,6 +511,18 @@ SELECT count(*) FROM (
      SELECT * FROM plan_from_state)) AS d
 $$;
 SELECT count(*) AS rows_planned, pg_temp.differences_from_state() AS differences FROM plan_from_state;
+-- The state also keeps a digest of each entry: of every value intake reads of it, as the
+-- document has them. A plan takes an entry of the same digest as the live node it was,
+-- without reading it again -- here all but the edited model and the removed one. Read
+-- from the rows, which keep no digests, every entry is read, with the plan above.
+INSERT INTO bg.manifest_state SELECT * FROM kept_state;
+SET client_min_messages = debug1;
+SELECT count(*) FROM bg.plan(shop(nodes => edit('model.shop.stg_orders', '{"raw_code": "select 2"}'),
+                                  removed => '{model.shop.daily_revenue}'));
+DELETE FROM bg.manifest_state WHERE manifest_id = (SELECT DISTINCT manifest_id FROM kept_state);
+SELECT count(*) FROM bg.plan(shop(nodes => edit('model.shop.stg_orders', '{"raw_code": "select 2"}'),
+                                  removed => '{model.shop.daily_revenue}'));
+RESET client_min_messages;
 
 -- A state this build did not write (another version's field list, the other byte order)
 -- is passed over for the rows, with the same plan.

@@ -31,16 +31,32 @@ typedef struct PruneKey
 	int			index;			/* in spans (KEY_SPAN, KEY_DESCEND) and descend_as */
 } PruneKey;
 
+/*
+ * What the key at each place of the last object read was found as: dbt writes every
+ * entry's keys in one order, so the key at a place is nearly always the one before.
+ */
+#define MEMO_PLACES 64
+#define MEMO_KEY_LEN 32
+
+typedef struct PruneMemo
+{
+	uint8		len;			/* 0: nothing remembered */
+	char		text[MEMO_KEY_LEN];
+	const PruneKey *found;		/* NULL: not one of the prune's keys */
+} PruneMemo;
+
 typedef struct PruneLookup
 {
 	int			n;
 	int			n_keep;
 	int			n_spans;
+	PruneMemo	memo[MEMO_PLACES];
 	PruneKey	keys[FLEXIBLE_ARRAY_MEMBER];
 } PruneLookup;
 
 static void read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune,
-							 BgSpan *spans, json_object *o, bool slots, int depth, bool *nul);
+							 BgSpan *spans, json_object *o, bool slots, int depth, bool *nul,
+							 uint64 *digest);
 
 /* ------------------------------------------------------------------------
  * Keys and kept values
@@ -419,6 +435,25 @@ prune_find(PruneLookup *lk, const char *key, size_t len)
 	return NULL;
 }
 
+/* prune_find for the key at place (0 for an object's first key) */
+static inline const PruneKey *
+prune_find_at(PruneLookup *lk, int place, const char *key, size_t len)
+{
+	PruneMemo  *m = place < MEMO_PLACES ? &lk->memo[place] : NULL;
+	const PruneKey *k;
+
+	if (m && m->len == len && memcmp(m->text, key, len) == 0)
+		return m->found;
+	k = prune_find(lk, key, len);
+	if (m && len > 0 && len <= MEMO_KEY_LEN)
+	{
+		m->len = (uint8) len;
+		memcpy(m->text, key, len);
+		m->found = k;
+	}
+	return k;
+}
+
 static json_object *
 new_object(void)
 {
@@ -427,6 +462,68 @@ new_object(void)
 	if (o == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	return o;
+}
+
+/*
+ * An entry's digest (bg_reader_pruned_slots, bg_reader_entry_digest): every value the
+ * prune names -- kept, spanned or descended into -- as the document has it, with which
+ * key it was, in the document's order. What intake reads of an entry is a function of
+ * those bytes alone, so that two entries of one digest read alike; everything else
+ * (created_at, refs, docs, meta, ...) is left out, as intake leaves it. 0 is "unknown".
+ */
+#define DIGEST_P1 UINT64CONST(0x9E3779B185EBCA87)
+#define DIGEST_P2 UINT64CONST(0xC2B2AE3D27D4EB4F)
+#define DIGEST_P3 UINT64CONST(0x165667B19E3779F9)
+#define DIGEST_P4 UINT64CONST(0x85EBCA77C2B2AE63)
+#define ROTL64(x, r) (((x) << (r)) | ((x) >> (64 - (r))))
+
+/* one word into the digest: xxHash64's step for each 8 bytes after its stripes */
+static inline uint64
+digest_word(uint64 h, uint64 w)
+{
+	w *= DIGEST_P2;
+	w = ROTL64(w, 31) * DIGEST_P1;
+	h ^= w;
+	return ROTL64(h, 27) * DIGEST_P1 + DIGEST_P4;
+}
+
+/*
+ * A value (its bytes start..end of b) and which key it was, into the digest: a 64-bit
+ * hash, as the position of a byte, the length and the key all count. Not a cryptographic
+ * one; a collision can only make a plan show an entry changed by its author as unchanged
+ * (the deployment reads every entry itself).
+ */
+static inline uint64
+digest_add(uint64 h, const PruneKey *k, const char *b, size_t start, size_t end)
+{
+	const char *p = b + start;
+	size_t		n = end - start;
+	uint64		w = 0;
+
+	h = digest_word(h, ((uint64) n << 16) ^ ((uint64) k->kind << 8) ^ (uint64) k->index);
+	for (; n >= sizeof(uint64); p += sizeof(uint64), n -= sizeof(uint64))
+	{
+		memcpy(&w, p, sizeof(w));
+		h = digest_word(h, w);
+	}
+	if (n > 0)
+	{
+		w = 0;
+		memcpy(&w, p, n);
+		h = digest_word(h, w);
+	}
+	return h;
+}
+
+static inline uint64
+digest_finish(uint64 h)
+{
+	h ^= h >> 33;
+	h *= DIGEST_P2;
+	h ^= h >> 29;
+	h *= DIGEST_P3;
+	h ^= h >> 32;
+	return h == 0 ? 1 : h;
 }
 
 /*
@@ -445,7 +542,7 @@ read_member(ManifestReader *r, const char *where, BgPrune *prune, json_object *o
 
 		/* attached first: an error inside frees it with the whole tree */
 		attach(o, key, flags, child, slot);
-		read_pruned_into(r, where, prune, NULL, child, false, depth + 1, nul);
+		read_pruned_into(r, where, prune, NULL, child, false, depth + 1, nul, NULL);
 	}
 	else
 		attach(o, key, flags, bg_parse_json_c(r, where), slot);
@@ -458,7 +555,7 @@ read_member(ManifestReader *r, const char *where, BgPrune *prune, json_object *o
  */
 static void
 read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *spans,
-				 json_object *o, bool slots, int depth, bool *nul)
+				 json_object *o, bool slots, int depth, bool *nul, uint64 *digest)
 {
 	PruneLookup *lk = prune_lookup(prune);
 
@@ -467,7 +564,7 @@ read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 	bg_reader_accept(r, '{');
 	if (bg_reader_accept(r, '}'))
 		return;
-	for (;;)
+	for (int place = 0;; place++)
 	{
 		const char *key;
 		size_t		len;
@@ -478,10 +575,18 @@ read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 		if (!bg_reader_accept(r, ':'))
 			bg_scan_error(r, r->pos >= r->len ? json_tokener_error_parse_eof :
 					   json_tokener_error_parse_object_key_sep, r->pos, where);
-		k = prune_find(lk, key, len);
+		k = prune_find_at(lk, place, key, len);
 		if (k && k->kind == KEY_KEEP)
+		{
+			size_t		start;
+
+			bg_reader_skip_ws(r);
+			start = r->pos;
 			keep_into(r, where, o, k->key, JSON_C_OBJECT_ADD_CONSTANT_KEY, depth, NULL,
 					  slots ? k->index : -1);
+			if (digest)
+				*digest = digest_add(*digest, k, r->buf, start, r->pos);
+		}
 		else if (k && k->kind == KEY_SPAN)
 		{
 			BgSpan		s = {0, 0, false};
@@ -492,6 +597,8 @@ read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 			s.end = r->pos;
 			if (spans)
 				spans[k->index] = s;
+			if (digest)
+				*digest = digest_add(*digest, k, r->buf, s.start, s.end);
 			*nul |= s.has_nul;
 		}
 		else if (k && k->kind == KEY_DESCEND)
@@ -505,6 +612,8 @@ read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 			s.end = r->pos;
 			if (spans)
 				spans[lk->n_spans + k->index] = s;
+			if (digest)
+				*digest = digest_add(*digest, k, r->buf, s.start, s.end);
 			*nul |= s.has_nul;
 		}
 		else if (prune->each)
@@ -557,7 +666,7 @@ bg_reader_pruned(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 		return bg_reader_value(r, where);
 	bg_reader_drop_current(r);
 	r->current = new_object();
-	read_pruned_into(r, where, prune, spans, r->current, false, 1, &nul);
+	read_pruned_into(r, where, prune, spans, r->current, false, 1, &nul, NULL);
 	return r->current;
 }
 
@@ -571,7 +680,7 @@ bg_reader_pruned(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
  */
 bool
 bg_reader_pruned_slots(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *spans,
-					   json_object **kept)
+					   json_object **kept, uint64 *digest)
 {
 	PruneLookup *lk = prune_lookup(prune);
 	int			n_spans = lk->n - lk->n_keep;
@@ -589,10 +698,69 @@ bg_reader_pruned_slots(ManifestReader *r, const char *where, BgPrune *prune, BgS
 	r->current = json_object_new_array_ext(n_slots);
 	if (r->current == NULL)
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	read_pruned_into(r, where, prune, spans, r->current, true, 1, &nul);
+	*digest = 0;
+	read_pruned_into(r, where, prune, spans, r->current, true, 1, &nul, digest);
+	*digest = digest_finish(*digest);
 	for (int i = 0; i < n_slots; i++)
 		kept[i] = json_object_array_get_idx(r->current, i);
 	return true;
+}
+
+/*
+ * The digest bg_reader_pruned_slots gives the object at r->pos, with everything in it
+ * checked as it checks it but nothing kept, and r->pos after it; *nul is set if any
+ * value prune names holds a \u0000. 0 if the value is not an object (r->pos unmoved).
+ */
+uint64
+bg_reader_entry_digest(ManifestReader *r, const char *where, BgPrune *prune, bool *nul)
+{
+	PruneLookup *lk = prune_lookup(prune);
+	uint64		digest = 0;
+
+	if (!bg_reader_at(r, '{'))
+		return 0;
+	bg_reader_drop_current(r);
+	r->pos++;
+	if (bg_reader_accept(r, '}'))
+		return digest_finish(digest);
+	for (int place = 0;; place++)
+	{
+		const char *key;
+		size_t		len;
+		bool		copied;
+		const PruneKey *k;
+		size_t		start;
+		bool		value_nul = false;
+
+		scan_key(r, where, &key, &len, &copied);
+		if (!bg_reader_accept(r, ':'))
+			bg_scan_error(r, r->pos >= r->len ? json_tokener_error_parse_eof :
+					   json_tokener_error_parse_object_key_sep, r->pos, where);
+		k = prune_find_at(lk, place, key, len);
+		bg_reader_skip_ws(r);
+		start = r->pos;
+		bg_scan_value(r, where, 1, &value_nul);
+		if (k)
+		{
+			digest = digest_add(digest, k, r->buf, start, r->pos);
+			*nul |= value_nul;
+		}
+		if (copied)
+			pfree((char *) key);
+
+		bg_reader_skip_ws(r);
+		if (r->pos >= r->len)
+			bg_scan_error(r, json_tokener_error_parse_eof, r->pos, where);
+		if (r->buf[r->pos] == ',')
+			r->pos++;
+		else if (r->buf[r->pos] == '}')
+		{
+			r->pos++;
+			return digest_finish(digest);
+		}
+		else
+			bg_scan_error(r, json_tokener_error_parse_object_value_sep, r->pos, where);
+	}
 }
 
 /*
@@ -622,7 +790,7 @@ bg_reader_pruned_array(ManifestReader *r, const char *where, BgPrune *prune)
 			json_object *child = new_object();
 
 			json_object_array_add(a, child);
-			read_pruned_into(r, where, prune, NULL, child, false, 2, &nul);
+			read_pruned_into(r, where, prune, NULL, child, false, 2, &nul, NULL);
 		}
 		else
 			json_object_array_add(a, bg_parse_json_c(r, where));

@@ -92,24 +92,6 @@ bg_reader_syntax_error(ManifestReader *r, const char *expected, const char *wher
 					   r->pos, r->len)));
 }
 
-/* Whether c comes next (after whitespace), without consuming it. */
-bool
-bg_reader_at(ManifestReader *r, char c)
-{
-	bg_reader_skip_ws(r);
-	return r->pos < r->len && r->buf[r->pos] == c;
-}
-
-/* Consume c if it comes next; say whether it did. */
-bool
-bg_reader_accept(ManifestReader *r, char c)
-{
-	if (!bg_reader_at(r, c))
-		return false;
-	r->pos++;
-	return true;
-}
-
 void
 bg_reader_expect(ManifestReader *r, char c, const char *expected, const char *where)
 {
@@ -275,6 +257,12 @@ bg_scan_literal(ManifestReader *r, const char *word, enum json_tokener_error e, 
 {
 	size_t		len = strlen(word);
 
+	if (r->len - r->pos >= len && memcmp(r->buf + r->pos, word, len) == 0)
+	{
+		r->pos += len;
+		return;
+	}
+	/* where it goes wrong */
 	for (size_t i = 0; i < len; i++)
 		if (r->pos + i >= r->len)
 			bg_scan_error(r, json_tokener_error_parse_eof, r->len, where);

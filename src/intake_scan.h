@@ -29,7 +29,9 @@ typedef struct ManifestReader
 	bool		saw_nodes;
 	bool		plan_only;		/* keep only what a plan compares (bg_manifest_parse_for_plan) */
 	bool		in_document;	/* stored texts left in the document (bg_manifest_parse_to_store) */
-	BgManifest *plan_live;		/* ... against this live manifest */
+	BgManifest *plan_live;		/* ... against this live manifest, if it enforces contracts */
+	BgManifest *plan_reuse;		/* ... whose nodes stand for entries of their digest */
+	int			n_reused;		/* entries it stood for */
 } ManifestReader;
 
 /* Where one value lies in the document; has_nul: it holds a \u0000 escape. */
@@ -72,13 +74,29 @@ bg_reader_skip_ws(ManifestReader *r)
 	r->pos = p;
 }
 
+/* Whether c comes next (after whitespace), without consuming it. */
+static inline bool
+bg_reader_at(ManifestReader *r, char c)
+{
+	bg_reader_skip_ws(r);
+	return r->pos < r->len && r->buf[r->pos] == c;
+}
+
+/* Consume c if it comes next; say whether it did. */
+static inline bool
+bg_reader_accept(ManifestReader *r, char c)
+{
+	if (!bg_reader_at(r, c))
+		return false;
+	r->pos++;
+	return true;
+}
+
 extern void bg_reader_open(ManifestReader *r, const char *buf, size_t len);
 extern void bg_reader_close(ManifestReader *r);
 extern pg_attribute_noreturn() void bg_reader_syntax_error(ManifestReader *r, const char *expected,
 														   const char *where);
-extern bool bg_reader_accept(ManifestReader *r, char c);
 extern void bg_reader_expect(ManifestReader *r, char c, const char *expected, const char *where);
-extern bool bg_reader_at(ManifestReader *r, char c);
 extern void bg_reader_drop_current(ManifestReader *r);
 extern json_object *bg_reader_value(ManifestReader *r, const char *where);
 
@@ -98,7 +116,9 @@ extern char *bg_reader_key(ManifestReader *r, const char *where);
 extern json_object *bg_reader_pruned(ManifestReader *r, const char *where, BgPrune *prune,
 									 BgSpan *spans);
 extern bool bg_reader_pruned_slots(ManifestReader *r, const char *where, BgPrune *prune,
-								   BgSpan *spans, json_object **kept);
+								   BgSpan *spans, json_object **kept, uint64 *digest);
+extern uint64 bg_reader_entry_digest(ManifestReader *r, const char *where, BgPrune *prune,
+									 bool *nul);
 extern json_object *bg_reader_pruned_array(ManifestReader *r, const char *where,
 										   BgPrune *prune);
 extern char *bg_span_text(ManifestReader *r, const BgSpan *span);

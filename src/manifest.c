@@ -246,6 +246,15 @@ bg_manifest_node_position(BgManifest *m, const char *unique_id)
 	return s ? s->position : -1;
 }
 
+/* The place in m->macros of a macro; -1 if there is none. */
+int
+bg_manifest_macro_position(BgManifest *m, const char *unique_id)
+{
+	BgIdSlot   *s = index_find(m->macro_index, unique_id);
+
+	return s ? s->position : -1;
+}
+
 BgMacro *
 bg_manifest_macro(BgManifest *m, const char *unique_id)
 {
@@ -291,17 +300,19 @@ bg_manifest_check_graph(BgManifest *m)
 	int		   *state;			/* 0 unvisited, 1 on the DFS stack, 2 done */
 	int		   *stack_node;
 	int		   *stack_edge;
-	int		  **deps = palloc0(sizeof(int *) * Max(m->n_nodes, 1));	/* their positions */
+	int		  **deps = MemoryContextAllocZero(m->cxt, sizeof(int *) * Max(m->n_nodes, 1));
 
 	for (int i = 0; i < m->n_nodes; i++)
 	{
 		BgNode	   *n = m->nodes[i];
 		char	   *rel;
+		size_t		schema_len,
+					alias_len;
 		BgIdSlot   *e;
 
 		if (n->disabled)
 			continue;
-		deps[i] = palloc(sizeof(int) * Max(n->n_depends_nodes, 1));
+		deps[i] = MemoryContextAlloc(m->cxt, sizeof(int) * Max(n->n_depends_nodes, 1));
 		for (int d = 0; d < n->n_depends_nodes; d++)
 		{
 			deps[i][d] = bg_manifest_node_position(m, n->depends_nodes[d]);
@@ -314,7 +325,12 @@ bg_manifest_check_graph(BgManifest *m)
 		if (!bg_node_has_relation(n))
 			continue;
 		/* names hold no control characters (bg_check_identifier): \x1f parts them */
-		rel = psprintf("%s\x1f%s", n->schema, n->alias);
+		schema_len = strlen(n->schema);
+		alias_len = strlen(n->alias);
+		rel = palloc(schema_len + alias_len + 2);
+		memcpy(rel, n->schema, schema_len);
+		rel[schema_len] = '\x1f';
+		memcpy(rel + schema_len + 1, n->alias, alias_len + 1);
 		if (!index_add(relations, rel, n, i))
 		{
 			e = index_find(relations, rel);
@@ -383,6 +399,7 @@ bg_manifest_check_graph(BgManifest *m)
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
+	m->depends_at = deps;
 }
 
 /*

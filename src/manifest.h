@@ -94,6 +94,13 @@ typedef struct BgNode
 
 	/* config.c: the JSON above parsed once, when first asked for */
 	struct BgModelConfig *config;
+
+	/*
+	 * The digest of the manifest entry it was read from (bg_reader_entry_digest), 0 if
+	 * unknown: a plan takes an entry of the same digest as the live node it was, rather
+	 * than reading it again.
+	 */
+	uint64		entry_digest;
 } BgNode;
 
 typedef struct BgMacro
@@ -155,6 +162,12 @@ typedef struct BgManifest
 	 */
 	List	   *unit_tests;		/* of BgUnitTest * */
 
+	/*
+	 * bg_manifest_check_graph: for each enabled node, the places in nodes of its
+	 * depends_on.nodes, in their order (NULL for disabled ones)
+	 */
+	int		  **depends_at;
+
 	BgIdIndex  *node_index;		/* enabled nodes and sources */
 	BgIdIndex  *disabled_index;
 	BgIdIndex  *macro_index;
@@ -167,6 +180,7 @@ extern void bg_manifest_add_node(BgManifest *m, BgNode *node);
 extern void bg_manifest_add_macro(BgManifest *m, BgMacro *macro);
 extern BgNode *bg_manifest_node(BgManifest *m, const char *unique_id);
 extern int	bg_manifest_node_position(BgManifest *m, const char *unique_id);
+extern int	bg_manifest_macro_position(BgManifest *m, const char *unique_id);
 extern BgNode *bg_manifest_previous_node(BgManifest *m, const char *unique_id);
 extern BgMacro *bg_manifest_macro(BgManifest *m, const char *unique_id);
 extern bool bg_manifest_is_disabled(BgManifest *m, const char *unique_id);

@@ -62,11 +62,14 @@ bg_action_name(BgAction action)
 	return "?";
 }
 
+/* (a plan's unchanged nodes share their texts with live's: see unchanged_live_node) */
 static bool
 str_eq(const char *a, const char *b)
 {
+	if (a == b)
+		return true;
 	if (a == NULL || b == NULL)
-		return a == b;
+		return false;
 	return strcmp(a, b) == 0;
 }
 
@@ -78,10 +81,13 @@ str_eq(const char *a, const char *b)
 typedef struct MacroCheck
 {
 	BgManifest *next;
-	HTAB	   *modified;		/* unique_id -> non-NULL when modified */
 	int			n_modified;
-	HTAB	   *reaches;		/* memo: macros known to reach a modified macro */
-	HTAB	   *visited;		/* per node walk, as dbt's visited_macros */
+	/* by the macro's place in next->macros */
+	bool	   *modified;		/* changed or new */
+	bool	   *reaches;		/* memo: known to reach a modified macro */
+	uint32	   *visited;		/* == walk: seen by this node's walk, as dbt's visited_macros */
+	uint32		walk;
+	HTAB	   *removed;		/* unique_ids of live's macros that next has not */
 } MacroCheck;
 
 static HTAB *
@@ -105,9 +111,14 @@ set_has(HTAB *set, const char *key)
 static void
 macro_check_init(MacroCheck *mc, BgManifest *live, BgManifest *next)
 {
+	int			n = Max(next->n_macros, 1);
+
 	mc->next = next;
-	mc->modified = string_set("bluegreen modified macros", 256);
-	mc->reaches = string_set("bluegreen macro reach", 256);
+	mc->modified = palloc0(sizeof(bool) * n);
+	mc->reaches = palloc0(sizeof(bool) * n);
+	mc->visited = palloc0(sizeof(uint32) * n);
+	mc->walk = 0;
+	mc->removed = string_set("bluegreen removed macros", 64);
 	mc->n_modified = 0;
 	for (int i = 0; i < next->n_macros; i++)
 	{
@@ -116,7 +127,7 @@ macro_check_init(MacroCheck *mc, BgManifest *live, BgManifest *next)
 
 		if (o == NULL || strcmp(o->sql_digest, m->sql_digest) != 0)
 		{
-			set_add(mc->modified, m->unique_id);
+			mc->modified[i] = true;
 			mc->n_modified++;
 		}
 	}
@@ -124,32 +135,41 @@ macro_check_init(MacroCheck *mc, BgManifest *live, BgManifest *next)
 	{
 		if (bg_manifest_macro(next, live->macros[i]->unique_id) == NULL)
 		{
-			set_add(mc->modified, live->macros[i]->unique_id);
+			set_add(mc->removed, live->macros[i]->unique_id);
 			mc->n_modified++;
 		}
 	}
 }
 
-/* dbt's recursively_check_macros_modified: a depth-first walk with a shared visited set */
+/*
+ * dbt's recursively_check_macros_modified: a depth-first walk with a shared visited set.
+ * A macro next has not is a leaf: seen again, it answers again as it did.
+ */
 static bool
 macros_reach_modified(MacroCheck *mc, char **macros, int n)
 {
 	for (int i = 0; i < n; i++)
 	{
-		const char *id = macros[i];
+		int			at = bg_manifest_macro_position(mc->next, macros[i]);
 		BgMacro    *macro;
 
-		if (set_has(mc->visited, id))
+		if (at < 0)
+		{
+			if (set_has(mc->removed, macros[i]))
+				return true;
 			continue;
-		set_add(mc->visited, id);
-		if (set_has(mc->modified, id) || set_has(mc->reaches, id))
+		}
+		if (mc->visited[at] == mc->walk)
+			continue;
+		mc->visited[at] = mc->walk;
+		if (mc->modified[at] || mc->reaches[at])
 			return true;
-		macro = bg_manifest_macro(mc->next, id);
-		if (macro != NULL && macro->n_depends_macros > 0 &&
+		macro = mc->next->macros[at];
+		if (macro->n_depends_macros > 0 &&
 			macros_reach_modified(mc, macro->depends_macros, macro->n_depends_macros))
 		{
 			/* reaching a modified macro holds whatever the walk order */
-			set_add(mc->reaches, id);
+			mc->reaches[at] = true;
 			return true;
 		}
 	}
@@ -159,14 +179,10 @@ macros_reach_modified(MacroCheck *mc, char **macros, int n)
 static bool
 node_macros_modified(MacroCheck *mc, BgNode *n)
 {
-	bool		result;
-
 	if (mc->n_modified == 0 || n->n_depends_macros == 0)
 		return false;
-	mc->visited = string_set("bluegreen visited macros", 64);
-	result = macros_reach_modified(mc, n->depends_macros, n->n_depends_macros);
-	hash_destroy(mc->visited);
-	return result;
+	mc->walk++;					/* a fresh visited set; 0 is no walk's */
+	return macros_reach_modified(mc, n->depends_macros, n->n_depends_macros);
 }
 
 /* ------------------------------------------------------------------------
@@ -332,38 +348,44 @@ bg_plan_compute(BgManifest *live, BgManifest *next)
 	int		   *queue;
 	int			head,
 				tail;
-	HTAB	   *position;
+	int		   *enabled_at;		/* next->nodes position -> enabled position */
+	int		  **parents;		/* enabled positions of what each depends on */
+	BgNode	  **old;
 
 	plan->live = live;
 	plan->next = next;
 	macro_check_init(&mc, live, next);
 
 	enabled = palloc(sizeof(BgNode *) * Max(next->n_nodes, 1));
+	enabled_at = palloc(sizeof(int) * Max(next->n_nodes, 1));
 	for (int i = 0; i < next->n_nodes; i++)
+	{
+		enabled_at[i] = n_enabled;
 		if (!next->nodes[i]->disabled)
 			enabled[n_enabled++] = next->nodes[i];
-
-	position = string_set("bluegreen plan positions", n_enabled + 1);
-	for (int i = 0; i < n_enabled; i++)
-	{
-		BgIndexEntry *e = hash_search(position, &enabled[i]->unique_id, HASH_ENTER, NULL);
-
-		e->key = enabled[i]->unique_id;
-		e->value = (void *) (intptr_t) i;
 	}
 
-	/* the child lists of the graph, for "+" and for the dependency order */
+	/* the graph's edges, each dependency looked up once; then the child lists */
 	n_children = palloc0(sizeof(int) * Max(n_enabled, 1));
 	children = palloc0(sizeof(int *) * Max(n_enabled, 1));
 	indegree = palloc0(sizeof(int) * Max(n_enabled, 1));
-	for (int i = 0; i < n_enabled; i++)
+	parents = palloc(sizeof(int *) * Max(n_enabled, 1));
+	for (int i = 0, j = 0; i < n_enabled; i++, j++)
+	{
+		while (next->nodes[j]->disabled)
+			j++;
+		parents[i] = palloc(sizeof(int) * Max(enabled[i]->n_depends_nodes, 1));
 		for (int d = 0; d < enabled[i]->n_depends_nodes; d++)
 		{
-			BgIndexEntry *e = hash_search(position, &enabled[i]->depends_nodes[d], HASH_FIND, NULL);
+			/* intake checked that each is an enabled node (bg_manifest_check_graph) */
+			int			at = next->depends_at ? next->depends_at[j][d] :
+				bg_manifest_node_position(next, enabled[i]->depends_nodes[d]);
 
-			if (e)
-				n_children[(intptr_t) e->value]++;
+			parents[i][d] = at < 0 ? -1 : enabled_at[at];
+			if (at >= 0)
+				n_children[parents[i][d]]++;
 		}
+	}
 	for (int i = 0; i < n_enabled; i++)
 	{
 		children[i] = palloc(sizeof(int) * Max(n_children[i], 1));
@@ -372,12 +394,10 @@ bg_plan_compute(BgManifest *live, BgManifest *next)
 	for (int i = 0; i < n_enabled; i++)
 		for (int d = 0; d < enabled[i]->n_depends_nodes; d++)
 		{
-			BgIndexEntry *e = hash_search(position, &enabled[i]->depends_nodes[d], HASH_FIND, NULL);
+			int			p = parents[i][d];
 
-			if (e)
+			if (p >= 0)
 			{
-				int			p = (int) (intptr_t) e->value;
-
 				children[p][n_children[p]++] = i;
 				indegree[i]++;
 			}
@@ -388,9 +408,11 @@ bg_plan_compute(BgManifest *live, BgManifest *next)
 	selected = palloc0(sizeof(bool) * Max(n_enabled, 1));
 	queue = palloc(sizeof(int) * Max(n_enabled, 1));
 	head = tail = 0;
+	old = palloc(sizeof(BgNode *) * Max(n_enabled, 1));
 	for (int i = 0; i < n_enabled; i++)
 	{
-		sel[i] = state_selectors(&mc, enabled[i], bg_manifest_previous_node(live, enabled[i]->unique_id));
+		old[i] = bg_manifest_previous_node(live, enabled[i]->unique_id);
+		sel[i] = state_selectors(&mc, enabled[i], old[i]);
 		if (sel[i] & BG_SEL_MODIFIED)
 		{
 			selected[i] = true;
@@ -434,7 +456,7 @@ bg_plan_compute(BgManifest *live, BgManifest *next)
 		BgNode	   *n = enabled[i];
 
 		item->node = n;
-		item->old = bg_manifest_previous_node(live, n->unique_id);
+		item->old = old[i];
 		item->selected = selected[i];
 		item->selectors = sel[i];
 		if (!selected[i])
@@ -465,6 +487,5 @@ bg_plan_compute(BgManifest *live, BgManifest *next)
 		item->removed = true;
 		item->action = BG_ACTION_REMOVE;
 	}
-	hash_destroy(position);
 	return plan;
 }

@@ -24,14 +24,15 @@
  * The compact state: nodes and macros as one bytea
  *
  * Strings are kept NUL-terminated inside it, so that loaded nodes point into it and
- * nothing is copied; lengths are native int32s. Compiled code is left out. The header
+ * nothing is copied; lengths are native int32s. Compiled code is left out; each node's
+ * entry digest (BgNode.entry_digest, which bg.node has no column for) follows its fields. The header
  * names the field list the value was written with: a value of another list (another
  * version of bluegreen), or of the other byte order, is not recognised, and the rows are
  * read instead. A CRC-32C of everything before it ends the value: a damaged byte inside
  * a digest or a name would otherwise read as a plausible node, and plan wrongly.
  * ------------------------------------------------------------------------
  */
-#define STATE_MAGIC 0x42475332	/* "BGS2"; "BGS1" had no checksum */
+#define STATE_MAGIC 0x42475333	/* "BGS3"; "BGS2" had no entry digests, "BGS1" no checksum */
 
 typedef struct StateHeader
 {
@@ -207,6 +208,7 @@ bg_state_store(BgManifest *m, int64 manifest_id)
 					break;
 			}
 		}
+		put_bytes(&w, &x->entry_digest, sizeof(x->entry_digest));
 	}
 	for (int i = 0; i < m->n_macros; i++)
 	{
@@ -425,6 +427,7 @@ state_load(BgManifest *m, int64 manifest_id)
 					break;
 			}
 		}
+		memcpy(&x->entry_digest, get_bytes(&s, sizeof(x->entry_digest)), sizeof(x->entry_digest));
 		/* what bg.node holds NOT NULL, every stage reads without a check */
 		if (x->unique_id == NULL || x->resource_type == NULL || x->package_name == NULL ||
 			x->name == NULL)
