@@ -25,6 +25,15 @@
 #define bg_namespace_ownercheck(nspid, roleid) pg_namespace_ownercheck((nspid), (roleid))
 #endif
 
+/* Index entries of a new heap tuple: 16 asks whether only summarizing indexes need them. */
+#if PG_VERSION_NUM >= 160000
+#define bg_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#else
+#define bg_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+
 /*
  * How many locks one transaction can count on in a lock table sized for "nominal" of
  * them (max_locks_per_transaction for each backend and prepared transaction).

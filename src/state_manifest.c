@@ -3,18 +3,22 @@
  *		A BgManifest written to and read back from bg.manifest, bg.node and bg.macro:
  *		the only code that reads or writes those tables.
  *
- * Each batch of nodes is written as one INSERT of an array of bg.node rows formed here,
- * so registering ten thousand nodes is a handful of statements, not ten thousand round
- * trips through the executor.
+ * Nodes are written as rows formed here, a batch at a time, through a bulk-insert state
+ * (as COPY writes them): registering ten thousand nodes is a handful of heap calls, not
+ * ten thousand round trips through the executor.
  *
  * Every manifest is also kept whole as one value, its compact state (state_compact.c),
  * written from the same field list, which plan and deploy read back instead of the rows.
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -24,6 +28,7 @@
 #include "utils/memutils.h"
 #include "utils/typcache.h"
 
+#include "compat.h"
 #include "manifest.h"
 #include "state_compact.h"
 #include "privilege.h"
@@ -166,31 +171,69 @@ node_row_desc(void)
 }
 
 /*
- * Nodes from m->nodes[from] on, as one INSERT of an array of bg.node rows: each row formed
- * here, once, rather than thirty arrays of columns taken apart again by thirty unnests
- * (and the JSON texts, checked at intake, not parsed again by json's input function).
- * Stores at most STORE_BATCH nodes, or a little more than STORE_BATCH_BYTES of rows;
- * returns the position after the last node stored.
+ * Nodes are written as COPY writes rows: with a bulk-insert state, whose own small ring of
+ * buffers the table's pages pass through, rather than one shared buffer claimed for each
+ * of its pages (a manifest's rows are tens of megabytes: a fifth of the default
+ * shared_buffers, and of the backend's memory when it counts what it touched); several
+ * rows to a heap call; each index entry made as the executor makes it. bg.node has no
+ * triggers but its foreign key's, and its foreign key is the manifest row this
+ * transaction has just written, which nobody else can see, let alone delete; its NOT
+ * NULL columns are checked here.
+ */
+typedef struct NodeWriter
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	BulkInsertState bulk;
+	MemoryContext cxt;			/* where the slots live */
+	TupleTableSlot *slots[STORE_BATCH];
+	CommandId	cid;
+} NodeWriter;
+
+static void
+node_writer_open(NodeWriter *w)
+{
+	(void) node_row_desc();		/* the column sources, and bg.node's oid */
+	memset(w, 0, sizeof(*w));
+	w->rel = table_open(node_row_relid, RowExclusiveLock);
+	w->estate = CreateExecutorState();
+	w->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(w->rri, w->rel, 1, NULL, 0);
+	ExecOpenIndices(w->rri, false);
+	w->bulk = GetBulkInsertState();
+	w->cid = GetCurrentCommandId(true);
+	w->cxt = CurrentMemoryContext;
+}
+
+static void
+node_writer_close(NodeWriter *w)
+{
+	for (int i = 0; i < STORE_BATCH && w->slots[i]; i++)
+		ExecDropSingleTupleTableSlot(w->slots[i]);
+	FreeBulkInsertState(w->bulk);
+	ExecCloseIndices(w->rri);
+	FreeExecutorState(w->estate);
+	table_close(w->rel, NoLock);
+}
+
+/*
+ * Nodes from m->nodes[from] on, as rows of bg.node formed here, once (the JSON texts,
+ * checked at intake, not parsed again by json's input function). Stores at most
+ * STORE_BATCH nodes, or a little more than STORE_BATCH_BYTES of rows; returns the
+ * position after the last node stored.
  */
 static int
-store_nodes(BgManifest *m, int64 manifest_id, int from)
+store_nodes(NodeWriter *w, BgManifest *m, int64 manifest_id, int from)
 {
 	MemoryContext batch = AllocSetContextCreate(CurrentMemoryContext, "bluegreen store batch",
 												ALLOCSET_DEFAULT_SIZES);
-	MemoryContext rows_cxt = AllocSetContextCreate(batch, "bluegreen store rows",
-												   ALLOCSET_DEFAULT_SIZES);
 	MemoryContext row_cxt = AllocSetContextCreate(batch, "bluegreen store row",
 												  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(batch);
-	TupleDesc	desc = node_row_desc();
-	Datum	   *rows = palloc(sizeof(Datum) * STORE_BATCH);
+	TupleDesc	desc = RelationGetDescr(w->rel);
 	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
 	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
-	Datum		arg;
-	Oid			argtype = get_array_type(node_row_type);
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
 	int			n = 0;
 	Size		bytes = 0;
 
@@ -227,21 +270,33 @@ store_nodes(BgManifest *m, int64 manifest_id, int from)
 				if (text)
 					values[a] = PointerGetDatum(cstring_to_text_with_len(text, (int) len));
 			}
+			if (nulls[a] && TupleDescAttr(desc, a)->attnotnull)
+				elog(ERROR, "bluegreen's node %s has no value for bg.node.%s", x->unique_id,
+					 NameStr(TupleDescAttr(desc, a)->attname));
 		}
-		MemoryContextSwitchTo(rows_cxt);
+		MemoryContextSwitchTo(batch);
 		row = heap_form_tuple(desc, values, nulls);
 		bytes += row->t_len;
-		rows[n] = HeapTupleGetDatum(row);
+		if (w->slots[n] == NULL)
+		{
+			MemoryContextSwitchTo(w->cxt);
+			w->slots[n] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+			MemoryContextSwitchTo(batch);
+		}
+		/* the slot's own, so that the heap's materializing does not copy it again */
+		ExecStoreHeapTuple(row, w->slots[n], true);
 		MemoryContextReset(row_cxt);
 	}
-	MemoryContextSwitchTo(batch);
-	get_typlenbyvalalign(node_row_type, &typlen, &typbyval, &typalign);
-	arg = PointerGetDatum(construct_array(rows, n, node_row_type, typlen, typbyval, typalign));
-	MemoryContextDelete(rows_cxt);	/* the array has them */
-	/* not a kept plan: its parameter's type is bg.node's, made anew with the extension */
-	if (SPI_execute_with_args("INSERT INTO bg.node SELECT * FROM pg_catalog.unnest($1)",
-							  1, &argtype, &arg, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not store the nodes of bluegreen manifest " INT64_FORMAT, manifest_id);
+	table_multi_insert(w->rel, w->slots, n, w->cid, 0, w->bulk);
+	for (int i = 0; i < n; i++)
+	{
+		List	   *recheck = bg_insert_index_tuples(w->rri, w->slots[i], w->estate);
+
+		Assert(recheck == NIL); /* no deferrable constraint */
+		list_free(recheck);
+		ExecClearTuple(w->slots[i]);
+		ResetPerTupleExprContext(w->estate);
+	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(batch);
 	return from + n;
@@ -309,8 +364,14 @@ manifest_store(BgManifest *m, int64 project_id)
 	manifest_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 											  &isnull));
 
-	for (int from = 0; from < m->n_nodes;)
-		from = store_nodes(m, manifest_id, from);
+	{
+		NodeWriter	w;
+
+		node_writer_open(&w);
+		for (int from = 0; from < m->n_nodes;)
+			from = store_nodes(&w, m, manifest_id, from);
+		node_writer_close(&w);
+	}
 	store_macros(m, manifest_id);
 
 	/* last, so that its parts and the rows' batches are never in memory together */
