@@ -464,7 +464,8 @@ deploy(FunctionCallInfo fcinfo, bool is_jsonb, bool external)
 		StringInfoData compatible;
 		char	   *detail;
 
-		d->live = bg_manifest_load(d->project->live_manifest_id, d->refresh);
+		d->live = bg_manifest_load(d->project->live_manifest_id,
+									d->refresh ? BG_LOAD_CODE : BG_LOAD_TEXTS);
 		if (d->refresh)
 		{
 			d->next = d->live;

@@ -311,7 +311,7 @@ bg_diff_now(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("project \"%s\" has no built deployment to compare with live", project->name),
 				 errhint("CALL bg.deploy(...) first; bg.deployment_diffs keeps the diffs of earlier ones.")));
-	m = bg_manifest_load(dep->manifest_id, false);
+	m = bg_manifest_load(dep->manifest_id, BG_LOAD_TEXTS);
 	steps = bg_deployment_steps(dep->id, true, &n);
 	for (int i = 0; i < n; i++)
 	{

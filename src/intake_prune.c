@@ -477,13 +477,19 @@ new_object(void)
 #define DIGEST_P4 UINT64CONST(0x85EBCA77C2B2AE63)
 #define ROTL64(x, r) (((x) << (r)) | ((x) >> (64 - (r))))
 
+/* xxHash64's round: one word into one accumulator */
+static inline uint64
+digest_round(uint64 acc, uint64 w)
+{
+	acc += w * DIGEST_P2;
+	return ROTL64(acc, 31) * DIGEST_P1;
+}
+
 /* one word into the digest: xxHash64's step for each 8 bytes after its stripes */
 static inline uint64
 digest_word(uint64 h, uint64 w)
 {
-	w *= DIGEST_P2;
-	w = ROTL64(w, 31) * DIGEST_P1;
-	h ^= w;
+	h ^= digest_round(0, w);
 	return ROTL64(h, 27) * DIGEST_P1 + DIGEST_P4;
 }
 
@@ -501,6 +507,22 @@ digest_add(uint64 h, const PruneKey *k, const char *b, size_t start, size_t end)
 	uint64		w = 0;
 
 	h = digest_word(h, ((uint64) n << 16) ^ ((uint64) k->kind << 8) ^ (uint64) k->index);
+	if (n >= 32)
+	{
+		/* stripes of 32 bytes in four independent accumulators, as xxHash64 hashes */
+		uint64		v[4] = {h + DIGEST_P1 + DIGEST_P2, h + DIGEST_P2, h, h - DIGEST_P1};
+		uint64		s[4];
+
+		for (; n >= 32; p += 32, n -= 32)
+		{
+			memcpy(s, p, sizeof(s));
+			for (int i = 0; i < 4; i++)
+				v[i] = digest_round(v[i], s[i]);
+		}
+		h = ROTL64(v[0], 1) + ROTL64(v[1], 7) + ROTL64(v[2], 12) + ROTL64(v[3], 18);
+		for (int i = 0; i < 4; i++)
+			h = (h ^ digest_round(0, v[i])) * DIGEST_P1 + DIGEST_P4;
+	}
 	for (; n >= sizeof(uint64); p += sizeof(uint64), n -= sizeof(uint64))
 	{
 		memcpy(&w, p, sizeof(w));

@@ -164,7 +164,11 @@ bg_reader_value(ManifestReader *r, const char *where)
 #define SPECIAL_BYTE(w) (HAS_ZERO_BYTE((w) ^ (ONES * 0x22)) | HAS_ZERO_BYTE((w) ^ (ONES * 0x5c)) | \
 						 HAS_BYTE_BELOW((w), 0x20))
 
-/* Step over the string at r->pos; say whether it has escapes, and a \u0000 among them. */
+/*
+ * Step over the string at r->pos; say whether it has escapes, and a \u0000 among them.
+ * Most strings of a manifest are short, so the first special byte found ends the search
+ * at once, whichever of the loops found it.
+ */
 void
 bg_scan_string(ManifestReader *r, const char *where, bool *escaped, bool *nul)
 {
@@ -174,7 +178,7 @@ bg_scan_string(ManifestReader *r, const char *where, bool *escaped, bool *nul)
 
 	for (;;)
 	{
-		unsigned char c = 0;
+		unsigned char c;
 
 #ifdef __SSE2__
 		/* sixteen bytes at a time, to the first '"', '\\' or control character */
@@ -190,7 +194,7 @@ bg_scan_string(ManifestReader *r, const char *where, bool *escaped, bool *nul)
 			if (mask != 0)
 			{
 				p += pg_rightmost_one_pos32((uint32) mask);
-				break;
+				goto found;
 			}
 			p += 16;
 		}
@@ -214,6 +218,10 @@ bg_scan_string(ManifestReader *r, const char *where, bool *escaped, bool *nul)
 		}
 		if (p >= n)
 			bg_scan_error(r, json_tokener_error_parse_eof, p, where);
+#ifdef __SSE2__
+found:
+#endif
+		c = (unsigned char) b[p];
 		if (c == '"')
 		{
 			r->pos = p + 1;

@@ -374,7 +374,7 @@ plan(FunctionCallInfo fcinfo, bool is_jsonb)
 	 */
 	SPI_connect();
 	project = bg_project_lookup(bg_arg_text(fcinfo, 1), true);
-	live = project ? bg_manifest_load(project->live_manifest_id, false) : NULL;
+	live = project ? bg_manifest_load(project->live_manifest_id, BG_LOAD_COMPARED) : NULL;
 	next = bg_manifest_parse_for_plan(json, len, live);
 	if (project == NULL)
 		project = bg_project_lookup(bg_arg_text(fcinfo, 1), false);

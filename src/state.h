@@ -36,7 +36,18 @@ extern void bg_project_relink_if_restored(int64 project_id, const char *project_
 
 /* manifests (state_manifest.c) */
 extern int64 bg_manifest_store(BgManifest *m, int64 project_id);
-extern BgManifest *bg_manifest_load(int64 manifest_id, bool with_code);
+/*
+ * What of a stored manifest to read: what a plan compares (the JSON texts only for
+ * enforced contracts' columns); everything but compiled code; everything.
+ */
+typedef enum BgManifestLoad
+{
+	BG_LOAD_COMPARED,
+	BG_LOAD_TEXTS,
+	BG_LOAD_CODE
+} BgManifestLoad;
+
+extern BgManifest *bg_manifest_load(int64 manifest_id, BgManifestLoad what);
 
 /* deployments */
 typedef struct BgDeploymentRow

@@ -25,7 +25,13 @@
  *
  * Strings are kept NUL-terminated inside it, so that loaded nodes point into it and
  * nothing is copied; lengths are native int32s. Compiled code is left out; each node's
- * entry digest (BgNode.entry_digest, which bg.node has no column for) follows its fields. The header
+ * entry digest (BgNode.entry_digest, which bg.node has no column for) follows its fields.
+ *
+ * The value has two sections, each with its header and checksum: what a plan compares
+ * (parts 0 on), and the JSON texts only a deployment reads -- config, columns,
+ * constraints, test metadata: two thirds of the bytes (parts STATE_TEXTS_PART on). A
+ * plan reads the first alone; the columns of an enforced contract, which it compares,
+ * are in both. The header
  * names the field list the value was written with: a value of another list (another
  * version of bluegreen), or of the other byte order, is not recognised, and the rows are
  * read instead. A CRC-32C of everything before it ends the value: a damaged byte inside
@@ -33,6 +39,8 @@
  * ------------------------------------------------------------------------
  */
 #define STATE_MAGIC 0x42475333	/* "BGS3"; "BGS2" had no entry digests, "BGS1" no checksum */
+#define STATE_TEXTS_MAGIC 0x42475354	/* "BGST": the texts section */
+#define STATE_TEXTS_PART 1000000	/* the texts section's first part */
 
 typedef struct StateHeader
 {
@@ -159,6 +167,24 @@ bg_node_field_text(const BgNode *node, const NodeField *f, Size *len)
 	return s;
 }
 
+/* Whether field f of x is in the first section; FIELD_JSON ones are in the texts section. */
+static bool
+in_compared(const NodeField *f, const BgNode *x)
+{
+	return f->kind != FIELD_JSON ||
+		(f->offset == offsetof(BgNode, columns_json) && x->contract_enforced);
+}
+
+static void
+put_crc(StateWriter *w)
+{
+	pg_crc32c	crc = w->crc;
+
+	FIN_CRC32C(crc);
+	put_bytes(w, &crc, sizeof(crc));
+	state_flush(w);
+}
+
 static void
 put_array(StateWriter *w, char **items, int n)
 {
@@ -173,7 +199,6 @@ bg_state_store(BgManifest *m, int64 manifest_id)
 {
 	StateWriter w = {manifest_id, palloc(VARHDRSZ + STATE_PART), VARHDRSZ, 0};
 	StateHeader h = {STATE_MAGIC, state_layout(), m->n_nodes, m->n_macros};
-	pg_crc32c	crc;
 
 	INIT_CRC32C(w.crc);
 	put_bytes(&w, &h, sizeof(h));
@@ -193,8 +218,8 @@ bg_state_store(BgManifest *m, int64 manifest_id)
 				case FIELD_TEXT:
 				case FIELD_JSON:
 					{
-						Size		len;
-						const char *text = bg_node_field_text(x, f, &len);
+						Size		len = 0;
+						const char *text = in_compared(f, x) ? bg_node_field_text(x, f, &len) : NULL;
 
 						put_text_len(&w, text, len);
 						break;
@@ -216,10 +241,27 @@ bg_state_store(BgManifest *m, int64 manifest_id)
 		put_text(&w, m->macros[i]->sql_digest);
 		put_array(&w, m->macros[i]->depends_macros, m->macros[i]->n_depends_macros);
 	}
-	crc = w.crc;
-	FIN_CRC32C(crc);
-	put_bytes(&w, &crc, sizeof(crc));
-	state_flush(&w);
+	put_crc(&w);
+
+	/* the texts section: each node's JSON texts, in the same order */
+	w.part = STATE_TEXTS_PART;
+	INIT_CRC32C(w.crc);
+	h.magic = STATE_TEXTS_MAGIC;
+	h.n_macros = 0;
+	put_bytes(&w, &h, sizeof(h));
+	for (int i = 0; i < m->n_nodes; i++)
+		for (int k = 0; k < N_NODE_FIELDS; k++)
+		{
+			const NodeField *f = &node_fields[k];
+			Size		len;
+			const char *text;
+
+			if (f->kind != FIELD_JSON)
+				continue;
+			text = bg_node_field_text(m->nodes[i], f, &len);
+			put_text_len(&w, text, len);
+		}
+	put_crc(&w);
 	pfree(w.data);
 }
 
@@ -364,43 +406,89 @@ get_array(StateReader *s, int *n)
 	return items;
 }
 
+/* A reader over parts (detoasted), the first one current; false if there are none. */
+static bool
+reader_open(StateReader *s, int64 manifest_id, bytea **parts, uint64 n_parts)
+{
+	memset(s, 0, sizeof(*s));
+	s->manifest_id = manifest_id;
+	s->parts = parts;
+	s->n_parts = n_parts;
+	for (uint64 i = 0; i < n_parts; i++)
+		s->total += VARSIZE_ANY_EXHDR(parts[i]);
+	return next_part(s);
+}
+
+/* Whether the reader's section opens with this build's header of kind magic. */
+static bool
+section_header(StateReader *s, uint32 magic, StateHeader *h)
+{
+	memcpy(h, get_bytes(s, sizeof(*h)), sizeof(*h));
+	return h->magic == magic && h->layout == state_layout();
+}
+
+/* The reader's section read to its end: only its checksum is left, and nothing after it. */
+static void
+section_end(StateReader *s)
+{
+	(void) get_bytes(s, sizeof(pg_crc32c));	/* checked by state_verify */
+	if (s->p != s->end || s->next != s->n_parts)
+		state_damaged(s);
+}
+
 /*
- * Fill m from its stored state, the rows of bg.manifest_state in SPI_tuptable (in m's
- * context); false if the value is not one this build wrote (then nothing was added).
+ * Fill m from its stored state, the rows (part, data) of bg.manifest_state in
+ * SPI_tuptable (in m's context), with the nodes' JSON texts when texts is set; false if
+ * the value is not one this build wrote (then nothing was added).
  */
 static bool
-state_load(BgManifest *m, int64 manifest_id)
+state_load(BgManifest *m, int64 manifest_id, bool texts)
 {
 	StateReader s;
+	StateReader t;
 	StateHeader h;
+	StateHeader th;
+	bytea	  **parts = palloc(sizeof(bytea *) * Max(SPI_processed, 1));
+	uint64		n_compared = 0;
+	BgNode	  **loaded;
 
-	memset(&s, 0, sizeof(s));
-	s.manifest_id = manifest_id;
-	s.n_parts = SPI_processed;
-	s.parts = palloc(sizeof(bytea *) * s.n_parts);
-	for (uint64 i = 0; i < s.n_parts; i++)
+	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-		bytea	   *part;
+		bool		part_null;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		int32		part = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 1, &part_null));
+		bytea	   *data;
 
-		if (isnull)
+		if (isnull || part_null)
+		{
+			s.manifest_id = manifest_id;
 			state_damaged(&s);
+		}
 		/* detoasted (or copied) into the current context, where loaded strings point */
-		part = DatumGetByteaPP(d);
-		if ((Pointer) part == DatumGetPointer(d))
-			part = (bytea *) PG_DETOAST_DATUM_COPY(d);	/* stored inline: it lives in SPI's tuple */
-		s.parts[i] = part;
-		s.total += VARSIZE_ANY_EXHDR(part);
+		data = DatumGetByteaPP(d);
+		if ((Pointer) data == DatumGetPointer(d))
+			data = (bytea *) PG_DETOAST_DATUM_COPY(d);	/* stored inline: it lives in SPI's tuple */
+		parts[i] = data;
+		if (part < STATE_TEXTS_PART)
+			n_compared = i + 1;
 	}
-	if (!next_part(&s))
+	if (!reader_open(&s, manifest_id, parts, n_compared))
 		state_damaged(&s);
-	memcpy(&h, get_bytes(&s, sizeof(h)), sizeof(h));
-	if (h.magic != STATE_MAGIC || h.layout != state_layout())
+	if (!section_header(&s, STATE_MAGIC, &h))
 		return false;
 	state_verify(&s);
+	if (texts)
+	{
+		if (!reader_open(&t, manifest_id, parts + n_compared, SPI_processed - n_compared) ||
+			!section_header(&t, STATE_TEXTS_MAGIC, &th) || th.n_nodes != h.n_nodes)
+			state_damaged(&s);
+		state_verify(&t);
+	}
 	if (h.n_nodes < 0 || h.n_macros < 0 || (size_t) h.n_nodes > s.total)
 		state_damaged(&s);
+	loaded = palloc(sizeof(BgNode *) * Max(h.n_nodes, 1));
 	for (int i = 0; i < h.n_nodes; i++)
 	{
 		/* a chunk of its own: config.c allocates in the node's context */
@@ -432,6 +520,7 @@ state_load(BgManifest *m, int64 manifest_id)
 		if (x->unique_id == NULL || x->resource_type == NULL || x->package_name == NULL ||
 			x->name == NULL)
 			state_damaged(&s);
+		loaded[i] = x;
 		bg_manifest_add_node(m, x);
 	}
 	for (int i = 0; i < h.n_macros; i++)
@@ -445,28 +534,40 @@ state_load(BgManifest *m, int64 manifest_id)
 			state_damaged(&s);
 		bg_manifest_add_macro(m, x);
 	}
-	(void) get_bytes(&s, sizeof(pg_crc32c));	/* checked by state_verify */
-	if (s.p != s.end || s.next != s.n_parts)
-		state_damaged(&s);
+	section_end(&s);
+	if (texts)
+	{
+		for (int i = 0; i < h.n_nodes; i++)
+			for (int k = 0; k < N_NODE_FIELDS; k++)
+				if (node_fields[k].kind == FIELD_JSON)
+					*(char **) FIELD(loaded[i], &node_fields[k]) = get_str(&t);
+		section_end(&t);
+	}
 	return true;
 }
 
 /*
- * Fill m from the compact state of manifest_id (in m's context); false if it has none
- * this build can read, and then nothing was added.
+ * Fill m from the compact state of manifest_id (in m's context), with its nodes' JSON
+ * texts (config, columns, constraints, test metadata) when texts is set; false if it
+ * has none this build can read, and then nothing was added.
  */
 bool
-bg_state_load(BgManifest *m, int64 manifest_id)
+bg_state_load(BgManifest *m, int64 manifest_id, bool texts)
 {
 	MemoryContext old = MemoryContextSwitchTo(m->cxt);
 	Datum		value = Int64GetDatum(manifest_id);
 	Oid			type = INT8OID;
 	bool		loaded;
 
-	bg_spi_exec("SELECT data FROM bg.manifest_state"
-				" WHERE manifest_id OPERATOR(pg_catalog.=) $1 ORDER BY part",
+	bg_spi_exec(texts ?
+				"SELECT part, data FROM bg.manifest_state"
+				" WHERE manifest_id OPERATOR(pg_catalog.=) $1 ORDER BY part" :
+				"SELECT part, data FROM bg.manifest_state"
+				" WHERE manifest_id OPERATOR(pg_catalog.=) $1"
+				"   AND part OPERATOR(pg_catalog.<) " CppAsString2(STATE_TEXTS_PART)
+				" ORDER BY part",
 				SPI_OK_SELECT, 1, &type, &value, NULL);
-	loaded = SPI_processed > 0 && state_load(m, manifest_id);
+	loaded = SPI_processed > 0 && state_load(m, manifest_id, texts);
 	MemoryContextSwitchTo(old);
 	return loaded;
 }

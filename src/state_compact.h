@@ -78,6 +78,6 @@ static const NodeField node_fields[] = {
 
 extern const char *bg_node_field_text(const BgNode *node, const NodeField *f, Size *len);
 extern void bg_state_store(BgManifest *m, int64 manifest_id);
-extern bool bg_state_load(BgManifest *m, int64 manifest_id);
+extern bool bg_state_load(BgManifest *m, int64 manifest_id, bool texts);
 
 #endif							/* BLUEGREEN_STATE_COMPACT_H */

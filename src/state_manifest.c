@@ -431,10 +431,11 @@ get_text_array(Row *row, int col, int *n)
 }
 
 static BgManifest *
-manifest_load(int64 manifest_id, bool with_code)
+manifest_load(int64 manifest_id, BgManifestLoad what)
 {
 	BgManifest *m = bg_manifest_create();
 	MemoryContext old;
+	bool		with_code = what == BG_LOAD_CODE;
 	Datum		values[2] = {Int64GetDatum(manifest_id), BoolGetDatum(with_code)};
 	Oid			types[2] = {INT8OID, BOOLOID};
 
@@ -460,7 +461,7 @@ manifest_load(int64 manifest_id, bool with_code)
 	MemoryContextSwitchTo(old);
 
 	/* the compact state when there is one and the code is not asked for; else the rows */
-	if (!with_code && bg_state_load(m, manifest_id))
+	if (!with_code && bg_state_load(m, manifest_id, what == BG_LOAD_TEXTS))
 		return m;
 
 	make_node_sql();
@@ -528,15 +529,18 @@ bg_manifest_store(BgManifest *m, int64 project_id)
 	return id;
 }
 
-/* Manifest manifest_id as it was stored; compiled code only when asked for. */
+/*
+ * Manifest manifest_id as it was stored, as much of it as what asks for (read from the
+ * rows, it has at least that).
+ */
 BgManifest *
-bg_manifest_load(int64 manifest_id, bool with_code)
+bg_manifest_load(int64 manifest_id, BgManifestLoad what)
 {
 	BgUserSwitch sw;
 	BgManifest *m;
 
 	bg_become_extension_owner(&sw);
-	m = manifest_load(manifest_id, with_code);
+	m = manifest_load(manifest_id, what);
 	bg_restore_user(&sw);
 	return m;
 }
