@@ -287,6 +287,8 @@ static void
 read_entries(ManifestReader *r, EntryKind kind, const char *section)
 {
 	char	   *where = psprintf("\"%s\"", section);
+	StringInfoData entry_where_buf;
+	int			prefix_len;
 
 	bg_reader_skip_ws(r);
 	if (r->pos < r->len && r->buf[r->pos] != '{')
@@ -304,6 +306,10 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 	bg_reader_expect(r, '{', "\"{\"", where);
 	if (bg_reader_accept(r, '}'))
 		return;
+	/* "<section> entry \"<key>\"", made in place for each entry: only errors read it */
+	initStringInfo(&entry_where_buf);
+	appendStringInfo(&entry_where_buf, "%s entry \"", section);
+	prefix_len = entry_where_buf.len;
 	do
 	{
 		char	   *key = bg_reader_key(r, where);
@@ -320,7 +326,10 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 					(errcode(ERRCODE_NAME_TOO_LONG),
 					 errmsg("manifest %s key \"%s\" is %zu bytes long; bluegreen accepts unique_ids of at most %d bytes",
 							section, bg_shorten(key), strlen(key), BG_MAX_UNIQUE_ID)));
-		entry_where = psprintf("%s entry \"%s\"", section, key);
+		entry_where_buf.len = prefix_len;
+		appendStringInfoString(&entry_where_buf, key);
+		appendStringInfoChar(&entry_where_buf, '"');
+		entry_where = entry_where_buf.data;
 
 		bg_reader_expect(r, ':', "\":\"", entry_where);
 		if (kind == ENTRY_DISABLED)
@@ -333,7 +342,6 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 			{
 				r->n_reused++;
 				bg_manifest_add_node(r->manifest, same);
-				pfree(entry_where);
 				pfree(key);
 				continue;
 			}
@@ -410,10 +418,10 @@ read_entries(ManifestReader *r, EntryKind kind, const char *section)
 			}
 		}
 		bg_reader_drop_current(r);
-		pfree(entry_where);
 		pfree(key);
 	} while (bg_reader_accept(r, ','));
 	bg_reader_expect(r, '}', "\",\" or \"}\"", where);
+	pfree(entry_where_buf.data);
 	pfree(where);
 }
 
