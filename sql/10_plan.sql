@@ -527,6 +527,12 @@ DELETE FROM bg.manifest_state WHERE manifest_id = (SELECT DISTINCT manifest_id F
 SELECT count(*) FROM bg.plan(shop(nodes => edit('model.shop.stg_orders', '{"raw_code": "select 2"}'),
                                   removed => '{model.shop.daily_revenue}'));
 RESET client_min_messages;
+-- An entry is checked all the same, whether it is taken from live or not: a fault in a
+-- value intake passes over (here the path of an unchanged model, a number JSON does not
+-- allow) is refused as anywhere else.
+INSERT INTO bg.manifest_state SELECT * FROM kept_state;
+SELECT count(*) FROM bg.plan(replace(shop(), '"path": "stg_orders.sql"', '"path": 01'));
+DELETE FROM bg.manifest_state WHERE manifest_id = (SELECT DISTINCT manifest_id FROM kept_state);
 
 -- A state this build did not write (another version's field list, the other byte order)
 -- is passed over for the rows, with the same plan.
