@@ -471,81 +471,10 @@ new_object(void)
  * those bytes alone, so that two entries of one digest read alike; everything else
  * (created_at, refs, docs, meta, ...) is left out, as intake leaves it. 0 is "unknown".
  */
-#define DIGEST_P1 UINT64CONST(0x9E3779B185EBCA87)
-#define DIGEST_P2 UINT64CONST(0xC2B2AE3D27D4EB4F)
-#define DIGEST_P3 UINT64CONST(0x165667B19E3779F9)
-#define DIGEST_P4 UINT64CONST(0x85EBCA77C2B2AE63)
-#define ROTL64(x, r) (((x) << (r)) | ((x) >> (64 - (r))))
-
-/* xxHash64's round: one word into one accumulator */
-static inline uint64
-digest_round(uint64 acc, uint64 w)
-{
-	acc += w * DIGEST_P2;
-	return ROTL64(acc, 31) * DIGEST_P1;
-}
-
-/* one word into the digest: xxHash64's step for each 8 bytes after its stripes */
-static inline uint64
-digest_word(uint64 h, uint64 w)
-{
-	h ^= digest_round(0, w);
-	return ROTL64(h, 27) * DIGEST_P1 + DIGEST_P4;
-}
-
-/*
- * A value (its bytes start..end of b) and which key it was, into the digest: a 64-bit
- * hash, as the position of a byte, the length and the key all count. Not a cryptographic
- * one; a collision can only make a plan show an entry changed by its author as unchanged
- * (the deployment reads every entry itself).
- */
 static inline uint64
 digest_add(uint64 h, const PruneKey *k, const char *b, size_t start, size_t end)
 {
-	const char *p = b + start;
-	size_t		n = end - start;
-	uint64		w = 0;
-
-	h = digest_word(h, ((uint64) n << 16) ^ ((uint64) k->kind << 8) ^ (uint64) k->index);
-	if (n >= 32)
-	{
-		/* stripes of 32 bytes in four independent accumulators, as xxHash64 hashes */
-		uint64		v[4] = {h + DIGEST_P1 + DIGEST_P2, h + DIGEST_P2, h, h - DIGEST_P1};
-		uint64		s[4];
-
-		for (; n >= 32; p += 32, n -= 32)
-		{
-			memcpy(s, p, sizeof(s));
-			for (int i = 0; i < 4; i++)
-				v[i] = digest_round(v[i], s[i]);
-		}
-		h = ROTL64(v[0], 1) + ROTL64(v[1], 7) + ROTL64(v[2], 12) + ROTL64(v[3], 18);
-		for (int i = 0; i < 4; i++)
-			h = (h ^ digest_round(0, v[i])) * DIGEST_P1 + DIGEST_P4;
-	}
-	for (; n >= sizeof(uint64); p += sizeof(uint64), n -= sizeof(uint64))
-	{
-		memcpy(&w, p, sizeof(w));
-		h = digest_word(h, w);
-	}
-	if (n > 0)
-	{
-		w = 0;
-		memcpy(&w, p, n);
-		h = digest_word(h, w);
-	}
-	return h;
-}
-
-static inline uint64
-digest_finish(uint64 h)
-{
-	h ^= h >> 33;
-	h *= DIGEST_P2;
-	h ^= h >> 29;
-	h *= DIGEST_P3;
-	h ^= h >> 32;
-	return h == 0 ? 1 : h;
+	return bg_digest_add(h, ((uint32) k->kind << 8) | (uint32) k->index, b + start, end - start);
 }
 
 /*
@@ -722,7 +651,7 @@ bg_reader_pruned_slots(ManifestReader *r, const char *where, BgPrune *prune, BgS
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	*digest = 0;
 	read_pruned_into(r, where, prune, spans, r->current, true, 1, &nul, digest);
-	*digest = digest_finish(*digest);
+	*digest = bg_digest_finish(*digest);
 	for (int i = 0; i < n_slots; i++)
 		kept[i] = json_object_array_get_idx(r->current, i);
 	return true;
@@ -744,7 +673,7 @@ bg_reader_entry_digest(ManifestReader *r, const char *where, BgPrune *prune, boo
 	bg_reader_drop_current(r);
 	r->pos++;
 	if (bg_reader_accept(r, '}'))
-		return digest_finish(digest);
+		return bg_digest_finish(digest);
 	for (int place = 0;; place++)
 	{
 		const char *key;
@@ -778,7 +707,7 @@ bg_reader_entry_digest(ManifestReader *r, const char *where, BgPrune *prune, boo
 		else if (r->buf[r->pos] == '}')
 		{
 			r->pos++;
-			return digest_finish(digest);
+			return bg_digest_finish(digest);
 		}
 		else
 			bg_scan_error(r, json_tokener_error_parse_object_value_sep, r->pos, where);

@@ -418,6 +418,86 @@ after:
 			   json_tokener_error_parse_array, r->pos, where);
 }
 
+/* ------------------------------------------------------------------------
+ * Digests of values as the document has them (intake_prune.c's entry digests)
+ * ------------------------------------------------------------------------
+ */
+#define DIGEST_P1 UINT64CONST(0x9E3779B185EBCA87)
+#define DIGEST_P2 UINT64CONST(0xC2B2AE3D27D4EB4F)
+#define DIGEST_P3 UINT64CONST(0x165667B19E3779F9)
+#define DIGEST_P4 UINT64CONST(0x85EBCA77C2B2AE63)
+#define ROTL64(x, r) (((x) << (r)) | ((x) >> (64 - (r))))
+
+/* xxHash64's round: one word into one accumulator */
+static inline uint64
+digest_round(uint64 acc, uint64 w)
+{
+	acc += w * DIGEST_P2;
+	return ROTL64(acc, 31) * DIGEST_P1;
+}
+
+/* one word into the digest: xxHash64's step for each 8 bytes after its stripes */
+static inline uint64
+digest_word(uint64 h, uint64 w)
+{
+	h ^= digest_round(0, w);
+	return ROTL64(h, 27) * DIGEST_P1 + DIGEST_P4;
+}
+
+/*
+ * A value (n bytes at p) and a tag (which key it was), into the digest: a 64-bit hash,
+ * as the position of a byte, the length and the tag all count. Not a cryptographic
+ * one; a collision can only make a plan show an entry changed by its author as unchanged
+ * (the deployment reads every entry itself).
+ */
+uint64
+bg_digest_add(uint64 h, uint32 tag, const char *p, size_t n)
+{
+	uint64		w = 0;
+
+	h = digest_word(h, ((uint64) n << 16) ^ (uint64) tag);
+	if (n >= 32)
+	{
+		/* stripes of 32 bytes in four independent accumulators, as xxHash64 hashes */
+		uint64		v[4] = {h + DIGEST_P1 + DIGEST_P2, h + DIGEST_P2, h, h - DIGEST_P1};
+		uint64		s[4];
+
+		for (; n >= 32; p += 32, n -= 32)
+		{
+			memcpy(s, p, sizeof(s));
+			for (int i = 0; i < 4; i++)
+				v[i] = digest_round(v[i], s[i]);
+		}
+		h = ROTL64(v[0], 1) + ROTL64(v[1], 7) + ROTL64(v[2], 12) + ROTL64(v[3], 18);
+		for (int i = 0; i < 4; i++)
+			h = (h ^ digest_round(0, v[i])) * DIGEST_P1 + DIGEST_P4;
+	}
+	for (; n >= sizeof(uint64); p += sizeof(uint64), n -= sizeof(uint64))
+	{
+		memcpy(&w, p, sizeof(w));
+		h = digest_word(h, w);
+	}
+	if (n > 0)
+	{
+		w = 0;
+		memcpy(&w, p, n);
+		h = digest_word(h, w);
+	}
+	return h;
+}
+
+/* The digest's last mixing (xxHash64's avalanche); never 0, which says "unknown". */
+uint64
+bg_digest_finish(uint64 h)
+{
+	h ^= h >> 33;
+	h *= DIGEST_P2;
+	h ^= h >> 29;
+	h *= DIGEST_P3;
+	h ^= h >> 32;
+	return h == 0 ? 1 : h;
+}
+
 /* Check the next value and step over it. */
 void
 bg_reader_skip(ManifestReader *r, const char *where)

@@ -110,6 +110,8 @@ extern void bg_scan_value(ManifestReader *r, const char *where, int depth, bool 
 extern void bg_scan_number(ManifestReader *r, const char *where);
 extern json_object *bg_parse_json_c(ManifestReader *r, const char *where);
 extern void bg_reader_skip(ManifestReader *r, const char *where);
+extern uint64 bg_digest_add(uint64 digest, uint32 tag, const char *p, size_t n);
+extern uint64 bg_digest_finish(uint64 digest);
 
 /* pruned reading (intake_prune.c) */
 extern char *bg_reader_key(ManifestReader *r, const char *where);
