@@ -226,14 +226,25 @@ def time_plan(server, db, manifest, label, runs):
         literal.append(time.perf_counter() - t0)
     conn.close()
     return statistics.median(times), count, ids, peak, statistics.median(literal), \
-        psql_literal_plan(db, manifest, f"acme{label}")
+        psql_literal_plan(db, manifest, f"acme{label}"), psql_literal_floor(db, manifest)
 
 
 def psql_literal_plan(db, manifest, project, runs=3):
     """Median of psql's \\timing for plan with the manifest as psql's :'manifest' literal."""
-    script = (f"\\set manifest `cat '{manifest}'`\n\\timing on\n"
-              + f"SELECT count(*) FILTER (WHERE selected) FROM bg.plan(:'manifest', '{project}');\n"
-              * runs)
+    return psql_literal(db, manifest,
+                        f"SELECT count(*) FILTER (WHERE selected) FROM bg.plan(:'manifest', '{project}');",
+                        runs)
+
+
+def psql_literal_floor(db, manifest, runs=3):
+    """The same for a query that only takes the literal's length: what the server spends
+    on a manifest sent this way (reading, lexing, converting it) before any function of
+    bluegreen's is called."""
+    return psql_literal(db, manifest, "SELECT pg_catalog.octet_length(:'manifest');", runs)
+
+
+def psql_literal(db, manifest, query, runs):
+    script = (f"\\set manifest `cat '{manifest}'`\n\\timing on\n" + (query + "\n") * runs)
     p = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", db],
                        input=script, capture_output=True, text=True)
     if p.returncode != 0:
@@ -314,8 +325,8 @@ def main():
             c_s, c_peak, db, c_pre = time_create_project(server, old, str(n), a.create_runs)
             server.settle()
             log(f"{n} models: bg.plan ...")
-            p_s, p_count, p_ids, p_peak, p_lit, p_psql = time_plan(server, db, new, str(n),
-                                                                   a.plan_runs)
+            p_s, p_count, p_ids, p_peak, p_lit, p_psql, p_floor = time_plan(server, db, new,
+                                                                            str(n), a.plan_runs)
             read_s, json_s = time_anchors(server, new)
         except psycopg2.Error as e:
             failed = True
@@ -334,7 +345,8 @@ def main():
                      f"(called by {callers} model{'' if callers == 1 else 's'}); "
                      f"dbt parse (cold) {meta['old_parse_s']} s; "
                      f"plan with the manifest as a SQL literal: psql (:'manifest', \\timing) "
-                     f"{p_psql:.3f} s, psycopg2 {p_lit:.3f} s; "
+                     f"{p_psql:.3f} s (the literal alone, octet_length(:'manifest'): "
+                     f"{p_floor:.3f} s), psycopg2 {p_lit:.3f} s; "
                      f"anchors: reading the new manifest {read_s:.3f} s, PostgreSQL's json "
                      f"validation of it {json_s:.3f} s; "
                      f"session peak before create_project {c_pre / MB:.0f} MB; "
