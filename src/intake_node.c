@@ -73,16 +73,15 @@ bg_node_kept_of(json_object *entry, json_object **kept)
 }
 
 /*
- * The text of a value bluegreen stores as the document has it (v its pruned tree, already
- * checked): NULL when absent or null. A \u0000 in what was passed over is refused here,
- * as bg_json_check_values refuses one in what was kept.
+ * The text of a value bluegreen stores as the document has it (checked by the scanner):
+ * refused with a \u0000 in it, as bg_json_check_values refuses one in what was kept; left
+ * in the document when storing from there (doc), else a copy, unless a plan does not
+ * keep it (plan_keeps).
  */
 static char *
-stored_text(ManifestReader *r, const BgSpan *span, json_object *v, const char *what,
-			const char *id, const char *field, bool plan_reads, BgDocText *doc)
+document_text(ManifestReader *r, const BgSpan *span, const char *what, const char *id,
+			  const char *field, bool plan_keeps, BgDocText *doc)
 {
-	if (v == NULL || span->end == 0)
-		return NULL;
 	if (span->has_nul)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
@@ -94,10 +93,20 @@ stored_text(ManifestReader *r, const BgSpan *span, json_object *v, const char *w
 		doc->len = span->end - span->start;
 		return NULL;
 	}
-	return r->plan_only && !plan_reads ? NULL : bg_span_text(r, span);
+	return r->plan_only && !plan_keeps ? NULL : bg_span_text(r, span);
 }
 
-/* The same for a value intake only stores: null, or a value opening with open. */
+/* That of a value intake also read (v, its pruned tree): NULL when absent or null. */
+static char *
+stored_text(ManifestReader *r, const BgSpan *span, json_object *v, const char *what,
+			const char *id, const char *field, bool plan_reads, BgDocText *doc)
+{
+	if (v == NULL || span->end == 0)
+		return NULL;
+	return document_text(r, span, what, id, field, plan_reads, doc);
+}
+
+/* That of a value intake only stores: null, or a value opening with open. */
 static char *
 stored_span(ManifestReader *r, const BgSpan *span, char open, const char *what,
 			const char *id, const char *field, const char *expected, BgDocText *doc)
@@ -106,18 +115,7 @@ stored_span(ManifestReader *r, const BgSpan *span, char open, const char *what,
 		return NULL;
 	if (r->buf[span->start] != open)
 		bg_json_field_error(what, id, field, expected);
-	if (span->has_nul)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNTRANSLATABLE_CHARACTER),
-				 errmsg("manifest %s \"%s\": field \"%s\" contains a \\u0000 character",
-						what, id, field)));
-	if (r->in_document)
-	{
-		doc->at = r->buf + span->start;
-		doc->len = span->end - span->start;
-		return NULL;
-	}
-	return r->plan_only ? NULL : bg_span_text(r, span);
+	return document_text(r, span, what, id, field, false, doc);
 }
 
 /* A node's kept string k, which it must have */

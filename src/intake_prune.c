@@ -477,6 +477,34 @@ digest_add(uint64 h, const PruneKey *k, const char *b, size_t start, size_t end)
 	return bg_digest_add(h, ((uint32) k->kind << 8) | (uint32) k->index, b + start, end - start);
 }
 
+/* An object member's key and the ":" after it (scan_key says what *key is). */
+static void
+member_key(ManifestReader *r, const char *where, const char **key, size_t *len, bool *copied)
+{
+	scan_key(r, where, key, len, copied);
+	if (!bg_reader_accept(r, ':'))
+		bg_scan_error(r, r->pos >= r->len ? json_tokener_error_parse_eof :
+				   json_tokener_error_parse_object_key_sep, r->pos, where);
+}
+
+/* After an object member: true if "}" closed the object, false after a ",". */
+static bool
+member_ends_object(ManifestReader *r, const char *where)
+{
+	bg_reader_skip_ws(r);
+	if (r->pos >= r->len)
+		bg_scan_error(r, json_tokener_error_parse_eof, r->pos, where);
+	if (r->buf[r->pos] == ',')
+	{
+		r->pos++;
+		return false;
+	}
+	if (r->buf[r->pos] != '}')
+		bg_scan_error(r, json_tokener_error_parse_object_value_sep, r->pos, where);
+	r->pos++;
+	return true;
+}
+
 /*
  * Read the value at r->pos by prune into a new member of o, named key (o's slot-th item
  * when slot >= 0).
@@ -522,10 +550,7 @@ read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 		bool		copied;
 		const PruneKey *k;
 
-		scan_key(r, where, &key, &len, &copied);
-		if (!bg_reader_accept(r, ':'))
-			bg_scan_error(r, r->pos >= r->len ? json_tokener_error_parse_eof :
-					   json_tokener_error_parse_object_key_sep, r->pos, where);
+		member_key(r, where, &key, &len, &copied);
 		k = prune_find_at(lk, place, key, len);
 		if (k && k->kind == KEY_KEEP)
 		{
@@ -580,19 +605,8 @@ read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 			bg_scan_value(r, where, depth, nul);
 		if (copied)
 			pfree((char *) key);
-
-		bg_reader_skip_ws(r);
-		if (r->pos >= r->len)
-			bg_scan_error(r, json_tokener_error_parse_eof, r->pos, where);
-		if (r->buf[r->pos] == ',')
-			r->pos++;
-		else if (r->buf[r->pos] == '}')
-		{
-			r->pos++;
+		if (member_ends_object(r, where))
 			return;
-		}
-		else
-			bg_scan_error(r, json_tokener_error_parse_object_value_sep, r->pos, where);
 	}
 }
 
@@ -683,10 +697,7 @@ bg_reader_entry_digest(ManifestReader *r, const char *where, BgPrune *prune, boo
 		size_t		start;
 		bool		value_nul = false;
 
-		scan_key(r, where, &key, &len, &copied);
-		if (!bg_reader_accept(r, ':'))
-			bg_scan_error(r, r->pos >= r->len ? json_tokener_error_parse_eof :
-					   json_tokener_error_parse_object_key_sep, r->pos, where);
+		member_key(r, where, &key, &len, &copied);
 		k = prune_find_at(lk, place, key, len);
 		bg_reader_skip_ws(r);
 		start = r->pos;
@@ -698,19 +709,8 @@ bg_reader_entry_digest(ManifestReader *r, const char *where, BgPrune *prune, boo
 		}
 		if (copied)
 			pfree((char *) key);
-
-		bg_reader_skip_ws(r);
-		if (r->pos >= r->len)
-			bg_scan_error(r, json_tokener_error_parse_eof, r->pos, where);
-		if (r->buf[r->pos] == ',')
-			r->pos++;
-		else if (r->buf[r->pos] == '}')
-		{
-			r->pos++;
+		if (member_ends_object(r, where))
 			return bg_digest_finish(digest);
-		}
-		else
-			bg_scan_error(r, json_tokener_error_parse_object_value_sep, r->pos, where);
 	}
 }
 
