@@ -49,6 +49,8 @@ static void read_document(ManifestReader *r);
 static void read_entries(ManifestReader *r, EntryKind kind, const char *section);
 static BgNode *unchanged_live_node(ManifestReader *r, const char *where, const char *key,
 								   EntryKind kind);
+static bool entry_digest_checked(ManifestReader *r, const char *where, uint64 *digest,
+								 bool *nul);
 static BgMacro *macro_from_json(json_object *o, const char *key);
 static void read_metadata(ManifestReader *r, json_object *o);
 
@@ -243,6 +245,41 @@ read_document(ManifestReader *r)
 }
 
 /*
+ * The entry's digest (bg_reader_entry_digest) into *digest; false if the scanner refuses
+ * the entry. Such an entry is then read again in full, which refuses it too, and with the
+ * message a read without live gives: bg_node_from_entry's checks come first where the
+ * reading meets them (a \u0000 in a kept value), and json-c has its own words for what
+ * it parses (a config that is no object). Only the scanner's refusals are taken back
+ * (it touches nothing but memory); anything else -- out of memory, a cancel -- goes on.
+ */
+static bool
+entry_digest_checked(ManifestReader *r, const char *where, uint64 *digest, bool *nul)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool refused = false;
+
+	PG_TRY();
+	{
+		*digest = bg_reader_entry_digest(r, where, &bg_node_prune, nul);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(cxt);
+		e = CopyErrorData();
+		if (e->sqlerrcode != ERRCODE_INVALID_TEXT_REPRESENTATION &&
+			e->sqlerrcode != ERRCODE_UNTRANSLATABLE_CHARACTER)
+			PG_RE_THROW();
+		FreeErrorData(e);
+		FlushErrorState();
+		refused = true;
+	}
+	PG_END_TRY();
+	return !refused;
+}
+
+/*
  * For a plan: the live node that the entry at r->pos was read as, when the entry is the
  * same as it was (bg_reader_entry_digest) -- checked, with r->pos after it, but not read
  * again; otherwise NULL, with r->pos unmoved. A node is a function of its entry's digest
@@ -264,8 +301,7 @@ unchanged_live_node(ManifestReader *r, const char *where, const char *key, Entry
 		return NULL;
 	bg_reader_skip_ws(r);
 	start = r->pos;
-	digest = bg_reader_entry_digest(r, where, &bg_node_prune, &nul);
-	if (digest != was->entry_digest || nul)
+	if (!entry_digest_checked(r, where, &digest, &nul) || digest != was->entry_digest || nul)
 	{
 		r->pos = start;
 		return NULL;

@@ -477,6 +477,22 @@ digest_add(uint64 h, const PruneKey *k, const char *b, size_t start, size_t end)
 	return bg_digest_add(h, ((uint32) k->kind << 8) | (uint32) k->index, b + start, end - start);
 }
 
+/*
+ * Where the value from start ends, before r->pos: json-c steps over the whitespace after
+ * what it parses (numbers, a descended value that is no object), the scanner does not,
+ * and an entry's digest must be of the value's bytes alone (bg_reader_entry_digest).
+ */
+static inline size_t
+value_end(ManifestReader *r, size_t start)
+{
+	size_t		end = r->pos;
+
+	while (end > start && (r->buf[end - 1] == ' ' || r->buf[end - 1] == '\n' ||
+						   r->buf[end - 1] == '\r' || r->buf[end - 1] == '\t'))
+		end--;
+	return end;
+}
+
 /* An object member's key and the ":" after it (scan_key says what *key is). */
 static void
 member_key(ManifestReader *r, const char *where, const char **key, size_t *len, bool *copied)
@@ -561,7 +577,7 @@ read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 			keep_into(r, where, o, k->key, JSON_C_OBJECT_ADD_CONSTANT_KEY, depth, NULL,
 					  slots ? k->index : -1);
 			if (digest)
-				*digest = digest_add(*digest, k, r->buf, start, r->pos);
+				*digest = digest_add(*digest, k, r->buf, start, value_end(r, start));
 		}
 		else if (k && k->kind == KEY_SPAN)
 		{
@@ -589,7 +605,7 @@ read_pruned_into(ManifestReader *r, const char *where, BgPrune *prune, BgSpan *s
 			if (spans)
 				spans[lk->n_spans + k->index] = s;
 			if (digest)
-				*digest = digest_add(*digest, k, r->buf, s.start, s.end);
+				*digest = digest_add(*digest, k, r->buf, s.start, value_end(r, s.start));
 			*nul |= s.has_nul;
 		}
 		else if (prune->each)
